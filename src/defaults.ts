@@ -1,0 +1,56 @@
+/**
+ * The one frozen defaults object (as in pino): every option p2pgw has, with its default value and
+ * unit. Config files override these; code reads effective options, never literals.
+ */
+export const DEFAULTS = Object.freeze({
+  queue: Object.freeze({
+    /** NFQUEUE number (iptables `--queue-num`). */
+    num: 0,
+    /** Kernel queue length limit in packets (NFQA_CFG_QUEUE_MAXLEN); the kernel default is 1024. */
+    maxlen: 4096,
+    /** Accept instead of drop when the kernel queue is full (NFQA_CFG_F_FAIL_OPEN). */
+    failOpen: true,
+    /** Netlink socket receive buffer, bytes. */
+    rcvbuf: 8 * 1024 * 1024,
+  }),
+  classify: Object.freeze({
+    /** Packets per direction looked at before giving up (the kernel queues 2× this per connection). */
+    packets: 8,
+    /** Payload bytes per direction looked at before giving up. */
+    bytes: 2048,
+    /** Connmark given to connections the classifier gave up on, so they leave user space early. */
+    unknownMark: 0xff,
+  }),
+  flow: Object.freeze({
+    /** Hard cap on tracked flows; the least recently used flow is evicted (event `flow_evicted`). */
+    maxFlows: 65536,
+    /** Idle timeout for TCP flows, seconds. */
+    tcpIdleSec: 300,
+    /** Idle timeout for UDP flows, seconds (64 s, the commonly accepted flow timeout). */
+    udpIdleSec: 64,
+  }),
+  reassembly: Object.freeze({
+    /** Out-of-order bytes buffered per direction before the stream is given a gap. */
+    maxOooBytesPerDir: 64 * 1024,
+    /** Out-of-order segments buffered per direction. */
+    maxOooSegmentsPerDir: 64,
+  }),
+  log: Object.freeze({
+    /** pino level: trace, debug, info, warn, error, fatal. */
+    level: 'info',
+    /** Where verdict lines go: `auto` = syslog (/dev/log) in live mode, stderr in replay. */
+    dest: 'auto' as 'auto' | 'syslog' | 'stderr',
+    /** syslog facility name. */
+    facility: 'daemon',
+    /** syslog socket path. */
+    syslogSocket: '/dev/log',
+  }),
+  iptables: Object.freeze({
+    /** `auto` detects the backend in use; `legacy` or `nft` forces one. */
+    backend: 'auto' as 'auto' | 'legacy' | 'nft',
+    /** Name of our chains (mangle and filter). */
+    chain: 'P2PGW',
+  }),
+});
+
+export type Defaults = typeof DEFAULTS;
