@@ -1,0 +1,249 @@
+/**
+ * Small byte helpers shared by the dissectors: prefix comparison, little/big-endian reads, line
+ * scanning, per-direction signature-hit look-ups and a structural bencode peek (BEP 3). No regular
+ * expressions: every check compares bytes directly.
+ */
+import type { Dir, SearchContext, SignatureHit } from './types.js';
+
+/** Latin-1 bytes of an ASCII string (RFC 9112 §2.2: HTTP-style start lines are octets, not text). */
+export function ascii(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** True when `buf` holds `pat` at `off` (byte-exact). */
+export function startsWith(buf: Uint8Array, pat: Uint8Array, off = 0): boolean {
+  if (off < 0 || buf.length - off < pat.length) return false;
+  for (let i = 0; i < pat.length; i++) if (buf[off + i] !== pat[i]) return false;
+  return true;
+}
+
+/** Outcome of comparing a possibly short prefix with a token: full match, still possible, or not. */
+export type PrefixState = 'match' | 'partial' | 'mismatch';
+
+/**
+ * Compares the start of `buf` (from `off`) with `pat`: `match` if the whole token is there,
+ * `partial` if `buf` ends before the token but agrees so far (wait for more bytes), else `mismatch`.
+ * Used for TCP streams that may arrive one byte at a time (RFC 9293 makes no segmentation promise).
+ */
+export function prefixState(buf: Uint8Array, pat: Uint8Array, off = 0): PrefixState {
+  const n = Math.min(pat.length, buf.length - off);
+  for (let i = 0; i < n; i++) if (buf[off + i] !== pat[i]) return 'mismatch';
+  return n === pat.length ? 'match' : 'partial';
+}
+
+/** Best `prefixState` over several tokens (`match` beats `partial` beats `mismatch`). */
+export function anyPrefixState(buf: Uint8Array, pats: readonly Uint8Array[], off = 0): PrefixState {
+  let best: PrefixState = 'mismatch';
+  for (const p of pats) {
+    const s = prefixState(buf, p, off);
+    if (s === 'match') return s;
+    if (s === 'partial') best = s;
+  }
+  return best;
+}
+
+/** Little-endian uint16 at `off` (eDonkey, Kad, uTP extension lengths are LE or BE as named). */
+export function u16le(b: Uint8Array, off: number): number {
+  return b[off] | (b[off + 1] << 8);
+}
+
+/** Little-endian uint32 at `off` (eDonkey header length, Gnutella descriptor payload length). */
+export function u32le(b: Uint8Array, off: number): number {
+  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+}
+
+/** Big-endian (network order) uint16 at `off` (BEP 29 uTP header fields). */
+export function u16be(b: Uint8Array, off: number): number {
+  return (b[off] << 8) | b[off + 1];
+}
+
+/** Big-endian uint32 at `off` (BEP 3 peer-wire length prefix, BEP 15 UDP tracker). */
+export function u32be(b: Uint8Array, off: number): number {
+  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+/** First index of `pat` in `buf` at or after `from`, or -1. */
+export function indexOf(buf: Uint8Array, pat: Uint8Array, from = 0, to = buf.length): number {
+  const end = Math.min(to, buf.length) - pat.length;
+  outer: for (let i = Math.max(0, from); i <= end; i++) {
+    for (let j = 0; j < pat.length; j++) if (buf[i + j] !== pat[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+const CRLF = ascii('\r\n');
+const CRLFCRLF = ascii('\r\n\r\n');
+const LFLF = ascii('\n\n');
+
+/** Index of the first CRLF at or after `from` (end of an RFC 9112 start line), or -1. */
+export function indexOfCrlf(buf: Uint8Array, from = 0): number {
+  return indexOf(buf, CRLF, from);
+}
+
+/**
+ * Length of the RFC 9112 header section (start line, fields and the empty line) at the start of
+ * `buf`, or -1 while it is incomplete. A bare-LF empty line (`\n\n`) is accepted as RFC 9112 §2.2
+ * allows recipients to do.
+ */
+export function headerBlockEnd(buf: Uint8Array): number {
+  const a = indexOf(buf, CRLFCRLF);
+  const b = indexOf(buf, LFLF);
+  if (a < 0 && b < 0) return -1;
+  if (a < 0) return b + 2;
+  if (b < 0) return a + 4;
+  return Math.min(a + 4, b + 2);
+}
+
+export const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+export const isUpper = (c: number): boolean => c >= 0x41 && c <= 0x5a;
+export const isHex = (c: number): boolean =>
+  isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+/** Printable ASCII excluding space (an RFC 9112 request-target / token octet, loosely). */
+export const isVisible = (c: number): boolean => c > 0x20 && c < 0x7f;
+
+/** Count of ASCII digits starting at `off`. */
+export function digitRun(b: Uint8Array, off: number, end = b.length): number {
+  let i = off;
+  while (i < end && isDigit(b[i])) i++;
+  return i - off;
+}
+
+/**
+ * Every hit of this application's signature `sig` in direction `dir` (or either, when omitted).
+ * `ctx.hit()` only returns the first hit of a signature in the whole flow; dissectors that must
+ * know about a direction or a datagram use this instead.
+ */
+export function hitsOf(ctx: SearchContext, app: string, sig: string, dir?: Dir): SignatureHit[] {
+  const out: SignatureHit[] = [];
+  for (const h of ctx.hits) {
+    if (h.app === app && h.sig === sig && (dir === undefined || h.dir === dir)) out.push(h);
+  }
+  const first = ctx.hit(sig);
+  if (out.length === 0 && first && (dir === undefined || first.dir === dir)) out.push(first);
+  return out;
+}
+
+/** True if signature `sig` matched at stream offset `off` (TCP) of direction `dir`. */
+export function hitAt(ctx: SearchContext, app: string, sig: string, dir: Dir, off = 0): boolean {
+  return hitsOf(ctx, app, sig, dir).some((h) => h.offset === off);
+}
+
+/** True if any of `sigs` matched at offset 0 of direction `dir`. */
+export function anyHitAt(ctx: SearchContext, app: string, sigs: readonly string[], dir: Dir): boolean {
+  return sigs.some((s) => hitAt(ctx, app, s, dir, 0));
+}
+
+/** True if signature `sig` matched in direction `dir` starting inside `[from, to)`. */
+export function hitWithin(ctx: SearchContext, app: string, sig: string, dir: Dir, from: number, to: number): boolean {
+  return hitsOf(ctx, app, sig, dir).some((h) => h.offset >= from && h.offset < to);
+}
+
+/**
+ * UDP: true if signature `sig` matched in the datagram now being searched (at `off`, if given), or
+ * in an earlier datagram of the same direction. A classifier may record only the first hit of a
+ * signature per direction, so callers must also check the current datagram's structure.
+ */
+export function hitInDatagram(ctx: SearchContext, app: string, sig: string, off?: number): boolean {
+  const pkt = ctx.packets[ctx.dir];
+  return hitsOf(ctx, app, sig, ctx.dir).some((h) => h.pkt <= pkt && (off === undefined || h.offset === off));
+}
+
+/** RFC 1950 §2.2: CMF/FLG pair of a zlib stream (deflate, window ≤ 32 KiB, FCHECK valid). */
+export function isZlibHeader(b: Uint8Array, off: number): boolean {
+  if (b.length < off + 2) return false;
+  const cmf = b[off];
+  const flg = b[off + 1];
+  return (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0;
+}
+
+/** Outcome of a structural bencode walk: `end` offset, or -1 invalid, or -2 truncated. */
+const B_INVALID = -1;
+const B_TRUNC = -2;
+
+/**
+ * Skips one bencoded value (BEP 3 "bencoding": `i<int>e`, `<len>:<bytes>`, `l...e`, `d...e` with
+ * byte-string keys) starting at `off`. Returns the offset just after it, -1 if the bytes cannot be
+ * bencode, -2 if they stop before the value ends. `depth` bounds nesting.
+ */
+export function bSkip(b: Uint8Array, off: number, depth = 16): number {
+  if (off >= b.length) return B_TRUNC;
+  const c = b[off];
+  if (c === 0x69 /* i */) {
+    let i = off + 1;
+    if (i < b.length && b[i] === 0x2d) i++;
+    const n = digitRun(b, i);
+    i += n;
+    if (i >= b.length) return B_TRUNC;
+    return n > 0 && b[i] === 0x65 ? i + 1 : B_INVALID;
+  }
+  if (isDigit(c)) {
+    const n = digitRun(b, off);
+    if (n > 7) return B_INVALID;
+    const colon = off + n;
+    if (colon >= b.length) return B_TRUNC;
+    if (b[colon] !== 0x3a) return B_INVALID;
+    let len = 0;
+    for (let i = off; i < colon; i++) len = len * 10 + (b[i] - 0x30);
+    const end = colon + 1 + len;
+    return end <= b.length ? end : B_TRUNC;
+  }
+  if (c === 0x6c /* l */ || c === 0x64 /* d */) {
+    if (depth <= 0) return B_INVALID;
+    let i = off + 1;
+    let key = true;
+    for (;;) {
+      if (i >= b.length) return B_TRUNC;
+      if (b[i] === 0x65) return c === 0x64 && !key ? B_INVALID : i + 1;
+      if (c === 0x64 && key && !isDigit(b[i])) return B_INVALID;
+      const r = bSkip(b, i, depth - 1);
+      if (r < 0) return r;
+      i = r;
+      if (c === 0x64) key = !key;
+    }
+  }
+  return B_INVALID;
+}
+
+/** A top-level bencoded dictionary: its keys (latin-1) mapped to the value's [start, end). */
+export interface BDict {
+  keys: Map<string, [number, number]>;
+  end: number;
+}
+
+/**
+ * Parses the top-level bencoded dictionary at `off` (BEP 3) without decoding values: returns its
+ * keys and value spans, `'truncated'` if more bytes are needed, or `null` if it is not bencode.
+ */
+export function bDict(b: Uint8Array, off = 0): BDict | 'truncated' | null {
+  if (off >= b.length) return 'truncated';
+  if (b[off] !== 0x64) return null;
+  const keys = new Map<string, [number, number]>();
+  let i = off + 1;
+  for (;;) {
+    if (i >= b.length) return 'truncated';
+    if (b[i] === 0x65) return { keys, end: i + 1 };
+    if (!isDigit(b[i])) return null;
+    const kEnd = bSkip(b, i);
+    if (kEnd === B_TRUNC) return 'truncated';
+    if (kEnd < 0) return null;
+    const colon = i + digitRun(b, i);
+    let k = '';
+    for (let j = colon + 1; j < kEnd; j++) k += String.fromCharCode(b[j]);
+    const vEnd = bSkip(b, kEnd);
+    if (vEnd === B_TRUNC) return 'truncated';
+    if (vEnd < 0) return null;
+    keys.set(k, [kEnd, vEnd]);
+    i = vEnd;
+  }
+}
+
+/** Bytes of a bencoded byte string value spanning [start, end) (after its `<len>:`), or null. */
+export function bString(b: Uint8Array, span: [number, number]): Uint8Array | null {
+  const [s, e] = span;
+  if (!isDigit(b[s])) return null;
+  const colon = s + digitRun(b, s);
+  return b.subarray(colon + 1, e);
+}

@@ -1,0 +1,239 @@
+/**
+ * `p2pgw demo`: the whole gateway without a router. Builds a client — gateway — server lab in
+ * network namespaces (src/lab/netns.ts), runs `p2pgw run` in the gateway namespace with the bundled
+ * default config (or `--config`), sends protocol-accurate sessions of each application as real
+ * TCP/UDP traffic through it (src/lab/gen.ts, scripts in src/lab/sessions), optionally re-enacts the
+ * flows of capture files, prints the daemon's verdict lines and the sessions' outcomes as tables,
+ * stops the daemon with SIGTERM and tears the lab down.
+ *
+ * Without root it says so and runs `replay` over the bundled sample captures instead.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SessionResult } from '../lab/gen-core.js';
+import { checkLabPrereqs, createLab, destroyStale, listNamespaces, type Lab } from '../lab/netns.js';
+import { isVerdict, sessionTable, verdictTable, type Verdict } from '../lab/report.js';
+import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit, type GenServerHandle } from '../lab/run.js';
+import { writeScenario } from '../lab/scenario.js';
+import { buildScenario } from '../lab/sessions/index.js';
+import type { Session } from '../lab/sessions/types.js';
+
+/** Options of `demo`. */
+export interface DemoOpts {
+  /** Applications / `app.variant` names to script (default all; see src/lab/sessions). */
+  apps?: string[];
+  /** Capture files whose TCP/UDP flows are re-enacted too. */
+  capture?: string[];
+  /** Config file for the daemon (default: the daemon's bundled default). */
+  config?: string;
+  /** Leave the namespaces in place after the run (the daemon is stopped regardless). */
+  keep?: boolean;
+  /** Where the human output goes. */
+  out: NodeJS.WritableStream;
+  /** Per-session timeout, ms (default 10000). */
+  timeoutMs?: number;
+  /** Size of each bulk transfer, bytes (default 4 MiB). */
+  bulkBytes?: number;
+}
+
+/** Project root (two levels above this module: dist/cli or src/cli). */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** Lab name prefix; the owning pid follows, so stale labs of dead demos can be told apart. */
+const PREFIX = 'pgd';
+
+/** Sample captures shipped with or next to the project, for the no-root fallback. */
+export function sampleCaptures(root = ROOT): string[] {
+  const dirs = [process.env.P2PGW_CAPTURES, path.join(root, 'samples'), path.join(root, 'test', 'fixtures', 'captures'), path.resolve(root, '..', 'shared', 'fixtures', 'captures')];
+  for (const d of dirs) {
+    if (!d || !existsSync(d)) continue;
+    const files = readdirSync(d).filter((f) => /\.(pcap|pcapng)$/.test(f)).sort();
+    if (files.length) return files.map((f) => path.join(d, f));
+  }
+  return [];
+}
+
+/** The no-root path: `replayFiles` from src/engine/replay.ts over `files`, if that module exists. */
+async function fallbackReplay(opts: DemoOpts, say: (s: string) => void): Promise<number> {
+  const files = opts.capture?.length ? opts.capture : sampleCaptures();
+  if (files.length === 0) {
+    say('demo: no sample captures found (set P2PGW_CAPTURES to a directory of .pcap/.pcapng files)');
+    return 1;
+  }
+  const spec = '../engine/replay.js';
+  let mod: { replayFiles?: (files: string[], o: Record<string, unknown>) => unknown };
+  try {
+    mod = await import(spec);
+  } catch (e) {
+    say(`demo: replay is unavailable in this build (${(e as Error).message.split('\n')[0]})`);
+    return 1;
+  }
+  if (typeof mod.replayFiles !== 'function') {
+    say('demo: replay is unavailable in this build (no replayFiles export)');
+    return 1;
+  }
+  say(`demo: replaying ${files.length} sample capture(s): ${files.map((f) => path.basename(f)).join(', ')}`);
+  const r = await mod.replayFiles(files, { out: opts.out, ...(opts.config ? { config: opts.config } : {}) });
+  return typeof r === 'number' ? r : 0;
+}
+
+/** Deletes namespaces of earlier demos whose process is gone (`pgd<pid>-c|g|s`). */
+async function cleanStaleDemos(): Promise<string[]> {
+  const pids = new Set<number>();
+  for (const ns of await listNamespaces()) {
+    const m = new RegExp(`^${PREFIX}(\\d+)-[cgs]$`).exec(ns);
+    if (m) pids.add(Number(m[1]));
+  }
+  const gone: string[] = [];
+  for (const pid of pids) if (!pidAlive(pid)) gone.push(...(await destroyStale(`${PREFIX}${pid}-`)));
+  return gone;
+}
+
+/** True if `pid` runs and is not a zombie (/proc/<pid>/stat state Z or X counts as gone). */
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    try {
+      process.kill(pid, 0);
+      return existsSync('/proc/self') ? false : true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Runs the demo and resolves with an exit code: 0 when the daemon came up, the traffic ran and the
+ * daemon exited cleanly on SIGTERM (sessions the daemon blocks are expected to fail and do not
+ * change the code); 1 otherwise. Never leaves processes behind; leaves namespaces only with `keep`.
+ */
+export async function demo(opts: DemoOpts): Promise<number> {
+  // A closed output (e.g. `p2pgw demo | head`) must not crash the run before it cleans up; write
+  // errors surface asynchronously, so the listener stays (later writes are dropped quietly).
+  if (!opts.out.listeners('error').includes(ignoreError)) opts.out.on('error', ignoreError);
+  return demoRun(opts);
+}
+
+/** No-op error listener for the output stream. */
+function ignoreError(): void {}
+
+async function demoRun(opts: DemoOpts): Promise<number> {
+  const say = (s: string): void => void opts.out.write(s.endsWith('\n') ? s : s + '\n');
+  try {
+    await checkLabPrereqs();
+  } catch (e) {
+    say(`demo: ${(e as Error).message}`);
+    say('demo: falling back to replay of the sample captures (no live traffic)');
+    return fallbackReplay(opts, say);
+  }
+  const mainJs = path.join(ROOT, 'dist', 'cli', 'main.js');
+  const genJs = path.join(ROOT, 'dist', 'lab', 'gen.js');
+  for (const f of [mainJs, genJs]) {
+    if (!existsSync(f)) {
+      say(`demo: ${path.relative(ROOT, f)} is missing: build first (npm run build)`);
+      return 1;
+    }
+  }
+
+  const t0 = Date.now();
+  const stale = await cleanStaleDemos();
+  if (stale.length) say(`demo: removed stale namespaces ${stale.join(', ')}`);
+
+  let sessions: Session[];
+  try {
+    sessions = buildScenario(opts.apps ?? [], { bulkBytes: opts.bulkBytes ?? 4 * 1024 * 1024 });
+    let port = Math.max(...sessions.map((s) => s.port)) + 1;
+    if (opts.capture?.length) {
+      const { sessionsFromCapture } = await import('../lab/reenact.js');
+      for (const f of opts.capture) {
+        const r = sessionsFromCapture(f, { basePort: port });
+        say(`demo: ${path.basename(f)}: ${r.stats.sessions} flow(s) to re-enact${r.stats.truncated ? ` (of ${r.stats.flowsWithPayload})` : ''}`);
+        sessions.push(...r.sessions);
+        port += r.sessions.length;
+      }
+    }
+  } catch (e) {
+    say(`demo: ${(e as Error).message}`);
+    return 1;
+  }
+
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'p2pgw-demo-'));
+  const scenario = path.join(tmp, 'scenario.json');
+  await writeScenario(scenario, sessions);
+  let lab: Lab | undefined;
+  let server: GenServerHandle | undefined;
+  let code = 1;
+  const verdicts: Verdict[] = [];
+  const daemonTail: string[] = [];
+  try {
+    lab = await createLab({ name: `${PREFIX}${process.pid}`.slice(0, 12), ipv6: true });
+    say(`demo: lab ${lab.name}: client ${lab.addr.client} — gateway ${lab.addr.gwLan}/${lab.addr.gwWan} — server ${lab.addr.server}`);
+    for (const n of lab.notes) say(`demo: note: ${n}`);
+
+    const argv = [process.execPath, mainJs, 'run', ...(opts.config ? ['--config', path.resolve(opts.config)] : []), '--log-dest', 'stderr'];
+    const daemon = lab.spawn('gw', argv, { cwd: ROOT });
+    const ready = new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 20_000);
+      onLines(daemon.stderr, (l) => {
+        daemonTail.push(l);
+        if (daemonTail.length > 20) daemonTail.shift();
+        const j = parseJsonLine(l);
+        if (j?.msg === 'ready') (clearTimeout(t), resolve(true));
+        if (isVerdict(j)) verdicts.push({ atMs: Date.now() - t0, line: j });
+      });
+      onLines(daemon.stdout, () => undefined);
+      daemon.once('exit', () => (clearTimeout(t), resolve(false)));
+    });
+    if (!(await ready)) {
+      say(`demo: the daemon did not become ready (${daemon.exitCode !== null ? `exit ${daemon.exitCode}` : 'timeout'}); last output:`);
+      for (const l of daemonTail) say(`  ${l}`);
+      daemon.kill('SIGKILL');
+      await waitExit(daemon, 2000);
+      return 1;
+    }
+    say(`demo: daemon ready in the gateway namespace (pid ${daemon.pid}), ${Date.now() - t0} ms after start`);
+
+    const source = ['--scenario', scenario];
+    server = await startGenServer(lab, { genScript: genJs, source, timeoutMs: opts.timeoutMs });
+    say(`demo: running ${sessions.length} session(s) through the gateway...`);
+    const results: SessionResult[] = [];
+    const client = await runGenClient(lab, { genScript: genJs, source, timeoutMs: opts.timeoutMs, sessions: sessions.length, onResult: (r) => results.push(r) });
+    if (client.stderr.trim()) say(`demo: traffic generator: ${client.stderr.trim()}`);
+    await new Promise((r) => setTimeout(r, 500)); // late verdict lines
+
+    say('\nverdicts:');
+    say(verdictTable(verdicts));
+    say('sessions:');
+    results.sort((a, b) => a.port - b.port);
+    say(sessionTable(results, verdicts));
+    const ok = results.filter((r) => r.ok).length;
+    say(`demo: ${ok}/${sessions.length} session(s) completed, ${verdicts.length} verdict line(s)`);
+
+    daemon.kill('SIGTERM');
+    if (await waitExit(daemon, 10_000)) {
+      say(`demo: daemon exited on SIGTERM with code ${daemon.exitCode ?? daemon.signalCode}`);
+      code = daemon.exitCode === 0 && client.results.length === sessions.length ? 0 : 1;
+    } else {
+      say('demo: the daemon did not exit within 10 s of SIGTERM; killing it');
+      daemon.kill('SIGKILL');
+      await waitExit(daemon, 2000);
+    }
+    return code;
+  } catch (e) {
+    say(`demo: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    await server?.stop();
+    if (lab && opts.keep) {
+      lab.release();
+      say(`demo: kept namespaces ${Object.values(lab.ns).join(' ')} (remove: ip netns del <name>)`);
+    } else await lab?.destroy();
+    await rm(tmp, { recursive: true, force: true });
+    say(`demo: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}

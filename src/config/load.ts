@@ -1,0 +1,134 @@
+/**
+ * Config loading: YAML (the `yaml` package) validated with a JSON Schema (ajv), merged over the
+ * frozen DEFAULTS. Errors give the file, the key path, the line and the reason, e.g.
+ * `p2pgw.yaml: apps.bittorrent.action (line 4): must be one of allow, block, inspect`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, isMap, type Document } from 'yaml';
+import { DEFAULTS } from '../defaults.js';
+import { ConfigError } from '../errors.js';
+import { CONFIG_SCHEMA } from './schema.js';
+import type { Action } from '../apps/rules.js';
+
+/** The package root (works from src/ under vitest and from dist/). */
+export const PACKAGE_ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/** The bundled default config: allows everything and only marks. */
+export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'rules', 'default.yaml');
+
+export interface EffectiveConfig {
+  /** Absolute path of the file read. */
+  file: string;
+  queue: { num: number; maxlen: number; failOpen: boolean; rcvbuf: number };
+  classify: { packets: number; bytes: number; unknownMark: number };
+  /** Per-application overrides of the rules' action and mark. */
+  apps: Record<string, { action?: Action; mark?: number }>;
+  flow: { maxFlows: number; tcpIdleSec: number; udpIdleSec: number };
+  reassembly: { maxOooBytesPerDir: number; maxOooSegmentsPerDir: number };
+  log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };
+  iptables: { backend: 'auto' | 'legacy' | 'nft'; chain: string };
+  /** Directory of `*.rules` files. */
+  rulesDir: string;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+function keyPath(err: ErrorObject): (string | number)[] {
+  const parts = err.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (err.keyword === 'additionalProperties') parts.push(String(err.params.additionalProperty));
+  return parts;
+}
+
+function reason(err: ErrorObject): string {
+  switch (err.keyword) {
+    case 'additionalProperties':
+      return 'unknown key';
+    case 'enum':
+      return `must be one of ${(err.params.allowedValues as unknown[]).join(', ')}`;
+    default:
+      return err.message ?? 'invalid';
+  }
+}
+
+function lineOf(doc: Document, lc: LineCounter, p: (string | number)[]): number | null {
+  for (let n = p.length; n >= 0; n--) {
+    const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && node.range) return lc.linePos(node.range[0]).line;
+    if (n > 0 && n === p.length) {
+      const parent = doc.getIn(p.slice(0, n - 1), true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((it) => (it.key as { value?: unknown })?.value === p[n - 1]);
+        const k = pair?.key as { range?: [number, number, number] } | undefined;
+        if (k?.range) return lc.linePos(k.range[0]).line;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Parses and validates config text.
+ * @param text YAML source
+ * @param file path used in messages and to resolve `rules.dir` (relative to the file's folder)
+ * @param knownApps application names the registry has (unknown `apps:` keys are errors)
+ * @throws ConfigError naming file, key path, line and reason
+ */
+export function parseConfig(text: string, file: string, knownApps: readonly string[]): EffectiveConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0];
+    const line = e.linePos?.[0]?.line;
+    throw new ConfigError(file, '', `YAML syntax${line ? ` (line ${line})` : ''}: ${e.message.split('\n')[0]}`);
+  }
+  const raw = (doc.toJS() ?? {}) as Record<string, any>;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, '', 'must be a mapping of keys');
+  if (!validate(raw)) {
+    const err = validate.errors![0];
+    const p = keyPath(err);
+    const line = lineOf(doc, lc, p);
+    throw new ConfigError(file, `${p.join('.')}${line ? ` (line ${line})` : ''}`, reason(err));
+  }
+  for (const name of Object.keys(raw.apps ?? {})) {
+    if (!knownApps.includes(name)) {
+      const line = lineOf(doc, lc, ['apps', name]);
+      throw new ConfigError(file, `apps.${name}${line ? ` (line ${line})` : ''}`, `unknown application (known: ${knownApps.join(', ')})`);
+    }
+  }
+  const d = DEFAULTS;
+  const q = raw.queue ?? {}, c = raw.classify ?? {}, f = raw.flow ?? {}, r = raw.reassembly ?? {};
+  const l = raw.log ?? {}, i = raw.iptables ?? {};
+  const base = path.dirname(path.resolve(file));
+  return {
+    file: path.resolve(file),
+    queue: { num: q.num ?? d.queue.num, maxlen: q.maxlen ?? d.queue.maxlen, failOpen: q.fail_open ?? d.queue.failOpen, rcvbuf: q.rcvbuf ?? d.queue.rcvbuf },
+    classify: { packets: c.packets ?? d.classify.packets, bytes: c.bytes ?? d.classify.bytes, unknownMark: c.unknown_mark ?? d.classify.unknownMark },
+    apps: raw.apps ?? {},
+    flow: { maxFlows: f.max_flows ?? d.flow.maxFlows, tcpIdleSec: f.tcp_idle ?? d.flow.tcpIdleSec, udpIdleSec: f.udp_idle ?? d.flow.udpIdleSec },
+    reassembly: {
+      maxOooBytesPerDir: r.max_ooo_bytes ?? d.reassembly.maxOooBytesPerDir,
+      maxOooSegmentsPerDir: r.max_ooo_segments ?? d.reassembly.maxOooSegmentsPerDir,
+    },
+    log: { level: l.level ?? d.log.level, dest: l.dest ?? d.log.dest, facility: l.facility ?? d.log.facility, syslogSocket: l.socket ?? d.log.syslogSocket },
+    iptables: { backend: i.backend ?? d.iptables.backend, chain: i.chain ?? d.iptables.chain },
+    rulesDir: raw.rules?.dir ? path.resolve(base, raw.rules.dir) : path.join(PACKAGE_ROOT, 'rules'),
+  };
+}
+
+/**
+ * Reads and validates a config file (`file` undefined = the bundled default).
+ * @throws ConfigError if unreadable or invalid
+ */
+export function loadConfig(file: string | undefined, knownApps: readonly string[]): EffectiveConfig {
+  const f = file ?? DEFAULT_CONFIG_FILE;
+  let text: string;
+  try {
+    text = fs.readFileSync(f, 'utf8');
+  } catch (err) {
+    throw new ConfigError(f, '', `cannot read: ${(err as Error).message}`);
+  }
+  return parseConfig(text, f, knownApps);
+}

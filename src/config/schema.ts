@@ -1,0 +1,85 @@
+/**
+ * JSON Schema (draft 2020-12 subset, validated with ajv) of the YAML config file. Keys are
+ * snake_case as a router owner writes them; src/config/load.ts maps them onto DEFAULTS.
+ */
+const uint = (max: number) => ({ type: 'integer', minimum: 0, maximum: max }) as const;
+const pos = (max: number) => ({ type: 'integer', minimum: 1, maximum: max }) as const;
+
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    queue: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        num: uint(65535),
+        maxlen: pos(1 << 20),
+        fail_open: { type: 'boolean' },
+        rcvbuf: pos(1 << 30),
+      },
+    },
+    classify: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        packets: pos(1000),
+        bytes: pos(1 << 20),
+        unknown_mark: uint(0xffffffff),
+      },
+    },
+    apps: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          action: { enum: ['allow', 'block', 'inspect'] },
+          mark: pos(0xfffe),
+        },
+      },
+    },
+    flow: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_flows: pos(1 << 24),
+        tcp_idle: pos(86400),
+        udp_idle: pos(86400),
+      },
+    },
+    reassembly: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_ooo_bytes: pos(1 << 30),
+        max_ooo_segments: pos(1 << 20),
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+        dest: { enum: ['auto', 'syslog', 'stderr'] },
+        facility: {
+          enum: ['kern', 'user', 'daemon', 'auth', 'syslog', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'],
+        },
+        socket: { type: 'string', minLength: 1 },
+      },
+    },
+    iptables: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        backend: { enum: ['auto', 'legacy', 'nft'] },
+        chain: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,20}$' },
+      },
+    },
+    rules: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { dir: { type: 'string', minLength: 1 } },
+    },
+  },
+} as const;

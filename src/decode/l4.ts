@@ -1,0 +1,126 @@
+/**
+ * TCP (RFC 9293 §3.1) and UDP (RFC 768) header decoding for decodeIp. Called with the IP layer
+ * already checked: `buf[l4Off, l4End)` is the transport segment as the IP header bounds it.
+ * Never throws; bad input gives a named event.
+ */
+import { foldSum, sumWords } from './checksum.js';
+import { IPPROTO_TCP, IPPROTO_UDP, type DecodeResult } from './types.js';
+
+/**
+ * Decodes the TCP or UDP header of a packet whose IP layer is already decoded.
+ *
+ * - `buf[l4Off, l4End)`: the transport bytes (offsets in bytes into the IP packet `buf`).
+ * - `family`, `src`, `dst`, `ipLen`: copied into the result as the IP layer found them.
+ * - `proto`: 6 (TCP) or 17 (UDP).
+ * - `fragment`: true for a first fragment with more to come (RFC 791 MF, RFC 8200 §4.5 M): ports
+ *   are decoded when the fragment holds them, lengths are not checked against the whole datagram
+ *   and the checksum is not verified.
+ * - `pseudoBase`: unfolded pseudo-header sum without the length term (pseudoSumV4/pseudoSumV6
+ *   with length 0), or -1 to skip checksum verification. A zero UDP checksum means "not
+ *   computed" over IPv4 (valid) and is invalid over IPv6 (RFC 8200 §8.1).
+ *
+ * Events: tcp_truncated (fewer than 20 bytes), tcp_bad_offset (data offset < 5 or past the
+ * segment), udp_truncated (fewer than 8 bytes), udp_bad_length (length field < 8 or larger than
+ * the IP payload; a shorter length trims the payload, as Linux does), tcp_bad_checksum,
+ * udp_bad_checksum.
+ */
+export function decodeL4(
+  buf: Uint8Array,
+  family: 4 | 6,
+  src: string,
+  dst: string,
+  proto: number,
+  l4Off: number,
+  l4End: number,
+  ipLen: number,
+  fragment: boolean,
+  pseudoBase: number,
+): DecodeResult {
+  const avail = l4End - l4Off;
+  if (proto === IPPROTO_TCP) {
+    if (avail < 20) {
+      // A tiny first fragment (RFC 1858): ports only; callers see `fragment`.
+      if (fragment && avail >= 4) return portsOnly(buf, family, src, dst, proto, l4Off, l4End, ipLen);
+      return { ok: false, event: 'tcp_truncated' };
+    }
+    const hlen = (buf[l4Off + 12] >> 4) * 4;
+    if (hlen < 20) return { ok: false, event: 'tcp_bad_offset' };
+    if (hlen > avail) {
+      if (fragment) return portsOnly(buf, family, src, dst, proto, l4Off, l4End, ipLen);
+      return { ok: false, event: 'tcp_bad_offset' };
+    }
+    if (!fragment && pseudoBase >= 0) {
+      const s = sumWords(buf, l4Off, l4End, pseudoBase + (avail >>> 16) + (avail & 0xffff));
+      if (foldSum(s) !== 0xffff) return { ok: false, event: 'tcp_bad_checksum' };
+    }
+    return {
+      ok: true,
+      pkt: {
+        family, src, dst, proto, l4: 'tcp',
+        sport: (buf[l4Off] << 8) | buf[l4Off + 1],
+        dport: (buf[l4Off + 2] << 8) | buf[l4Off + 3],
+        ipLen,
+        seq: ((buf[l4Off + 4] << 24) | (buf[l4Off + 5] << 16) | (buf[l4Off + 6] << 8) | buf[l4Off + 7]) >>> 0,
+        ack: ((buf[l4Off + 8] << 24) | (buf[l4Off + 9] << 16) | (buf[l4Off + 10] << 8) | buf[l4Off + 11]) >>> 0,
+        flags: buf[l4Off + 13],
+        payload: buf.subarray(l4Off + hlen, l4End),
+        fragment,
+      },
+    };
+  }
+  if (proto === IPPROTO_UDP) {
+    if (fragment && avail >= 4 && avail < 8) return portsOnly(buf, family, src, dst, proto, l4Off, l4End, ipLen);
+    if (avail < 8) return { ok: false, event: 'udp_truncated' };
+    const ulen = (buf[l4Off + 4] << 8) | buf[l4Off + 5];
+    let end = l4End;
+    if (fragment) {
+      // The length covers the whole datagram; the first fragment can only be a prefix of it.
+      if (ulen < avail) return { ok: false, event: 'udp_bad_length' };
+    } else {
+      if (ulen < 8 || ulen > avail) return { ok: false, event: 'udp_bad_length' };
+      end = l4Off + ulen;
+      if (pseudoBase >= 0) {
+        const ck = (buf[l4Off + 6] << 8) | buf[l4Off + 7];
+        if (ck === 0) {
+          if (family === 6) return { ok: false, event: 'udp_bad_checksum' };
+        } else if (foldSum(sumWords(buf, l4Off, end, pseudoBase + ulen)) !== 0xffff) {
+          return { ok: false, event: 'udp_bad_checksum' };
+        }
+      }
+    }
+    return {
+      ok: true,
+      pkt: {
+        family, src, dst, proto, l4: 'udp',
+        sport: (buf[l4Off] << 8) | buf[l4Off + 1],
+        dport: (buf[l4Off + 2] << 8) | buf[l4Off + 3],
+        ipLen, seq: 0, ack: 0, flags: 0,
+        payload: buf.subarray(l4Off + 8, end),
+        fragment,
+      },
+    };
+  }
+  return { ok: false, event: 'not_tcp_udp', ignorable: true };
+}
+
+/** A first-fragment result carrying only the ports: the rest of the header is in a later fragment. */
+function portsOnly(
+  buf: Uint8Array,
+  family: 4 | 6,
+  src: string,
+  dst: string,
+  proto: number,
+  l4Off: number,
+  l4End: number,
+  ipLen: number,
+): DecodeResult {
+  return {
+    ok: true,
+    pkt: {
+      family, src, dst, proto, l4: proto === IPPROTO_TCP ? 'tcp' : 'udp',
+      sport: (buf[l4Off] << 8) | buf[l4Off + 1],
+      dport: (buf[l4Off + 2] << 8) | buf[l4Off + 3],
+      ipLen, seq: 0, ack: 0, flags: 0, payload: buf.subarray(l4End, l4End), fragment: true,
+    },
+  };
+}

@@ -1,0 +1,333 @@
+/**
+ * The kernel side of p2pgw: our chains in the mangle and filter tables (IPv4 and IPv6).
+ *
+ * mangle FORWARD → P2PGW:
+ *   1. packets carrying a mark (set by the daemon's NF_REPEAT verdict) save it to the connmark;
+ *   2. the first 2×N packets of unmarked TCP/UDP connections go to NFQUEUE (with --queue-bypass, so
+ *      traffic flows when the daemon is down). Once marked, a connection never reaches user space.
+ * filter FORWARD → P2PGW: connections whose connmark is a blocked application's mark are reset (TCP)
+ * or dropped (UDP).
+ *
+ * Installation is idempotent and crash-safe: one `iptables-restore --noflush` per family creates or
+ * flushes our chains, fills them and inserts the jump rules that `-C` reports absent, atomically per
+ * table. Removal deletes every jump (repeating -D while -C finds one), then flushes and deletes the chains.
+ */
+import { readFileSync } from 'node:fs';
+import { P2pgwError } from '../errors.js';
+import { detectBackend, run, type Backend, type Family, type NetnsOpt, type RunResult } from './backend.js';
+
+export { detectBackend, type Backend, type BackendName, type Family } from './backend.js';
+
+export interface RuleOptions {
+  /** Our chain name (same in both tables). */
+  chain: string;
+  /** NFQUEUE number. */
+  queueNum: number;
+  /** Packets per direction to classify; the kernel queues up to 2× this per connection. */
+  classifyPackets: number;
+  /** Connmarks of blocked applications. */
+  blocked: { mark: number }[];
+  family: Family;
+}
+
+export type Table = 'mangle' | 'filter';
+
+export interface TableRules {
+  table: Table;
+  /** Built-in chain that jumps to ours. */
+  hook: string;
+  /** Rules of our chain, each as an argv (`['-A', chain, ...]`), in order. */
+  rules: string[][];
+}
+
+/** Where our chains hook in, per table. */
+export const HOOKS: readonly { table: Table; hook: string }[] = Object.freeze([
+  { table: 'mangle', hook: 'FORWARD' },
+  { table: 'filter', hook: 'FORWARD' },
+]);
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+function bad(message: string): never {
+  throw new P2pgwError('P2PGW_ERR_IPTABLES', message);
+}
+
+/** Checks the options that end up in rule text (a chain name with a space would split the argv). */
+export function validateRuleOptions(o: Omit<RuleOptions, 'family'>): void {
+  // The kernel limit is XT_EXTENSION_MAXNAMELEN - 1 = 28 characters.
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,27}$/.test(o.chain) || /^(INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING|ACCEPT|DROP|RETURN|QUEUE)$/.test(o.chain)) {
+    bad(`invalid chain name ${JSON.stringify(o.chain)}: 1-28 characters of A-Z a-z 0-9 _ . -, not a built-in chain or target`);
+  }
+  if (!Number.isInteger(o.queueNum) || o.queueNum < 0 || o.queueNum > 65535) bad(`invalid queue number ${o.queueNum} (0-65535)`);
+  if (!Number.isInteger(o.classifyPackets) || o.classifyPackets < 1 || o.classifyPackets > 1_000_000) {
+    bad(`invalid classify packet count ${o.classifyPackets} (1-1000000)`);
+  }
+  for (const b of o.blocked) {
+    if (!Number.isInteger(b.mark) || b.mark < 1 || b.mark > 0xffffffff) bad(`invalid blocked mark ${b.mark} (1-0xffffffff; 0 means unclassified)`);
+  }
+}
+
+/** The rules of our chains for one family (pure; used by install and by unit tests). */
+export function buildRules(opts: RuleOptions): TableRules[] {
+  validateRuleOptions(opts);
+  const { chain } = opts;
+  const mangle: string[][] = [['-A', chain, '-m', 'mark', '!', '--mark', '0x0', '-j', 'CONNMARK', '--save-mark']];
+  for (const proto of ['tcp', 'udp']) {
+    mangle.push([
+      '-A', chain, '-p', proto,
+      '-m', 'connmark', '--mark', '0x0',
+      '-m', 'connbytes', '--connbytes', `0:${2 * opts.classifyPackets}`, '--connbytes-mode', 'packets', '--connbytes-dir', 'both',
+      '-j', 'NFQUEUE', '--queue-num', String(opts.queueNum), '--queue-bypass',
+    ]);
+  }
+  const filter: string[][] = [];
+  for (const mark of [...new Set(opts.blocked.map((b) => b.mark))]) {
+    filter.push(['-A', chain, '-p', 'tcp', '-m', 'connmark', '--mark', hex(mark), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+    filter.push(['-A', chain, '-p', 'udp', '-m', 'connmark', '--mark', hex(mark), '-j', 'DROP']);
+  }
+  return [
+    { table: 'mangle', hook: 'FORWARD', rules: mangle },
+    { table: 'filter', hook: 'FORWARD', rules: filter },
+  ];
+}
+
+/** The jump from a hook to our chain, as given to -C/-D/-I after the hook name. */
+export const jumpSpec = (chain: string): string[] => ['-j', chain];
+
+/** `iptables-restore --noflush` input: per table, declare (create or flush) our chain, fill it, add missing jumps. */
+export function renderRestore(tables: TableRules[], chain: string, jumpMissing: ReadonlySet<Table>): string {
+  const out: string[] = [];
+  for (const t of tables) {
+    out.push(`*${t.table}`, `:${chain} - [0:0]`, `-F ${chain}`);
+    for (const r of t.rules) out.push(r.join(' '));
+    if (jumpMissing.has(t.table)) out.push(['-I', t.hook, '1', ...jumpSpec(chain)].join(' '));
+    out.push('COMMIT');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export interface InstallOptions extends Omit<RuleOptions, 'family'>, NetnsOpt {
+  backend: Backend;
+  /** Families to act on; default: backend.families (both when their tools exist). */
+  families?: Family[];
+}
+
+export interface RemoveOptions extends NetnsOpt {
+  chain: string;
+  backend: Backend;
+  families?: Family[];
+}
+
+const tools = (b: Backend, f: Family): { ipt: string; save: string; restore: string } =>
+  f === 4 ? { ipt: b.iptables, save: b.save, restore: b.restore } : { ipt: b.ip6tables, save: b.save6, restore: b.restore6 };
+
+/** `*-save` output split by table: chain names and `-A` lines. */
+export function parseSave(text: string): Map<string, { chains: Set<string>; lines: string[] }> {
+  const tables = new Map<string, { chains: Set<string>; lines: string[] }>();
+  let cur: { chains: Set<string>; lines: string[] } | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) {
+      cur = { chains: new Set(), lines: [] };
+      tables.set(line.slice(1).trim(), cur);
+    } else if (!cur || line.startsWith('#')) {
+      continue;
+    } else if (line.startsWith(':')) {
+      cur.chains.add(line.slice(1).split(/\s/)[0]);
+      cur.lines.push(line);
+    } else if (line.startsWith('-')) {
+      cur.lines.push(line);
+    }
+  }
+  return tables;
+}
+
+function failed(r: RunResult, what: string): P2pgwError {
+  const msg = `${what} failed (exit ${r.code}): ${r.cmd}\n${r.stderr.trim()}`;
+  if (r.code === 127) return new P2pgwError('P2PGW_ERR_MISSING_FEATURE', `${msg}\n(the iptables tool could not be started; install the iptables package)`);
+  if (/Couldn't load (match|target)|extension not found/i.test(r.stderr)) {
+    return new P2pgwError('P2PGW_ERR_MISSING_FEATURE', `${msg}\n(iptables extensions (libxt_*.so) are missing: install the full iptables package)`);
+  }
+  return new P2pgwError('P2PGW_ERR_IPTABLES', msg);
+}
+
+async function save(b: Backend, f: Family, netns?: string): Promise<Map<string, { chains: Set<string>; lines: string[] }>> {
+  const r = await run([tools(b, f).save], { netns });
+  if (r.code !== 0) throw failed(r, `reading the IPv${f} ruleset`);
+  return parseSave(r.stdout);
+}
+
+/** Is the jump hook → chain present? `-C` exit codes: 0 yes, 1 no, 2 our chain does not exist. */
+async function jumpPresent(b: Backend, f: Family, table: Table, hook: string, chain: string, netns?: string): Promise<boolean> {
+  const r = await run([tools(b, f).ipt, '-w', '-t', table, '-C', hook, ...jumpSpec(chain)], { netns });
+  if (r.code === 0) return true;
+  if (r.code === 1 || r.code === 2) return false;
+  throw failed(r, 'checking for our jump rule');
+}
+
+/**
+ * Installs (or updates: the blocked list may change) our chains and jump rules. Safe to call again
+ * after a crash: chains are flushed and refilled, jumps are only added when absent. On failure
+ * whatever was installed is removed again and the error names the command, its stderr and, when a
+ * kernel match/target or an iptables extension is missing, which one and how to get it.
+ */
+export async function install(opts: InstallOptions): Promise<void> {
+  validateRuleOptions(opts);
+  const { backend, chain, netns } = opts;
+  const families = opts.families ?? backend.families;
+  try {
+    for (const family of families) {
+      const tables = buildRules({ ...opts, family });
+      const current = await save(backend, family, netns);
+      const missing = new Set<Table>();
+      for (const t of tables) {
+        const saved = current.get(t.table);
+        const exists = saved?.chains.has(chain) ?? false;
+        // Duplicate jumps cannot come from us, but an older version or a person may have left some.
+        const jump = ['-A', t.hook, ...jumpSpec(chain)].join(' ');
+        const extra = (saved?.lines.filter((l) => l === jump).length ?? 0) - 1;
+        for (let i = 0; i < extra; i++) {
+          const r = await run([tools(backend, family).ipt, '-w', '-t', t.table, '-D', t.hook, ...jumpSpec(chain)], { netns });
+          if (r.code !== 0) throw failed(r, 'removing a duplicate jump rule');
+        }
+        if (!exists || !(await jumpPresent(backend, family, t.table, t.hook, chain, netns))) missing.add(t.table);
+      }
+      const input = renderRestore(tables, chain, missing);
+      const r = await run([tools(backend, family).restore, '-w', '--noflush'], { netns, input });
+      if (r.code !== 0) throw diagnose(r, input, backend, family);
+    }
+  } catch (err) {
+    await remove({ chain, backend, netns, families }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Removes every jump to our chains, then flushes and deletes them. Idempotent. */
+export async function remove(opts: RemoveOptions): Promise<void> {
+  const { backend, chain, netns } = opts;
+  for (const family of opts.families ?? backend.families) {
+    const { ipt } = tools(backend, family);
+    const current = await save(backend, family, netns);
+    for (const { table, hook } of HOOKS) {
+      if (!current.get(table)?.chains.has(chain)) continue;
+      for (let i = 0; i < 1000 && (await jumpPresent(backend, family, table, hook, chain, netns)); i++) {
+        const r = await run([ipt, '-w', '-t', table, '-D', hook, ...jumpSpec(chain)], { netns });
+        if (r.code !== 0) throw failed(r, 'removing our jump rule');
+      }
+      for (const op of ['-F', '-X']) {
+        const r = await run([ipt, '-w', '-t', table, op, chain], { netns });
+        if (r.code !== 0) {
+          const hint = op === '-X' && /link|in use|busy/i.test(r.stderr) ? ` (another rule still jumps to ${chain}: list them with \`${tools(backend, family).save}\`)` : '';
+          throw failed(r, `${op === '-F' ? 'flushing' : 'deleting'} chain ${chain} in table ${table}${hint}`);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Every line of `iptables-save`/`ip6tables-save` that mentions our chain, prefixed with the family
+ * and table: `ip mangle -A FORWARD -j P2PGW`, `ip6 filter :P2PGW - [0:0]`. For tests and `p2pgw status`.
+ */
+export async function listOurRules(backend: Backend, opts: NetnsOpt & { chain?: string; families?: Family[] } = {}): Promise<string[]> {
+  const chain = opts.chain ?? 'P2PGW';
+  const re = new RegExp(`(^|[\\s:])${chain.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`);
+  const out: string[] = [];
+  for (const family of opts.families ?? backend.families) {
+    for (const [table, t] of await save(backend, family, opts.netns)) {
+      for (const line of t.lines) if (re.test(line)) out.push(`${family === 4 ? 'ip' : 'ip6'} ${table} ${line}`);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnosis of a failed restore: which kernel match/target or userspace extension is missing.
+
+interface Feature {
+  kind: 'match' | 'target';
+  name: string;
+  module: (f: Family) => string;
+}
+
+const FEATURES: Record<string, Feature> = {
+  mark: { kind: 'match', name: 'mark', module: () => 'xt_mark' },
+  connmark: { kind: 'match', name: 'connmark', module: () => 'xt_connmark' },
+  connbytes: { kind: 'match', name: 'connbytes', module: () => 'xt_connbytes' },
+  tcp: { kind: 'match', name: 'tcp', module: () => 'xt_tcpudp' },
+  udp: { kind: 'match', name: 'udp', module: () => 'xt_tcpudp' },
+  CONNMARK: { kind: 'target', name: 'CONNMARK', module: () => 'xt_connmark' },
+  NFQUEUE: { kind: 'target', name: 'NFQUEUE', module: () => 'xt_NFQUEUE (and nfnetlink_queue)' },
+  REJECT: { kind: 'target', name: 'REJECT', module: (f) => (f === 4 ? 'ipt_REJECT' : 'ip6t_REJECT') },
+};
+
+/** Matches and targets a rule argv uses (`-m x`, `-p tcp`, `-j X`). */
+export function featuresOf(rule: readonly string[]): Feature[] {
+  const out: Feature[] = [];
+  for (let i = 0; i < rule.length - 1; i++) {
+    const f = ['-m', '-p', '-j'].includes(rule[i]) ? FEATURES[rule[i + 1]] : undefined;
+    if (f && !out.includes(f)) out.push(f);
+  }
+  return out;
+}
+
+/** Names the kernel knows right now (`/proc/net/ip_tables_matches` etc.; modules load on first use). */
+export type ProcLists = { matches: Set<string>; targets: Set<string> } | null;
+
+function readProcLists(family: Family): ProcLists {
+  const p = family === 4 ? 'ip' : 'ip6';
+  try {
+    const read = (k: string): Set<string> =>
+      new Set(readFileSync(`/proc/net/${p}_tables_${k}`, 'utf8').split('\n').map((s) => s.trim()).filter(Boolean));
+    return { matches: read('matches'), targets: read('targets') };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Turns a failed `*-restore` into an error: MISSING_FEATURE when an iptables extension cannot be
+ * loaded (`Couldn't load match 'connbytes'`) or the kernel lacks a match/target the failing rule
+ * (or table) uses; IPTABLES otherwise. Both carry the command, its stderr and the failing rule.
+ */
+export function diagnose(r: RunResult, input: string, backend: Pick<Backend, 'backend'>, family: Family, proc: ProcLists = readProcLists(family)): P2pgwError {
+  const lines = input.split('\n');
+  const lineNo = Number(/line:? (\d+)/.exec(r.stderr)?.[1] ?? 0);
+  let rule = lineNo > 0 ? lines[lineNo - 1] ?? '' : '';
+  if (!rule.startsWith('-')) {
+    // Legacy restore reports kernel errors at COMMIT: consider every rule of that table.
+    let start = lineNo - 1;
+    while (start > 0 && !lines[start].startsWith('*')) start--;
+    rule = lineNo > 0 ? lines.slice(start, lineNo).filter((l) => l.startsWith('-A ')).join(' ') : '';
+  }
+  const base = `${r.cmd} < (generated IPv${family} ruleset) failed (exit ${r.code}):\n${r.stderr.trim()}${
+    rule ? `\nfailing rule: ${lines[lineNo - 1]?.startsWith('-') ? rule : `(table committed at line ${lineNo})`}` : ''
+  }\nruleset:\n${input}`;
+
+  const ext = /Couldn't load (match|target) `([^']+)'/.exec(r.stderr);
+  if (ext) {
+    const [, kind, name] = ext;
+    return new P2pgwError(
+      'P2PGW_ERR_MISSING_FEATURE',
+      `the iptables ${kind} extension '${name}' is missing (userspace library libxt_${name}.so${family === 6 ? ` or libip6t_${name}.so` : ''}); ` +
+        `install the full iptables package (OpenWrt: iptables-mod-conntrack-extra for connmark/connbytes, iptables-mod-nfqueue for NFQUEUE). ` +
+        `If '${name}' is a chain, it is missing.\n${base}`,
+    );
+  }
+  const used = featuresOf(rule.split(/\s+/));
+  const absent = proc ? used.filter((f) => !(f.kind === 'match' ? proc.matches : proc.targets).has(f.name)) : [];
+  const kernelErr = /No chain\/target\/match|not supported|missing kernel module|No such file or directory|Protocol not supported|Operation not supported|failed/i.test(r.stderr);
+  if (absent.length > 0 && kernelErr) {
+    const what = absent.map((f) => `${f.kind} ${f.name} (module ${f.module(family)})`).join(', ');
+    const mods = [...new Set(absent.map((f) => f.module(family).split(' ')[0]))];
+    return new P2pgwError(
+      'P2PGW_ERR_MISSING_FEATURE',
+      `the kernel lacks ${what} for IPv${family}: load it with \`modprobe ${mods.join(' && modprobe ')}\` ` +
+        `(OpenWrt: kmod-ipt-conntrack-extra, kmod-ipt-nfqueue${backend.backend === 'nft' ? ', kmod-nft-compat' : ''})` +
+        `${backend.backend === 'nft' ? '; the nft backend also needs nft_compat' : ''}.\n${base}`,
+    );
+  }
+  const hint = backend.backend === 'nft' && /Operation not supported|Protocol not supported/i.test(r.stderr)
+    ? ' (the nft backend needs the nft_compat kernel module: `modprobe nft_compat`)'
+    : '';
+  return new P2pgwError('P2PGW_ERR_IPTABLES', `installing p2pgw rules failed${hint}: ${base}`);
+}

@@ -1,0 +1,140 @@
+/**
+ * Live mode (`p2pgw run`): binds the NFQUEUE, installs our iptables chains, and judges every
+ * queued packet through the pipeline (thesis §3.1–3.4, with ip_queue/libipq replaced by NFQUEUE).
+ *
+ * - Only the first 2 × classify.packets packets of unmarked connections are queued, with
+ *   `--queue-bypass`, so traffic flows while the daemon is down (fail open).
+ * - A classified packet gets NF_REPEAT with the application's mark; the top rule of our mangle
+ *   chain saves it to the connmark. Blocked applications are rejected by the kernel (TCP reset,
+ *   UDP drop) from the filter chain.
+ * - Every queued packet gets exactly one verdict; anything the daemon cannot judge is accepted and
+ *   counted. Kernel-side queue drops are read from /proc/net/netfilter/nfnetlink_queue.
+ * - SIGTERM/SIGINT: unbind the queue, remove every rule, log the counters, exit 0.
+ */
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { APPS } from '../apps/index.js';
+import { loadConfig, type EffectiveConfig } from '../config/load.js';
+import { Counters } from '../observe/counters.js';
+import { createLogger, logClassification } from '../observe/log.js';
+import { flowRecord } from '../observe/flowrecord.js';
+import { readQueueStats } from '../observe/nfqstats.js';
+import { NfQueue } from '../capture/nfq.js';
+import { detectBackend, install, remove, type Backend } from '../enforce/iptables.js';
+import { P2pgwError } from '../errors.js';
+import { Pipeline } from './pipeline.js';
+import { buildClassifier, pipelineOptions } from './setup.js';
+
+export interface RunOptions {
+  config?: string;
+  /** Overrides of the config's log settings (command-line flags). */
+  logDest?: 'auto' | 'syslog' | 'stderr';
+  logLevel?: string;
+  /** Write flow records (JSON Lines) of ended flows to this file. */
+  flows?: string;
+}
+
+/**
+ * Runs the daemon until SIGTERM/SIGINT. Resolves with the process exit code.
+ * @throws ConfigError / RulesError on a bad config or rules (nothing installed yet)
+ */
+export async function runDaemon(opts: RunOptions): Promise<number> {
+  const cfg: EffectiveConfig = loadConfig(opts.config, APPS.map((a) => a.name));
+  if (opts.logDest) cfg.log.dest = opts.logDest;
+  if (opts.logLevel) cfg.log.level = opts.logLevel;
+  const { classifier, rules } = buildClassifier(cfg);
+  const { logger, notice, close: closeLog } = createLogger(cfg.log, 'live');
+  if (notice) logger.warn(notice);
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new P2pgwError('P2PGW_ERR_NOT_ROOT', '`p2pgw run` needs root (CAP_NET_ADMIN) to bind the NFQUEUE and install iptables rules; try `p2pgw replay` or `sudo`');
+  }
+  const counters = new Counters();
+  const flowsOut = opts.flows ? fs.createWriteStream(opts.flows, { flags: 'a', mode: 0o600 }) : null;
+  const pipeline = new Pipeline(classifier, pipelineOptions(cfg, true), counters, {
+    onClassified: (flow, c) => logClassification(logger, flow, c),
+    onFlowEnd: (flow) => flowsOut?.write(`${JSON.stringify(flowRecord(flow, 'live'))}\n`),
+  });
+
+  const backend: Backend = await detectBackend(cfg.iptables.backend);
+  for (const w of backend.warnings) logger.warn({ backend: backend.backend }, w);
+  const blocked = classifier.apps.filter((a) => a.action === 'block').map((a) => ({ mark: a.mark }));
+  const ruleOpts = { chain: cfg.iptables.chain, queueNum: cfg.queue.num, classifyPackets: cfg.classify.packets, blocked, backend };
+
+  let queue: NfQueue;
+  try {
+    queue = NfQueue.open(cfg.queue, (p) => {
+      const d = pipeline.handle(p.payload, Date.now() / 1000);
+      queue.verdict(p.id, d.verdict, d.mark);
+    }, {
+      onError: (err) => {
+        counters.inc('verdict_callback_error');
+        logger.error({ err }, 'packet callback failed; packet accepted');
+      },
+    });
+  } catch (err) {
+    closeLog();
+    throw err;
+  }
+  for (const w of queue.warnings) logger.warn(w);
+  try {
+    await install(ruleOpts);
+  } catch (err) {
+    queue.close();
+    closeLog();
+    throw err;
+  }
+
+  let lastKernelDrops = 0;
+  const tick = setInterval(() => {
+    pipeline.expire(Date.now() / 1000);
+    const qs = readQueueStats(cfg.queue.num);
+    if (qs) {
+      const drops = qs.queueDropped + qs.userDropped;
+      if (drops > lastKernelDrops) {
+        counters.inc('kernel_queue_dropped', drops - lastKernelDrops);
+        logger.warn({ queue_dropped: qs.queueDropped, user_dropped: qs.userDropped }, 'kernel dropped queued packets');
+      }
+      lastKernelDrops = drops;
+    }
+  }, 1000);
+
+  logger.info(
+    {
+      queue: cfg.queue.num, backend: backend.backend, backend_reason: backend.reason, families: backend.families,
+      apps: classifier.apps.map((a) => `${a.desc.name}:${a.mark}:${a.action}`), signatures: rules.sigs.length,
+      config: cfg.file, pid: process.pid,
+    },
+    'ready',
+  );
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(tick);
+      logger.info({ signal: sig }, 'stopping');
+      queue.close();
+      let code = 0;
+      try {
+        await remove({ chain: cfg.iptables.chain, backend });
+      } catch (err) {
+        code = 1;
+        logger.error({ err: (err as Error).message }, 'could not remove every iptables rule');
+      }
+      pipeline.flush();
+      logger.info({ counters: counters.snapshot(), nfq: queue.stats }, 'stopped');
+      flowsOut?.end();
+      setTimeout(() => {
+        closeLog();
+        resolve(code);
+      }, 50);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGHUP', () => logger.warn('SIGHUP: live reload is not implemented yet; restart the daemon to apply a new config'));
+    process.on('SIGUSR1', () => logger.info({ counters: counters.snapshot(), nfq: queue.stats, flows: pipeline.flows.size }, 'status'));
+  });
+}
+
+export type { Logger };

@@ -1,0 +1,63 @@
+/**
+ * Client side of the traffic generator: runs each session against the server (a few at a time),
+ * playing the `out` steps and checking the `in` steps byte for byte. One `SessionResult` per session.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { playTcp, playUdpClient, Tally, type SessionResult } from './gen-core.js';
+import type { Session } from './sessions/types.js';
+
+/** Options of `runClient`. */
+export interface ClientOpts {
+  /** Server IPv4 or IPv6 address (literal). */
+  server: string;
+  /** Per-session deadline, ms (default 10000). */
+  timeoutMs?: number;
+  /** Sessions run at once (default 4). */
+  concurrency?: number;
+  /** Called as each session finishes (in completion order). */
+  onResult?: (r: SessionResult) => void;
+}
+
+/** Plays one session against `server`; never throws. */
+export async function runSession(s: Session, server: string, timeoutMs: number): Promise<SessionResult> {
+  const deadline = Date.now() + timeoutMs;
+  if (s.l4 === 'tcp') {
+    const sock = net.connect({ host: server, port: s.port, noDelay: true });
+    const t = await playTcp(sock, s, 'client', deadline);
+    return t.result();
+  }
+  const t = new Tally('client', s);
+  const sock = dgram.createSocket(net.isIPv6(server) ? 'udp6' : 'udp4');
+  const connected = await new Promise<boolean>((r) => {
+    sock.once('error', (e) => {
+      t.sockError(e);
+      r(false);
+    });
+    sock.connect(s.port, server, () => r(true));
+  });
+  if (!connected) {
+    sock.close();
+    return t.result();
+  }
+  sock.removeAllListeners('error');
+  await playUdpClient(sock, s, deadline, t);
+  return t.result();
+}
+
+/** Runs every session (at most `concurrency` at once) and resolves with results in session order. */
+export async function runClient(sessions: readonly Session[], opts: ClientOpts): Promise<SessionResult[]> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const results: SessionResult[] = new Array(sessions.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < sessions.length) {
+      const i = next++;
+      results[i] = await runSession(sessions[i], opts.server, timeoutMs);
+      opts.onResult?.(results[i]);
+    }
+  };
+  const n = Math.max(1, Math.min(opts.concurrency ?? 4, sessions.length));
+  await Promise.all(Array.from({ length: n }, worker));
+  return results;
+}

@@ -1,0 +1,156 @@
+/**
+ * Loading of the matcher WebAssembly module (asm/assembly/matcher.ts), in the style of undici's
+ * llhttp wrapper: the module is compiled synchronously ONCE per process and variant; every Matcher
+ * gets its own cheap Instance (and so its own linear memory) of that module.
+ *
+ * The path is resolved relative to this file; src/scan/ (vitest) and dist/scan/ (after tsc) are both
+ * two levels below the package root, so the same URL works from both.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, P2pgwError } from '../errors.js';
+
+// The project's lib (ES2022, no DOM) has no WebAssembly typings: declare the little we use.
+/** Linear memory of an instance. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+/** A compiled module (opaque). */
+export interface WasmModule {
+  readonly __wasmModule?: never;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (
+    mod: WasmModule,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { readonly exports: Record<string, unknown> };
+}
+const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** ABI version the JS side speaks; must equal the module's `abi_version()`. */
+export const MATCHER_ABI_VERSION = 1;
+
+/** Blob format (see asm/assembly/codes.ts). */
+export const BLOB_VERSION = 1;
+export const BLOB_HEADER = 8;
+export const ENTRY_HEADER = 8;
+export const FLAG_NOCASE = 1;
+
+/** Return codes of build()/scan() (see asm/assembly/codes.ts). */
+export const WasmCodes = Object.freeze({
+  OK: 0,
+  ERR_OOM: -1,
+  ERR_BAD_BLOB: -2,
+  ERR_EMPTY_PATTERN: -3,
+  ERR_ALREADY_BUILT: -4,
+  ERR_NOT_BUILT: -5,
+  ERR_BAD_STATE: -6,
+  ERR_OUT_TOO_SMALL: -7,
+  ERR_TOO_MANY_STATES: -8,
+  ERR_BAD_ARG: -9,
+} as const);
+
+const CODE_TEXT: Record<number, string> = {
+  [-1]: 'out of memory (memory.grow failed)',
+  [-2]: 'malformed pattern blob',
+  [-3]: 'empty pattern',
+  [-4]: 'automaton already built',
+  [-5]: 'automaton not built',
+  [-6]: 'invalid stream state',
+  [-7]: 'output buffer smaller than max_out()',
+  [-8]: 'too many automaton states',
+  [-9]: 'invalid argument',
+};
+
+/** Raw exports of one matcher instance. All numbers are i32; pointers may need `>>> 0`. */
+export interface MatcherExports {
+  readonly memory: WasmMemory;
+  abi_version(): number;
+  alloc(size: number): number;
+  input_reserve(size: number): number;
+  build(ptr: number, len: number): number;
+  max_out(): number;
+  state_count(which: number): number;
+  scan(stCs: number, stCi: number, inPtr: number, inLen: number, outPtr: number, outCap: number): number;
+  result_pos(): number;
+  result_state_cs(): number;
+  result_state_ci(): number;
+}
+
+/** Maps a negative return code to a P2pgwError (pattern problems -> P2PGW_ERR_PATTERN). */
+export function wasmError(code: number, what: string): P2pgwError {
+  const text = CODE_TEXT[code] ?? `unknown error code ${code}`;
+  const errCode =
+    code === WasmCodes.ERR_EMPTY_PATTERN || code === WasmCodes.ERR_TOO_MANY_STATES
+      ? ErrorCodes.P2PGW_ERR_PATTERN
+      : ErrorCodes.P2PGW_ERR_WASM;
+  const err = new P2pgwError(errCode, `matcher ${what}: ${text} (code ${code})`);
+  (err as P2pgwError & { wasmCode?: number }).wasmCode = code;
+  return err;
+}
+
+/** True when the debug build is requested (env P2PGW_WASM_DEBUG=1). */
+export function wantDebugBuild(): boolean {
+  return process.env.P2PGW_WASM_DEBUG === '1';
+}
+
+/** URL of the release (default) or debug build. */
+export function matcherWasmUrl(debug = wantDebugBuild()): URL {
+  return debug
+    ? new URL('../../asm/build/matcher.debug.wasm', import.meta.url)
+    : new URL('../../asm/build/matcher.release.wasm', import.meta.url);
+}
+
+const modules = new Map<boolean, WasmModule>();
+
+/** The compiled module (compiled synchronously on first use, then cached for the process). */
+export function matcherModule(debug = wantDebugBuild()): WasmModule {
+  const cached = modules.get(debug);
+  if (cached) return cached;
+  const url = matcherWasmUrl(debug);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(url);
+  } catch (cause) {
+    throw new P2pgwError(
+      ErrorCodes.P2PGW_ERR_WASM,
+      `cannot read ${fileURLToPath(url)}: run \`npm run build:asm\``,
+      { cause },
+    );
+  }
+  let mod: WasmModule;
+  try {
+    mod = new Wasm.Module(bytes);
+  } catch (cause) {
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot compile ${fileURLToPath(url)}`, { cause });
+  }
+  modules.set(debug, mod);
+  return mod;
+}
+
+/** A fresh instance (own linear memory) of the matcher module. */
+export function instantiateMatcher(debug = wantDebugBuild()): MatcherExports {
+  let inst: InstanceType<WasmApi['Instance']>;
+  try {
+    inst = new Wasm.Instance(matcherModule(debug), {
+      env: {
+        abort(): never {
+          throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, 'matcher aborted');
+        },
+      },
+    });
+  } catch (cause) {
+    if (cause instanceof P2pgwError) throw cause;
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, 'cannot instantiate the matcher module', { cause });
+  }
+  const ex = inst.exports as unknown as MatcherExports;
+  const abi = ex.abi_version();
+  if (abi !== MATCHER_ABI_VERSION) {
+    throw new P2pgwError(
+      ErrorCodes.P2PGW_ERR_WASM,
+      `matcher module ABI ${abi}, expected ${MATCHER_ABI_VERSION}: run \`npm run build:asm\``,
+    );
+  }
+  return ex;
+}
