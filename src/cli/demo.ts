@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SessionResult } from '../lab/gen-core.js';
 import { checkLabPrereqs, createLab, destroyStale, listNamespaces, type Lab } from '../lab/netns.js';
-import { isVerdict, sessionTable, verdictTable, type Verdict } from '../lab/report.js';
+import { isVerdict, sessionTable, table, verdictTable, type Verdict } from '../lab/report.js';
 import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit, type GenServerHandle } from '../lab/run.js';
 import { writeScenario } from '../lab/scenario.js';
 import { buildScenario } from '../lab/sessions/index.js';
@@ -55,28 +55,42 @@ export function sampleCaptures(root = ROOT): string[] {
   return [];
 }
 
-/** The no-root path: `replayFiles` from src/engine/replay.ts over `files`, if that module exists. */
+/**
+ * The no-root path: `replayFiles` (src/engine/replay.ts, loaded dynamically) over `files` with the
+ * effective config, then one summary row per capture (flows, classified, applications).
+ */
 async function fallbackReplay(opts: DemoOpts, say: (s: string) => void): Promise<number> {
   const files = opts.capture?.length ? opts.capture : sampleCaptures();
   if (files.length === 0) {
     say('demo: no sample captures found (set P2PGW_CAPTURES to a directory of .pcap/.pcapng files)');
     return 1;
   }
-  const spec = '../engine/replay.js';
-  let mod: { replayFiles?: (files: string[], o: Record<string, unknown>) => unknown };
+  let replay: typeof import('../engine/replay.js');
   try {
-    mod = await import(spec);
+    replay = await import('../engine/replay.js');
   } catch (e) {
     say(`demo: replay is unavailable in this build (${(e as Error).message.split('\n')[0]})`);
     return 1;
   }
-  if (typeof mod.replayFiles !== 'function') {
-    say('demo: replay is unavailable in this build (no replayFiles export)');
+  const [{ loadConfig }, { APPS }] = await Promise.all([import('../config/load.js'), import('../apps/index.js')]);
+  say(`demo: replaying ${files.length} capture(s): ${files.map((f) => path.basename(f)).join(', ')}`);
+  try {
+    const config = loadConfig(opts.config, APPS.map((a) => a.name));
+    const { records } = replay.replayFiles(files, { config });
+    const rows = files.map((f) => {
+      const recs = records.filter((r) => r.capture === f);
+      const apps = new Map<string, number>();
+      for (const r of recs) if (r.app) apps.set(r.app, (apps.get(r.app) ?? 0) + 1);
+      const blocked = recs.filter((r) => r.verdict !== 'accept').length;
+      const list = [...apps].map(([a, n]) => `${a}×${n}`).join(' ');
+      return [path.basename(f), String(recs.length), String(recs.filter((r) => r.app).length), String(blocked), list || '-'];
+    });
+    say(table(['capture', 'flows', 'classified', 'blocked', 'applications'], rows));
+    return 0;
+  } catch (e) {
+    say(`demo: replay failed: ${(e as Error).message}`);
     return 1;
   }
-  say(`demo: replaying ${files.length} sample capture(s): ${files.map((f) => path.basename(f)).join(', ')}`);
-  const r = await mod.replayFiles(files, { out: opts.out, ...(opts.config ? { config: opts.config } : {}) });
-  return typeof r === 'number' ? r : 0;
 }
 
 /** Deletes namespaces of earlier demos whose process is gone (`pgd<pid>-c|g|s`). */

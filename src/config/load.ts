@@ -81,7 +81,7 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const line = e.linePos?.[0]?.line;
+    const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
     throw new ConfigError(file, '', `YAML syntax${line ? ` (line ${line})` : ''}: ${e.message.split('\n')[0]}`);
   }
   const raw = (doc.toJS() ?? {}) as Record<string, any>;

@@ -144,7 +144,7 @@ export function parseSave(text: string): Map<string, { chains: Set<string>; line
 function failed(r: RunResult, what: string): P2pgwError {
   const msg = `${what} failed (exit ${r.code}): ${r.cmd}\n${r.stderr.trim()}`;
   if (r.code === 127) return new P2pgwError('P2PGW_ERR_MISSING_FEATURE', `${msg}\n(the iptables tool could not be started; install the iptables package)`);
-  if (/Couldn't load (match|target)|extension not found/i.test(r.stderr)) {
+  if (/Couldn't load (match|target)|extension not found|Can't find library for/i.test(r.stderr)) {
     return new P2pgwError('P2PGW_ERR_MISSING_FEATURE', `${msg}\n(iptables extensions (libxt_*.so) are missing: install the full iptables package)`);
   }
   return new P2pgwError('P2PGW_ERR_IPTABLES', msg);
@@ -166,18 +166,23 @@ async function jumpPresent(b: Backend, f: Family, table: Table, hook: string, ch
 
 /**
  * Installs (or updates: the blocked list may change) our chains and jump rules. Safe to call again
- * after a crash: chains are flushed and refilled, jumps are only added when absent. On failure
- * whatever was installed is removed again and the error names the command, its stderr and, when a
- * kernel match/target or an iptables extension is missing, which one and how to get it.
+ * after a crash: chains are flushed and refilled, jumps are only added when absent. The error names
+ * the command, its stderr and, when a kernel match/target or an iptables extension is missing, which
+ * one and how to get it. A failed first install is rolled back; a failed update leaves the previous
+ * rules (each table is replaced atomically, so none is half-written).
  */
 export async function install(opts: InstallOptions): Promise<void> {
   validateRuleOptions(opts);
   const { backend, chain, netns } = opts;
   const families = opts.families ?? backend.families;
+  // Roll back only what we know to be a first install (no chain of ours seen before we started).
+  let rollback: boolean | undefined;
   try {
     for (const family of families) {
       const tables = buildRules({ ...opts, family });
       const current = await save(backend, family, netns);
+      const had = [...current.values()].some((t) => t.chains.has(chain));
+      rollback = (rollback ?? true) && !had;
       const missing = new Set<Table>();
       for (const t of tables) {
         const saved = current.get(t.table);
@@ -196,30 +201,45 @@ export async function install(opts: InstallOptions): Promise<void> {
       if (r.code !== 0) throw diagnose(r, input, backend, family);
     }
   } catch (err) {
-    await remove({ chain, backend, netns, families }).catch(() => undefined);
+    if (rollback) await remove({ chain, backend, netns, families }).catch(() => undefined);
     throw err;
   }
 }
 
-/** Removes every jump to our chains, then flushes and deletes them. Idempotent. */
+/**
+ * Removes every jump to our chains, then flushes and deletes them. Idempotent. Best effort: goes on
+ * with the other tables and families after an error, then throws the first one (naming the others).
+ */
 export async function remove(opts: RemoveOptions): Promise<void> {
-  const { backend, chain, netns } = opts;
-  for (const family of opts.families ?? backend.families) {
-    const { ipt } = tools(backend, family);
-    const current = await save(backend, family, netns);
+  const errors: P2pgwError[] = [];
+  for (const family of opts.families ?? opts.backend.families) {
     for (const { table, hook } of HOOKS) {
-      if (!current.get(table)?.chains.has(chain)) continue;
-      for (let i = 0; i < 1000 && (await jumpPresent(backend, family, table, hook, chain, netns)); i++) {
-        const r = await run([ipt, '-w', '-t', table, '-D', hook, ...jumpSpec(chain)], { netns });
-        if (r.code !== 0) throw failed(r, 'removing our jump rule');
+      try {
+        await removeOne(opts, family, table, hook);
+      } catch (err) {
+        errors.push(err instanceof P2pgwError ? err : new P2pgwError('P2PGW_ERR_IPTABLES', String(err), { cause: err }));
       }
-      for (const op of ['-F', '-X']) {
-        const r = await run([ipt, '-w', '-t', table, op, chain], { netns });
-        if (r.code !== 0) {
-          const hint = op === '-X' && /link|in use|busy/i.test(r.stderr) ? ` (another rule still jumps to ${chain}: list them with \`${tools(backend, family).save}\`)` : '';
-          throw failed(r, `${op === '-F' ? 'flushing' : 'deleting'} chain ${chain} in table ${table}${hint}`);
-        }
-      }
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) {
+    throw new P2pgwError(errors[0].code, `${errors[0].message}\n(and ${errors.length - 1} more: ${errors.slice(1).map((e) => e.message.split('\n')[0]).join('; ')})`);
+  }
+}
+
+async function removeOne(opts: RemoveOptions, family: Family, table: Table, hook: string): Promise<void> {
+  const { backend, chain, netns } = opts;
+  const { ipt, save: saveTool } = tools(backend, family);
+  if (!(await save(backend, family, netns)).get(table)?.chains.has(chain)) return;
+  for (let i = 0; i < 1000 && (await jumpPresent(backend, family, table, hook, chain, netns)); i++) {
+    const r = await run([ipt, '-w', '-t', table, '-D', hook, ...jumpSpec(chain)], { netns });
+    if (r.code !== 0) throw failed(r, 'removing our jump rule');
+  }
+  for (const op of ['-F', '-X']) {
+    const r = await run([ipt, '-w', '-t', table, op, chain], { netns });
+    if (r.code !== 0) {
+      const hint = op === '-X' && /link|in use|busy/i.test(r.stderr) ? ` (another rule still jumps to ${chain}: list them with \`${saveTool}\`)` : '';
+      throw failed(r, `${op === '-F' ? 'flushing' : 'deleting'} chain ${chain} in table ${table}${hint}`);
     }
   }
 }
@@ -309,8 +329,7 @@ export function diagnose(r: RunResult, input: string, backend: Pick<Backend, 'ba
     return new P2pgwError(
       'P2PGW_ERR_MISSING_FEATURE',
       `the iptables ${kind} extension '${name}' is missing (userspace library libxt_${name}.so${family === 6 ? ` or libip6t_${name}.so` : ''}); ` +
-        `install the full iptables package (OpenWrt: iptables-mod-conntrack-extra for connmark/connbytes, iptables-mod-nfqueue for NFQUEUE). ` +
-        `If '${name}' is a chain, it is missing.\n${base}`,
+        `install the full iptables package (OpenWrt: iptables-mod-conntrack-extra for connmark/connbytes, iptables-mod-nfqueue for NFQUEUE).\n${base}`,
     );
   }
   const used = featuresOf(rule.split(/\s+/));

@@ -1,8 +1,9 @@
 /**
  * Human-readable tables for the demo: the daemon's verdict lines (pino JSON objects whose `msg` is
- * `classified` or `blocked`) and the generator client's per-session results. Field names of verdict
- * lines are read tolerantly (`app`, `l4`/`proto`, `src`/`sport`/`dst`/`dport` or `flow`, `rule`,
- * `action`, `mark`) so the table survives small changes of the log format.
+ * `classified` or `blocked`, fields app, mark, l4, src, sport, dst, dport, verdict, rule, reason per
+ * src/observe/log.ts) and the generator client's per-session results. Fields are read tolerantly
+ * (`proto` for `l4`, `flow` for the endpoints, `action` for `verdict`) so the table survives small
+ * changes of the log format.
  */
 import type { SessionResult } from './gen-core.js';
 
@@ -36,7 +37,7 @@ export function verdictPort(j: Record<string, unknown>): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** Table of verdicts: time, verdict, app, l4, flow, rule, action/mark. */
+/** Table of verdicts: time, msg, app, l4, flow, rule, verdict and mark. */
 export function verdictTable(vs: readonly Verdict[]): string {
   if (vs.length === 0) return '(no verdict lines)\n';
   const rows = vs.map(({ atMs, line: j }) => [
@@ -46,9 +47,9 @@ export function verdictTable(vs: readonly Verdict[]): string {
     str(j.l4 ?? j.proto),
     j.flow !== undefined ? str(j.flow) : `${ep(j.src, j.sport)} -> ${ep(j.dst, j.dport)}`,
     str(j.rule ?? j.sig ?? j.id),
-    [str(j.action), j.mark !== undefined ? `mark=${str(j.mark)}` : ''].filter(Boolean).join(' '),
+    [str(j.verdict ?? j.action), j.mark !== undefined && j.mark !== null ? `mark=${str(j.mark)}` : ''].filter(Boolean).join(' '),
   ]);
-  return table(['time', 'verdict', 'app', 'l4', 'flow', 'rule', 'action'], rows);
+  return table(['time', 'line', 'app', 'l4', 'flow', 'rule', 'verdict'], rows);
 }
 
 /** Table of client session results, with the daemon's app for the session's port when known. */

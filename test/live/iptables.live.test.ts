@@ -118,6 +118,30 @@ for (const name of BACKENDS) {
       }
       expect(await listOurRules(backend, { netns: ns, chain: CHAIN })).toEqual([]);
     });
+
+    it('a failed update keeps the rules in force; remove names a foreign jump it cannot undo', async () => {
+      await install({ ...OPTS, blocked: [{ mark: 7 }], backend, netns: ns });
+      const saved = process.env.XTABLES_LIBDIR;
+      process.env.XTABLES_LIBDIR = '/nonexistent-p2pgw-xtables';
+      try {
+        await expect(install({ ...OPTS, blocked: [{ mark: 8 }], backend, netns: ns })).rejects.toMatchObject({ code: 'P2PGW_ERR_MISSING_FEATURE' });
+      } finally {
+        if (saved === undefined) delete process.env.XTABLES_LIBDIR;
+        else process.env.XTABLES_LIBDIR = saved;
+      }
+      expect(await ours()).toEqual(expected([{ mark: 7 }], families));
+
+      nsExec(ns, backend.iptables, ['-w', '-t', 'filter', '-A', 'INPUT', '-j', CHAIN]);
+      await expect(remove({ chain: CHAIN, backend, netns: ns })).rejects.toMatchObject({
+        code: 'P2PGW_ERR_IPTABLES',
+        message: expect.stringContaining(`another rule still jumps to ${CHAIN}`),
+      });
+      // everything else went: only the foreign jump and the chain it keeps alive remain
+      expect(await listOurRules(backend, { netns: ns, chain: CHAIN })).toEqual([`ip filter :${CHAIN} - [0:0]`, `ip filter -A INPUT -j ${CHAIN}`]);
+      nsExec(ns, backend.iptables, ['-w', '-t', 'filter', '-D', 'INPUT', '-j', CHAIN]);
+      await remove({ chain: CHAIN, backend, netns: ns });
+      expect(await listOurRules(backend, { netns: ns, chain: CHAIN })).toEqual([]);
+    });
   });
 }
 
