@@ -114,7 +114,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       stopping = true;
       clearInterval(tick);
       logger.info({ signal: sig }, 'stopping');
-      queue.close();
+      // Lossless stop: no new packets are queued once our rules are gone; then judge what is still
+      // in flight, and only then unbind (the kernel drops packets left in an unbound queue).
       let code = 0;
       try {
         await remove({ chain: cfg.iptables.chain, backend });
@@ -122,6 +123,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         code = 1;
         logger.error({ err: (err as Error).message }, 'could not remove every iptables rule');
       }
+      if (!(await queue.drain(1000))) logger.warn('queue did not drain within 1 s; remaining packets are accepted by close()');
+      queue.close();
       pipeline.flush();
       logger.info({ counters: counters.snapshot(), nfq: queue.stats }, 'stopped');
       flowsOut?.end();

@@ -200,7 +200,7 @@ async function wireLike(ns: { client: string; server: string }, ipv6: boolean, n
  * with `destroyStale`). Throws P2pgwError('P2PGW_ERR_LAB') when not root, `ip` is missing, the
  * names are taken or a step fails (whatever was created is removed).
  */
-export async function createLab(opts: { name: string; ipv6?: boolean }): Promise<Lab> {
+export async function createLab(opts: { name: string; ipv6?: boolean; wireLike?: boolean }): Promise<Lab> {
   await checkLabPrereqs();
   const { name } = opts;
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,11}$/.test(name)) throw new P2pgwError('P2PGW_ERR_LAB', `bad lab name "${name}" (1-12 of [A-Za-z0-9_-])`);
@@ -302,8 +302,10 @@ export async function createLab(opts: { name: string; ipv6?: boolean }): Promise
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    // Wire-like packets at the gateway: full checksums and MTU-sized segments, as from a NIC.
-    await wireLike(ns, ipv6, notes);
+    // Off by default: NFQUEUE already completes partial checksums (skb_checksum_help) and segments
+    // GSO packets before they reach user space (no NFQA_CFG_F_GSO), so the daemon sees wire-valid
+    // packets anyway. `wireLike` is for tools that capture on the gateway's veths (tcpdump).
+    if (opts.wireLike) await wireLike(ns, ipv6, notes);
   } catch (e) {
     await destroy();
     throw e instanceof P2pgwError ? e : new P2pgwError('P2PGW_ERR_LAB', `creating lab ${name}: ${(e as Error).message}`, { cause: e });
