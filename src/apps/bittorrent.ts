@@ -104,6 +104,17 @@ export function utpPair(a: UtpHeader, b: UtpHeader): boolean {
 }
 
 /**
+ * BEP 29 seen from one side only (the answer was not captured): a later packet of the same side
+ * continues the first one, with the same connection id (or the SYN's id + 1, the initiator's
+ * send_id) and a sequence number a little ahead.
+ */
+export function utpContinues(first: UtpHeader, later: UtpHeader): boolean {
+  const ahead = (later.seq - first.seq) & 0xffff;
+  const sameConn = later.connId === first.connId || (first.type === ST_SYN && later.connId === ((first.connId + 1) & 0xffff));
+  return later.type !== ST_SYN && sameConn && ahead >= 1 && ahead <= 64;
+}
+
+/**
  * BEP 5 KRPC: a complete bencoded dictionary with a byte-string transaction id `t` and a type
  * `y` of `q` (with method `q` and arguments dict `a`), `r` (with dict `r`) or `e` (with list `e`).
  */
@@ -150,11 +161,15 @@ function searchUdp(ctx: SearchContext): SearchResult {
   const u0 = parseUtp(p0);
   const u1 = parseUtp(p1);
   if (u0 && u1 && utpPair(u0, u1)) return DETECTED;
+  const mine = ctx.packets[ctx.dir] > 1 ? (ctx.dir === 0 ? u0 : u1) : null;
+  const now = mine ? parseUtp(b) : null;
+  if (mine && now && utpContinues(mine, now)) return DETECTED;
   if (p0.length > 0 && p1.length > 0) {
     // Both first datagrams are known and their uTP relation (checked above) cannot change.
     return isKrpc(p0) || isKrpc(p1) ? NEED_MORE : EXCLUDED;
   }
   const first = p0.length > 0 ? p0 : p1;
+  // One side only: keep looking while its first datagram could open a BitTorrent exchange.
   if (ctx.packets[0] + ctx.packets[1] >= 2 && !plausibleUdp(first)) return EXCLUDED;
   return NEED_MORE;
 }

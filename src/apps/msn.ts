@@ -20,7 +20,7 @@ const MAX_LINE = 1024;
 
 type DirState = 'detected' | 'candidate' | 'no' | 'empty';
 
-/** Splits the first line (without CRLF) on single spaces into latin-1 strings. */
+/** Splits an MSNP command line (without CRLF) on single spaces, as MSNP separates parameters. */
 export function lineTokens(p: Uint8Array, eol: number): string[] {
   let s = '';
   for (let i = 0; i < eol; i++) s += String.fromCharCode(p[i]);
@@ -62,7 +62,7 @@ export function validLine(t: string[]): boolean {
   }
 }
 
-/** State of one direction's stream: its first line must be an MSNP command. */
+/** State of one direction's stream: its first line must be an MSNP command (MSNP §"Commands"). */
 export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   const p = ctx.prefix[d];
   if (p.length === 0) return 'empty';

@@ -67,4 +67,64 @@ export interface AppDescriptor {
   readonly source: string;
   /** Called for each payload-carrying packet until it returns detected or excluded. */
   search(ctx: SearchContext): SearchResult;
+  /** Creates the stream inspector of one connection (inspected applications only; see below). */
+  inspect?(events: InspectEvents): StreamInspector;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Content inspection (thesis §3.3–3.6): applications whose action is `inspect` get a stream
+ * inspector fed with the reassembled stream of both directions from byte 0.
+ * ------------------------------------------------------------------------------------------- */
+
+/** A chat message seen in a stream (MSN MSG text/plain, …). */
+export interface ChatMessage {
+  /** Decoded text (UTF-8). */
+  text: string;
+  /** Sender / recipient identifiers when the protocol carries them (e.g. MSN passport). */
+  from?: string;
+  to?: string;
+  /** MIME content type of the message body, if any. */
+  contentType?: string;
+}
+
+/** Facts about a file transfer that starts in a stream. */
+export interface FileInfo {
+  /** File name (from the URL, Content-Disposition, FIL/invitation, …) or null if unknown. */
+  name: string | null;
+  /** Announced size in bytes (Content-Length, FIL n, …) or null. */
+  size: number | null;
+  /** Where the name came from, e.g. `url`, `content-disposition`, `msnftp-fil`. */
+  nameSource?: string;
+}
+
+/** What an inspector reports; the content manager implements it (keywords, audit, virus scan). */
+export interface InspectEvents {
+  /** A complete chat message. */
+  chat(dir: Dir, msg: ChatMessage): void;
+  /** A requested or offered file name (checked against keyword lists). */
+  fileName(dir: Dir, name: string, source: string): void;
+  /** A file body starts in direction `dir`; returns a transfer id for fileData/fileEnd. */
+  fileStart(dir: Dir, info: FileInfo): number;
+  /** Body bytes of transfer `id`, in order. */
+  fileData(id: number, bytes: Uint8Array): void;
+  /** Transfer `id` ended: `complete` = all announced bytes arrived (or the framing says done). */
+  fileEnd(id: number, complete: boolean): void;
+  /** A protocol anomaly worth counting (named, like Zeek's weirds). */
+  weird(name: string): void;
+}
+
+/**
+ * A stream inspector: the StreamConsumer contract (onData/onGap/onEnd per direction). It must
+ * accept input split at any byte. After `onGap` of a direction it stops parsing that direction.
+ */
+export interface StreamInspector {
+  onData(dir: Dir, bytes: Uint8Array): void;
+  onGap(dir: Dir, len: number): void;
+  onEnd(dir: Dir): void;
+}
+
+/** Optional part of an AppDescriptor for inspected applications. */
+export interface InspectableApp {
+  /** Creates the inspector of one connection. */
+  inspect?(events: InspectEvents): StreamInspector;
 }

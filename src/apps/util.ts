@@ -97,14 +97,17 @@ export function headerBlockEnd(buf: Uint8Array): number {
   return Math.min(a + 4, b + 2);
 }
 
+/** RFC 5234 DIGIT (0x30-0x39). */
 export const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+/** ASCII uppercase letter (MSNP command names, G2 packet names). */
 export const isUpper = (c: number): boolean => c >= 0x41 && c <= 0x5a;
+/** RFC 5234 HEXDIG, either case (Gnutella GUIDs in GIV/PUSH lines). */
 export const isHex = (c: number): boolean =>
   isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 /** Printable ASCII excluding space (an RFC 9112 request-target / token octet, loosely). */
 export const isVisible = (c: number): boolean => c > 0x20 && c < 0x7f;
 
-/** Count of ASCII digits starting at `off`. */
+/** Count of ASCII digits starting at `off` (decimal fields: BEP 3 bencode lengths, MSNP TrIDs). */
 export function digitRun(b: Uint8Array, off: number, end = b.length): number {
   let i = off;
   while (i < end && isDigit(b[i])) i++;

@@ -128,6 +128,13 @@ describe('bittorrent: uTP (BEP 29)', () => {
     expect(verdict(bittorrent, 'udp', [[0, utp(0, 0x1235, 100, 500, [], [1])], [1, utp(2, 0x3000, 501, 100)]])).toBe(EXCLUDED);
   });
 
+  it('detects one side continuing its own exchange when the answer is not captured', () => {
+    expect(run(bittorrent, 'udp', [[0, utp(4, 0x1234, 7, 0)], [0, utp(0, 0x1235, 8, 900, [], [1, 2])]])).toEqual([NEED_MORE, DETECTED]);
+    expect(run(bittorrent, 'udp', [[1, utp(0, 0x4000, 50, 9, [], [1])], [1, utp(0, 0x4000, 51, 9, [], [1])]])).toEqual([NEED_MORE, DETECTED]);
+    expect(run(bittorrent, 'udp', [[1, utp(0, 0x4000, 50, 9, [], [1])], [1, utp(0, 0x4001, 51, 9, [], [1])]])).toEqual([NEED_MORE, NEED_MORE]);
+    expect(run(bittorrent, 'udp', [[1, utp(0, 0x4000, 50, 9, [], [1])], [1, utp(0, 0x4000, 500, 9, [], [1])]])).toEqual([NEED_MORE, NEED_MORE]);
+  });
+
   it('waits for an answer to a lone SYN, and drops a one-way flow that is not BitTorrent', () => {
     expect(run(bittorrent, 'udp', [[0, utp(4, 0x1234, 7, 0)], [0, utp(4, 0x1234, 7, 0)]])).toEqual([NEED_MORE, NEED_MORE]);
     expect(run(bittorrent, 'udp', [[0, 'hello'], [0, 'hello']])).toEqual([NEED_MORE, EXCLUDED]);
