@@ -49,6 +49,8 @@ export class FlowClassifier implements SearchContext {
   dir: Dir = 0;
   payload: Uint8Array = EMPTY;
   result: Classification | null = null;
+  /** A detection waiting for earlier (higher-priority) dissectors that still need more. */
+  private pending: (Classification & { app: ConfiguredApp }) | null = null;
   private readonly fed: [number, number] = [0, 0];
   private readonly streams: [MatchStream | null, MatchStream | null] = [null, null];
   private excluded: boolean[];
@@ -97,9 +99,9 @@ export class FlowClassifier implements SearchContext {
     return this.result ?? this.checkBudget();
   }
 
-  /** Gives up now (flow ended or left the classification window). */
+  /** Gives up now (flow ended or left the classification window); a pending detection wins. */
   finish(reason: string): Classification {
-    if (!this.result) this.result = { app: null, rule: null, reason };
+    if (!this.result) this.result = this.pending ?? { app: null, rule: null, reason };
     return this.result;
   }
 
@@ -126,11 +128,21 @@ export class FlowClassifier implements SearchContext {
     this.hits.push({ app: sig.app, sig: sig.sig, id: sig.id, dir, offset: start, pkt: this.packets[dir] });
   }
 
+  /**
+   * One detection pass. Registry order is priority: a detection is final only when every earlier
+   * dissector has excluded the flow; otherwise it is kept pending while those still need more
+   * (e.g. generic HTTP waits for FastTrack or Gnutella to see the response headers). When the
+   * budget runs out, a pending detection wins over "unclassified".
+   */
   private search(): void {
     const apps = this.cls.apps;
-    let open = 0;
+    let earlierOpen = false;
     for (let i = 0; i < apps.length; i++) {
       if (this.excluded[i]) continue;
+      if (this.pending && this.pending.app.index === i) {
+        if (!earlierOpen) return this.conclude(this.pending);
+        break;
+      }
       const app = apps[i];
       this.current = app.desc.name;
       let r;
@@ -145,13 +157,21 @@ export class FlowClassifier implements SearchContext {
         const hit = this.hits.find((h) => h.app === app.desc.name);
         const rule = hit ? hit.id : `${app.desc.name}.dissector`;
         const how = hit ? `signature ${hit.id} (${hit.dir === 0 ? 'out' : 'in'} @${hit.offset})` : `${app.desc.title} dissector`;
-        this.result = { app, rule, reason: how };
-        return;
+        const c: Classification = { app, rule, reason: how };
+        if (!earlierOpen) return this.conclude(c);
+        if (!this.pending || i < this.pending.app.index) this.pending = c as Classification & { app: ConfiguredApp };
+        break;
       }
       if (r === 'excluded') this.excluded[i] = true;
-      else open++;
+      else earlierOpen = true;
     }
-    if (open === 0) this.result = { app: null, rule: null, reason: 'unclassified: every dissector excluded the flow' };
+    if (!earlierOpen && !this.pending && this.excluded.every(Boolean)) {
+      this.result = { app: null, rule: null, reason: 'unclassified: every dissector excluded the flow' };
+    }
+  }
+
+  private conclude(c: Classification): void {
+    this.result = c;
   }
 }
 

@@ -59,6 +59,20 @@ export class TcpReassembler {
     return this.dirs[dir].nextOff;
   }
 
+  /**
+   * Sequence number expected next in `dir`, or null before the first segment of that direction.
+   * Used by the hold logic of inspected flows, which keeps out-of-order packets itself.
+   */
+  expectedSeq(dir: Dir): number | null {
+    const st = this.dirs[dir];
+    return st.started ? st.nextSeq : null;
+  }
+
+  /** True once `dir` ended (FIN delivered or RST). */
+  ended(dir: Dir): boolean {
+    return this.dirs[dir].ended;
+  }
+
   /** Bytes currently buffered out of order in `dir`. */
   bufferedBytes(dir: Dir): number {
     return this.dirs[dir].pendingBytes;
