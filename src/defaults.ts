@@ -35,6 +35,48 @@ export const DEFAULTS = Object.freeze({
     /** Out-of-order segments buffered per direction. */
     maxOooSegmentsPerDir: 64,
   }),
+  inspect: Object.freeze({
+    /** Connmark of connections reset by content management (keyword hit, virus). */
+    killMark: 0xfe,
+    /** Packets held (no verdict yet) per connection and in total; the kernel queue maxlen bounds both. */
+    maxHeldPerFlow: 512,
+    maxHeldTotal: 2048,
+    /** How long an out-of-order packet waits for its gap, and a connection for its scan, ms. */
+    holdTimeoutMs: 2000,
+    scanTimeoutMs: 10000,
+    /** Stream bytes kept from before classification, per connection, so inspection starts at byte 0. */
+    preBufferBytes: 256 * 1024,
+  }),
+  keywords: Object.freeze({
+    /** Check chat messages / requested file names against the keyword lists. */
+    chat: true,
+    filenames: true,
+  }),
+  audit: Object.freeze({
+    enabled: false,
+    dir: '/var/lib/p2pgw/audit',
+    chat: true,
+    files: true,
+    /** Disk quota of stored files, bytes; the oldest are removed first. */
+    quotaBytes: 1024 * 1024 * 1024,
+    /** Stop storing when the filesystem has less free space than this, bytes. */
+    minFreeBytes: 100 * 1024 * 1024,
+  }),
+  scan: Object.freeze({
+    enabled: true,
+    /** Ship the EICAR test signature. */
+    eicar: true,
+    /** Scan buffer per transfer, bytes (1–128 KiB; the thesis found 20–40 KB best). */
+    bufferBytes: 32 * 1024,
+    /** Scan worker threads. */
+    workers: 2,
+    /** Test hook: every scan sleeps this long first, ms. */
+    debugDelayMs: 0,
+  }),
+  status: Object.freeze({
+    /** Unix socket `p2pgw status` talks to (mode 0600). */
+    socket: '/run/p2pgw.sock',
+  }),
   log: Object.freeze({
     /** pino level: trace, debug, info, warn, error, fatal. */
     level: 'info',

@@ -64,12 +64,14 @@ export interface NfQueueStats {
   callbackErrors: number;
   /** Packets accepted by close() because they still had no verdict. */
   flushedOnClose: number;
+  /** Verdicts that replaced the packet's bytes. */
+  rewritten: number;
 }
 
 /** The raw native object (`new binding.NFQueue()`), patched. */
 interface RawBindings {
   read(cb: (info: RawInfo, payload: Buffer) => unknown): void;
-  setVerdict(id: number, verdict: number, markOrBuffer: number | null, buffer?: Buffer | null): void;
+  setVerdict(id: number, verdict: number, markOrBuffer: number | Buffer | null, buffer?: Buffer | null): void;
   close(): void;
 }
 
@@ -147,7 +149,7 @@ export interface OpenHooks {
 export class NfQueue {
   readonly stats: NfQueueStats = {
     received: 0, accept: 0, drop: 0, repeat: 0, marked: 0,
-    repeatWithoutMark: 0, unknownId: 0, afterClose: 0, callbackErrors: 0, flushedOnClose: 0,
+    repeatWithoutMark: 0, unknownId: 0, afterClose: 0, callbackErrors: 0, flushedOnClose: 0, rewritten: 0,
   };
   /** Problems that do not stop capture (a kernel that refuses maxlen or fail-open). */
   readonly warnings: string[] = [];
@@ -237,7 +239,7 @@ export class NfQueue {
    * Judges packet `id`. With `mark`, the packet's nfmark is set (verdict2). `repeat` re-runs the
    * hook so our mangle chain saves the mark to the connmark; it needs a non-zero mark.
    */
-  verdict(id: number, v: VerdictName, mark?: number): void {
+  verdict(id: number, v: VerdictName, mark?: number, packet?: Uint8Array): void {
     if (this.closed) {
       this.stats.afterClose++;
       return;
@@ -252,11 +254,14 @@ export class NfQueue {
       verdict = 'accept';
     }
     const code = verdict === 'accept' ? this.mod.NF_ACCEPT : verdict === 'drop' ? this.mod.NF_DROP : this.mod.NF_REPEAT;
+    // A replacement packet (e.g. a RST built from this one) travels on in place of the original.
+    const buf = packet ? Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength) : null;
+    if (buf) this.stats.rewritten++;
     if (mark !== undefined) {
-      this.q.bindings.setVerdict(id, code, mark >>> 0, null);
+      this.q.bindings.setVerdict(id, code, mark >>> 0, buf);
       this.stats.marked++;
     } else {
-      this.q.bindings.setVerdict(id, code, null);
+      this.q.bindings.setVerdict(id, code, buf);
     }
     this.stats[verdict]++;
   }

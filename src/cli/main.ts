@@ -19,7 +19,8 @@ Usage: p2pgw <command> [options]
 
 Commands:
   run [--config FILE]             live mode: NFQUEUE + iptables (root); verdict lines to syslog
-      [--log-dest auto|syslog|stderr] [--log-level LEVEL] [--flows FILE]
+      [--log-dest auto|syslog|stderr] [--log-level LEVEL] [--flows FILE] [--status-socket PATH]
+  status [--socket PATH] [--json]  counters of the running daemon (held packets, scans, …)
   replay <capture>... [--config FILE] [--flows PATH|-] [--verify-checksums] [--log-level LEVEL]
                                   run the same pipeline over pcap/pcapng files, write flow records
   demo [--app A,B] [--capture FILE]... [--config FILE] [--keep]
@@ -79,6 +80,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       'log-dest': { type: 'string' },
       'log-level': { type: 'string' },
       flows: { type: 'string' },
+      'status-socket': { type: 'string' },
     },
   });
   const dest = values['log-dest'];
@@ -89,7 +91,27 @@ async function cmdRun(argv: string[]): Promise<number> {
     logDest: dest as 'auto' | 'syslog' | 'stderr' | undefined,
     logLevel: values['log-level'],
     flows: values.flows,
+    statusSocket: values['status-socket'],
   });
+}
+
+async function cmdStatus(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, json: { type: 'boolean', default: false }, config: { type: 'string' } } });
+  const cfg = loadConfig(values.config, APPS.map((a) => a.name));
+  const { readStatus } = await import('../observe/status.js');
+  const st = await readStatus(values.socket ?? cfg.status.socket);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(st, null, 2)}\n`);
+    return 0;
+  }
+  const c = (st.counters ?? {}) as Record<string, number>;
+  const lines = [
+    `pid ${st.pid}, up ${st.uptime_s} s, ${st.flows} flows, ${st.held} packets held`,
+    '',
+    ...Object.entries(c).map(([k, v]) => `  ${k.padEnd(32)} ${v}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
 }
 
 async function cmdDemo(argv: string[]): Promise<number> {
@@ -159,6 +181,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdRun(rest);
     case 'replay':
       return cmdReplay(rest);
+    case 'status':
+      return cmdStatus(rest);
     case 'demo':
       return cmdDemo(rest);
     case 'gen': {

@@ -29,6 +29,12 @@ export interface EffectiveConfig {
   reassembly: { maxOooBytesPerDir: number; maxOooSegmentsPerDir: number };
   log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };
   iptables: { backend: 'auto' | 'legacy' | 'nft'; chain: string };
+  inspect: { killMark: number; maxHeldPerFlow: number; maxHeldTotal: number; holdTimeoutMs: number; scanTimeoutMs: number; preBufferBytes: number };
+  keywords: { chat: boolean; filenames: boolean; lists: Record<string, string[]> };
+  audit: { enabled: boolean; dir: string; chat: boolean; files: boolean; quotaBytes: number; minFreeBytes: number };
+  /** `databases`: ClamAV `.ndb` files, absolute paths. */
+  scan: { enabled: boolean; eicar: boolean; bufferBytes: number; workers: number; databases: string[]; debugDelayMs: number };
+  status: { socket: string };
   /** Directory of `*.rules` files. */
   rulesDir: string;
 }
@@ -101,6 +107,7 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
   const d = DEFAULTS;
   const q = raw.queue ?? {}, c = raw.classify ?? {}, f = raw.flow ?? {}, r = raw.reassembly ?? {};
   const l = raw.log ?? {}, i = raw.iptables ?? {};
+  const ins = raw.inspect ?? {}, kw = raw.keywords ?? {}, au = raw.audit ?? {}, sc = raw.scan ?? {};
   const base = path.dirname(path.resolve(file));
   return {
     file: path.resolve(file),
@@ -114,6 +121,32 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
     },
     log: { level: l.level ?? d.log.level, dest: l.dest ?? d.log.dest, facility: l.facility ?? d.log.facility, syslogSocket: l.socket ?? d.log.syslogSocket },
     iptables: { backend: i.backend ?? d.iptables.backend, chain: i.chain ?? d.iptables.chain },
+    inspect: {
+      killMark: ins.kill_mark ?? d.inspect.killMark,
+      maxHeldPerFlow: ins.max_held_per_flow ?? d.inspect.maxHeldPerFlow,
+      maxHeldTotal: ins.max_held_total ?? d.inspect.maxHeldTotal,
+      holdTimeoutMs: ins.hold_timeout_ms ?? d.inspect.holdTimeoutMs,
+      scanTimeoutMs: ins.scan_timeout_ms ?? d.inspect.scanTimeoutMs,
+      preBufferBytes: ins.pre_buffer ?? d.inspect.preBufferBytes,
+    },
+    keywords: { chat: kw.chat ?? d.keywords.chat, filenames: kw.filenames ?? d.keywords.filenames, lists: kw.lists ?? {} },
+    audit: {
+      enabled: au.enabled ?? d.audit.enabled,
+      dir: au.dir ? path.resolve(base, au.dir) : d.audit.dir,
+      chat: au.chat ?? d.audit.chat,
+      files: au.files ?? d.audit.files,
+      quotaBytes: au.quota ?? d.audit.quotaBytes,
+      minFreeBytes: au.min_free ?? d.audit.minFreeBytes,
+    },
+    scan: {
+      enabled: sc.enabled ?? d.scan.enabled,
+      eicar: sc.eicar ?? d.scan.eicar,
+      bufferBytes: sc.buffer ?? d.scan.bufferBytes,
+      workers: sc.workers ?? d.scan.workers,
+      databases: (sc.databases ?? []).map((f: string) => path.resolve(base, f)),
+      debugDelayMs: sc.debug_delay_ms ?? d.scan.debugDelayMs,
+    },
+    status: { socket: raw.status?.socket ?? d.status.socket },
     rulesDir: raw.rules?.dir ? path.resolve(base, raw.rules.dir) : path.join(PACKAGE_ROOT, 'rules'),
   };
 }

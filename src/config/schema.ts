@@ -76,6 +76,59 @@ export const CONFIG_SCHEMA = {
         chain: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,20}$' },
       },
     },
+    inspect: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        kill_mark: pos(0xffffffff),
+        max_held_per_flow: pos(1 << 20),
+        max_held_total: pos(1 << 20),
+        hold_timeout_ms: pos(600000),
+        scan_timeout_ms: pos(600000),
+        pre_buffer: pos(1 << 26),
+      },
+    },
+    keywords: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        chat: { type: 'boolean' },
+        filenames: { type: 'boolean' },
+        lists: {
+          type: 'object',
+          additionalProperties: { type: 'array', items: { type: 'string', minLength: 1 } },
+        },
+      },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        dir: { type: 'string', minLength: 1 },
+        chat: { type: 'boolean' },
+        files: { type: 'boolean' },
+        quota: pos(Number.MAX_SAFE_INTEGER),
+        min_free: uint(Number.MAX_SAFE_INTEGER),
+      },
+    },
+    scan: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        eicar: { type: 'boolean' },
+        buffer: { type: 'integer', minimum: 1024, maximum: 131072 },
+        workers: pos(64),
+        databases: { type: 'array', items: { type: 'string', minLength: 1 } },
+        debug_delay_ms: uint(600000),
+      },
+    },
+    status: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { socket: { type: 'string', minLength: 1 } },
+    },
     rules: {
       type: 'object',
       additionalProperties: false,

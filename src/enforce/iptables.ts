@@ -27,6 +27,10 @@ export interface RuleOptions {
   classifyPackets: number;
   /** Connmarks of blocked applications. */
   blocked: { mark: number }[];
+  /** Connmarks of inspected applications: all their packets keep going to the queue. */
+  inspected?: { mark: number }[];
+  /** Connmark of connections reset by content management (keyword hit, virus); 0/absent = none. */
+  killMark?: number;
   family: Family;
 }
 
@@ -62,7 +66,7 @@ export function validateRuleOptions(o: Omit<RuleOptions, 'family'>): void {
   if (!Number.isInteger(o.classifyPackets) || o.classifyPackets < 1 || o.classifyPackets > 1_000_000) {
     bad(`invalid classify packet count ${o.classifyPackets} (1-1000000)`);
   }
-  for (const b of o.blocked) {
+  for (const b of [...o.blocked, ...(o.inspected ?? []), ...(o.killMark ? [{ mark: o.killMark }] : [])]) {
     if (!Number.isInteger(b.mark) || b.mark < 1 || b.mark > 0xffffffff) bad(`invalid blocked mark ${b.mark} (1-0xffffffff; 0 means unclassified)`);
   }
 }
@@ -80,7 +84,24 @@ export function buildRules(opts: RuleOptions): TableRules[] {
       '-j', 'NFQUEUE', '--queue-num', String(opts.queueNum), '--queue-bypass',
     ]);
   }
+  // Inspected applications: every packet goes to the daemon, in both directions. Only packets whose
+  // nfmark is still 0: the daemon's NF_REPEAT re-injects a packet with the mark set, and it must not
+  // be queued again.
+  for (const mark of [...new Set((opts.inspected ?? []).map((b) => b.mark))]) {
+    mangle.push([
+      '-A', chain, '-m', 'connmark', '--mark', hex(mark), '-m', 'mark', '--mark', '0x0',
+      '-j', 'NFQUEUE', '--queue-num', String(opts.queueNum), '--queue-bypass',
+    ]);
+  }
   const filter: string[][] = [];
+  if (opts.killMark) {
+    // A killed connection: the daemon's RST (built from the offending packet) reaches its receiver;
+    // any other packet, from either end, is rejected with a reset.
+    const k = hex(opts.killMark);
+    filter.push(['-A', chain, '-p', 'tcp', '--tcp-flags', 'RST', 'RST', '-m', 'connmark', '--mark', k, '-j', 'ACCEPT']);
+    filter.push(['-A', chain, '-p', 'tcp', '-m', 'connmark', '--mark', k, '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+    filter.push(['-A', chain, '-p', 'udp', '-m', 'connmark', '--mark', k, '-j', 'DROP']);
+  }
   for (const mark of [...new Set(opts.blocked.map((b) => b.mark))]) {
     filter.push(['-A', chain, '-p', 'tcp', '-m', 'connmark', '--mark', hex(mark), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
     filter.push(['-A', chain, '-p', 'udp', '-m', 'connmark', '--mark', hex(mark), '-j', 'DROP']);

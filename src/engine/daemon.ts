@@ -24,6 +24,9 @@ import { detectBackend, install, remove, type Backend } from '../enforce/iptable
 import { P2pgwError } from '../errors.js';
 import { Pipeline } from './pipeline.js';
 import { buildClassifier, pipelineOptions } from './setup.js';
+import { buildContent } from '../inspect/setup.js';
+import { serveStatus } from '../observe/status.js';
+import type { Verdict } from '../inspect/engine.js';
 
 export interface RunOptions {
   config?: string;
@@ -32,6 +35,8 @@ export interface RunOptions {
   logLevel?: string;
   /** Write flow records (JSON Lines) of ended flows to this file. */
   flows?: string;
+  /** Status socket path (overrides the config). */
+  statusSocket?: string;
 }
 
 /**
@@ -50,21 +55,29 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   }
   const counters = new Counters();
   const flowsOut = opts.flows ? fs.createWriteStream(opts.flows, { flags: 'a', mode: 0o600 }) : null;
-  const pipeline = new Pipeline(classifier, pipelineOptions(cfg, true), counters, {
+  const content = buildContent(cfg, counters, 'live', logger);
+  for (const n of content.notices) logger.warn(n);
+  let queue: NfQueue | null = null;
+  const give = (id: number, v: Verdict) => queue!.verdict(id, v.verdict, v.verdict === 'repeat' ? v.mark : undefined, v.verdict === 'repeat' ? v.packet : undefined);
+  const pipeline = new Pipeline(classifier, pipelineOptions(cfg, true, content), counters, {
     onClassified: (flow, c) => logClassification(logger, flow, c),
     onFlowEnd: (flow) => flowsOut?.write(`${JSON.stringify(flowRecord(flow, 'live'))}\n`),
+    onVerdict: give,
   });
 
   const backend: Backend = await detectBackend(cfg.iptables.backend);
   for (const w of backend.warnings) logger.warn({ backend: backend.backend }, w);
   const blocked = classifier.apps.filter((a) => a.action === 'block').map((a) => ({ mark: a.mark }));
-  const ruleOpts = { chain: cfg.iptables.chain, queueNum: cfg.queue.num, classifyPackets: cfg.classify.packets, blocked, backend };
+  const inspected = pipeline.inspect ? classifier.apps.filter((a) => a.action === 'inspect').map((a) => ({ mark: a.mark })) : [];
+  const ruleOpts = {
+    chain: cfg.iptables.chain, queueNum: cfg.queue.num, classifyPackets: cfg.classify.packets, blocked, inspected,
+    killMark: inspected.length ? cfg.inspect.killMark : 0, backend,
+  };
 
-  let queue: NfQueue;
   try {
     queue = NfQueue.open(cfg.queue, (p) => {
-      const d = pipeline.handle(p.payload, Date.now() / 1000);
-      queue.verdict(p.id, d.verdict, d.mark);
+      const d = pipeline.handle(p.payload, Date.now() / 1000, p.id);
+      if (d) give(p.id, d);
     }, {
       onError: (err) => {
         counters.inc('verdict_callback_error');
@@ -72,21 +85,35 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       },
     });
   } catch (err) {
+    await content.close();
     closeLog();
     throw err;
   }
-  for (const w of queue.warnings) logger.warn(w);
+  const q = queue!;
+  for (const w of q.warnings) logger.warn(w);
   try {
     await install(ruleOpts);
   } catch (err) {
-    queue.close();
+    q.close();
+    await content.close();
     closeLog();
     throw err;
   }
+  const snapshot = () => ({
+    pid: process.pid, uptime_s: Math.round(process.uptime()), flows: pipeline.flows.size,
+    held: pipeline.inspect?.held ?? 0, counters: counters.snapshot(), nfq: q.stats,
+    apps: classifier.apps.map((a) => ({ app: a.desc.name, mark: a.mark, action: a.action, flows: counters.get(`classified_${a.desc.name}`) })),
+  });
+  const socketPath = opts.statusSocket ?? cfg.status.socket;
+  const status = await serveStatus(socketPath, snapshot).catch((err) => {
+    logger.warn({ err: (err as Error).message, socket: socketPath }, 'status socket unavailable');
+    return null;
+  });
 
   let lastKernelDrops = 0;
   const tick = setInterval(() => {
     pipeline.expire(Date.now() / 1000);
+    pipeline.tick(Date.now() / 1000);
     const qs = readQueueStats(cfg.queue.num);
     if (qs) {
       const drops = qs.queueDropped + qs.userDropped;
@@ -123,10 +150,12 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         code = 1;
         logger.error({ err: (err as Error).message }, 'could not remove every iptables rule');
       }
-      if (!(await queue.drain(1000))) logger.warn('queue did not drain within 1 s; remaining packets are accepted by close()');
-      queue.close();
-      pipeline.flush();
-      logger.info({ counters: counters.snapshot(), nfq: queue.stats }, 'stopped');
+      pipeline.flush(); // releases held packets (accepted) before the queue is unbound
+      if (!(await q.drain(1000))) logger.warn('queue did not drain within 1 s; remaining packets are accepted by close()');
+      q.close();
+      status?.close();
+      await content.close();
+      logger.info({ counters: counters.snapshot(), nfq: q.stats }, 'stopped');
       flowsOut?.end();
       setTimeout(() => {
         closeLog();
@@ -136,7 +165,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGHUP', () => logger.warn('SIGHUP: live reload is not implemented yet; restart the daemon to apply a new config'));
-    process.on('SIGUSR1', () => logger.info({ counters: counters.snapshot(), nfq: queue.stats, flows: pipeline.flows.size }, 'status'));
+    process.on('SIGUSR1', () => logger.info(snapshot(), 'status'));
   });
 }
 

@@ -15,12 +15,14 @@ import type { Flow } from '../flow/flow.js';
 import { TcpReassembler, type ReassemblyLimits } from '../stream/reassembly.js';
 import type { Counters } from '../observe/counters.js';
 import type { Dir } from '../apps/types.js';
+import { InspectEngine, InspectFlow, type InspectOptions, type QPkt, type Verdict } from '../inspect/engine.js';
+import { ContentSession, type ContentShared } from '../inspect/session.js';
 
-/** Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark). */
-export interface PacketDecision {
-  verdict: 'accept' | 'repeat';
-  mark?: number;
-}
+/**
+ * Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark);
+ * `packet` replaces the packet's bytes (a RST built from it).
+ */
+export type PacketDecision = Verdict;
 
 export interface PipelineOptions {
   classifyPackets: number;
@@ -28,6 +30,8 @@ export interface PipelineOptions {
   verifyChecksums: boolean;
   flow: { maxFlows: number; tcpIdleSec: number; udpIdleSec: number };
   reassembly: ReassemblyLimits;
+  /** Content inspection of applications whose action is `inspect` (absent: inspect acts as allow). */
+  inspect?: InspectOptions & { shared: ContentShared; preBufferBytes: number };
 }
 
 export interface PipelineEvents {
@@ -35,18 +39,31 @@ export interface PipelineEvents {
   onClassified?(flow: Flow, c: Classification): void;
   /** A flow ended (idle, evicted, flushed). */
   onFlowEnd?(flow: Flow, why: FlowEndReason): void;
+  /** The verdict of a packet for which `handle` returned null (held, then released or dropped). */
+  onVerdict?(id: number, v: Verdict): void;
 }
 
 interface FlowState {
   fc: FlowClassifier;
   ra: TcpReassembler | null;
   done: Classification | null;
+  /** Stream bytes seen before classification, in arrival order (for inspected applications). */
+  pre: { dir: Dir; bytes: Uint8Array }[];
+  preBytes: number;
+  preLost: [number, number];
+  insp: InspectFlow | null;
+  /** Set by conclude() when the flow must start inspection with the current packet. */
+  attach: boolean;
 }
 
 const ACCEPT: PacketDecision = Object.freeze({ verdict: 'accept' });
 
 export class Pipeline {
   readonly flows: FlowTable;
+  /** Content inspection engine (null when no application is inspected). */
+  readonly inspect: InspectEngine | null = null;
+  private readonly preCapture: boolean;
+  private autoId = 0x7fffffff;
 
   constructor(
     readonly classifier: Classifier,
@@ -56,15 +73,22 @@ export class Pipeline {
   ) {
     this.flows = new FlowTable(opts.flow, (flow, why) => this.ended(flow, why), counters);
     classifier.onDissectorError = (app) => counters.inc(`dissector_error_${app}`);
+    const ins = opts.inspect;
+    this.preCapture = !!ins && classifier.apps.some((a) => a.action === 'inspect');
+    if (ins && this.preCapture) {
+      this.inspect = new InspectEngine(ins, ins.shared.scanner, counters, (id, v) => this.events.onVerdict?.(id, v), ins.shared.logger);
+    }
   }
 
   /**
    * Judges one IP packet.
    * @param ip the packet from the IP header on (NFQUEUE payload or a capture frame's IP part)
    * @param ts packet time, seconds
-   * @returns the verdict; `accept` for anything that cannot be judged (counted)
+   * @param id queue packet id (live); replay may omit it
+   * @returns the verdict; `accept` for anything that cannot be judged (counted); null when the
+   *   packet is held by content inspection: its verdict comes later through `onVerdict(id, …)`
    */
-  handle(ip: Uint8Array, ts: number): PacketDecision {
+  handle(ip: Uint8Array, ts: number, id = this.autoId++): PacketDecision | null {
     this.counters.inc('packets');
     const res = decodeIp(ip, { verifyChecksums: this.opts.verifyChecksums });
     if (!res.ok) {
@@ -73,7 +97,7 @@ export class Pipeline {
       return ACCEPT;
     }
     try {
-      return this.handleDecoded(res.pkt, ts);
+      return this.handleDecoded(res.pkt, ts, ip, id);
     } catch (err) {
       this.counters.inc('pipeline_error');
       this.counters.inc('accepted_unjudged');
@@ -91,13 +115,25 @@ export class Pipeline {
     this.flows.flush();
   }
 
-  private handleDecoded(pkt: DecodedPacket, ts: number): PacketDecision {
+  /** Fails open on packets held past their timeouts (`now` in seconds). Call about once a second. */
+  tick(now: number): void {
+    this.inspect?.tick(now * 1000);
+  }
+
+  private handleDecoded(pkt: DecodedPacket, ts: number, ip: Uint8Array, id: number): PacketDecision | null {
     const { flow, dir, created } = this.flows.lookup(pkt, ts);
     flow.account(pkt, dir, ts);
     let st = flow.state as FlowState | null;
     if (created || !st) {
-      st = { fc: this.classifier.newFlow(flow.l4, flow.sport, flow.dport), ra: null, done: null };
+      st = {
+        fc: this.classifier.newFlow(flow.l4, flow.sport, flow.dport), ra: null, done: null,
+        pre: [], preBytes: 0, preLost: [0, 0], insp: null, attach: false,
+      };
       flow.state = st;
+    }
+    if (st.insp && this.inspect) {
+      this.inspect.packet(st.insp, { id, pkt, ip: ip.slice(), dir, t: ts * 1000 });
+      return null;
     }
     if (!flow.classifyDone) {
       if (flow.totalPkts > 2 * this.opts.classifyPackets) {
@@ -106,7 +142,28 @@ export class Pipeline {
         this.classify(flow, st, pkt, dir);
       }
     }
+    if (st.attach && this.inspect) return this.startInspection(flow, st, { id, pkt, ip: ip.slice(), dir, t: ts * 1000 });
     return this.decision(flow);
+  }
+
+  /** Hands a just-classified inspected flow to the engine; `cur` completed the classification. */
+  private startInspection(flow: Flow, st: FlowState, cur: QPkt): PacketDecision | null {
+    st.attach = false;
+    const app = st.done!.app!;
+    const ins = this.opts.inspect!;
+    const label = { app: flow.app, mark: flow.mark, l4: flow.l4, src: flow.src, sport: flow.sport, dst: flow.dst, dport: flow.dport };
+    const session = new ContentSession(ins.shared, { app: app.desc.name, src: flow.src, sport: flow.sport, dst: flow.dst, dport: flow.dport });
+    const inspector = app.desc.inspect!(session);
+    if (!st.ra) st.ra = new TcpReassembler({ onData() {}, onGap() {}, onEnd() {} }, this.opts.reassembly, this.counters);
+    st.insp = new InspectFlow(flow.key, label, st.ra, inspector, session, flow.mark);
+    const pre = st.pre;
+    st.pre = [];
+    const v = this.inspect!.attach(st.insp, pre, st.preLost, cur);
+    if (st.insp.killed) {
+      flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
+      flow.reason = session.kill?.reason ?? flow.reason;
+    }
+    return v;
   }
 
   private classify(flow: Flow, st: FlowState, pkt: DecodedPacket, dir: Dir): void {
@@ -118,7 +175,10 @@ export class Pipeline {
       const fc = st.fc;
       st.ra = new TcpReassembler(
         {
-          onData: (d, bytes) => this.maybeConclude(flow, st!, fc.feed(d, bytes)),
+          onData: (d, bytes) => {
+            if (this.preCapture) this.keepPre(st!, d, bytes);
+            this.maybeConclude(flow, st!, fc.feed(d, bytes));
+          },
           onGap: () => this.maybeConclude(flow, st!, fc.finish('unclassified: gap in the stream')),
           onEnd: () => {},
         },
@@ -129,6 +189,17 @@ export class Pipeline {
     st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
   }
 
+  private keepPre(st: FlowState, dir: Dir, bytes: Uint8Array): void {
+    const cap = this.opts.inspect!.preBufferBytes;
+    if (st.preBytes + bytes.length > cap) {
+      st.preLost[dir] += bytes.length;
+      this.counters.inc('inspect_pre_buffer_cap');
+      return;
+    }
+    st.pre.push({ dir, bytes: bytes.slice() });
+    st.preBytes += bytes.length;
+  }
+
   private maybeConclude(flow: Flow, st: FlowState, c: Classification | null): void {
     if (c && !flow.classifyDone) this.conclude(flow, st, c);
   }
@@ -136,8 +207,15 @@ export class Pipeline {
   private conclude(flow: Flow, st: FlowState, c: Classification): void {
     flow.classifyDone = true;
     st.done = c;
-    st.ra = null; // classification needs no more stream bytes
     flow.reason = c.reason;
+    const inspect = c.app?.action === 'inspect' && flow.l4 === 'tcp' && !!this.inspect;
+    if (inspect && c.app!.desc.inspect) {
+      st.attach = true; // keep st.ra: inspection continues the same stream
+    } else {
+      if (inspect) this.counters.inc('inspect_unsupported');
+      st.ra = null; // classification needs no more stream bytes
+      st.pre = [];
+    }
     if (c.app) {
       flow.app = c.app.desc.name;
       flow.mark = c.app.mark;
@@ -158,6 +236,10 @@ export class Pipeline {
 
   private ended(flow: Flow, why: FlowEndReason): void {
     const st = flow.state as FlowState | null;
+    if (st?.insp && this.inspect) {
+      this.inspect.end(st.insp);
+      if (st.insp.killed) flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
+    }
     if (!flow.classifyDone && st) {
       this.conclude(flow, st, st.fc.finish(`unclassified: flow ended (${why}) before a decision`));
     }

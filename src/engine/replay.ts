@@ -16,6 +16,8 @@ import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { APPS } from '../apps/index.js';
 import { Pipeline } from './pipeline.js';
 import { buildClassifier, pipelineOptions } from './setup.js';
+import { buildContent } from '../inspect/setup.js';
+import type { Verdict } from '../inspect/engine.js';
 
 export interface ReplayOptions {
   /** Effective config; default: the bundled default config. */
@@ -27,6 +29,8 @@ export interface ReplayOptions {
   /** Called for every flow record as the flow ends (records are also returned). */
   onRecord?: (rec: FlowRecord) => void;
   counters?: Counters;
+  /** Receives every packet's verdict (immediate or released later), keyed by packet index in the run. */
+  onPacketVerdict?: (index: number, v: Verdict) => void;
 }
 
 export interface ReplayResult {
@@ -45,9 +49,13 @@ export function replayFiles(paths: readonly string[], opts: ReplayOptions = {}):
   const { classifier } = buildClassifier(cfg);
   const counters = opts.counters ?? new Counters();
   const records: FlowRecord[] = [];
+  const content = buildContent(cfg, counters, 'replay', opts.logger);
+  for (const n of content.notices) opts.logger?.warn(n);
+  let index = 0;
   for (const file of paths) {
     const capture = path.basename(file);
-    const pipeline = new Pipeline(classifier, pipelineOptions(cfg, opts.verifyChecksums ?? false), counters, {
+    const pipeline = new Pipeline(classifier, pipelineOptions(cfg, opts.verifyChecksums ?? false, content), counters, {
+      onVerdict: (id, v) => opts.onPacketVerdict?.(id, v),
       onClassified: (flow, c) => opts.logger && logClassification(opts.logger.child({ capture }), flow, c),
       onFlowEnd: (flow) => {
         const rec = flowRecord(flow, file);
@@ -61,13 +69,17 @@ export function replayFiles(paths: readonly string[], opts: ReplayOptions = {}):
         counters.inc('frame_not_ip');
         continue;
       }
-      pipeline.handle(rec.ip, rec.ts);
+      const id = index++;
+      const v = pipeline.handle(rec.ip, rec.ts, id);
+      if (v) opts.onPacketVerdict?.(id, v);
       if (rec.ts - lastExpire >= 1) {
         pipeline.expire(rec.ts);
+        pipeline.tick(rec.ts);
         lastExpire = rec.ts;
       }
     }
     pipeline.flush();
   }
+  void content.close();
   return { records, counters };
 }

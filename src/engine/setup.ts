@@ -7,6 +7,7 @@ import { loadRules, type RuleSet } from '../apps/rules.js';
 import { Classifier } from '../apps/classifier.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { PipelineOptions } from './pipeline.js';
+import type { ContentSetup } from '../inspect/setup.js';
 
 /**
  * Loads the rules named by the config and compiles the classifier.
@@ -18,13 +19,17 @@ export function buildClassifier(cfg: EffectiveConfig): { rules: RuleSet; classif
   return { rules, classifier };
 }
 
-/** Pipeline options from the config. `verifyChecksums` differs between live and replay. */
-export function pipelineOptions(cfg: EffectiveConfig, verifyChecksums: boolean): PipelineOptions {
+/**
+ * Pipeline options from the config. `verifyChecksums` differs between live and replay; `content`
+ * (from buildContent) enables content inspection of applications whose action is `inspect`.
+ */
+export function pipelineOptions(cfg: EffectiveConfig, verifyChecksums: boolean, content?: ContentSetup): PipelineOptions {
   return {
     classifyPackets: cfg.classify.packets,
     unknownMark: cfg.classify.unknownMark,
     verifyChecksums,
     flow: cfg.flow,
     reassembly: cfg.reassembly,
+    inspect: content?.inspect,
   };
 }

@@ -49,7 +49,7 @@ export class TcpReassembler {
   private readonly dirs: [DirState, DirState] = [new DirState(), new DirState()];
 
   constructor(
-    private readonly consumer: StreamConsumer,
+    private consumer: StreamConsumer,
     private readonly limits: ReassemblyLimits,
     private readonly counters?: Counters,
   ) {}
@@ -57,6 +57,11 @@ export class TcpReassembler {
   /** Next expected absolute stream offset of `dir` (bytes delivered or skipped so far). */
   nextOffset(dir: Dir): number {
     return this.dirs[dir].nextOff;
+  }
+
+  /** Hands the stream to another consumer (classification done → content inspection). */
+  setConsumer(consumer: StreamConsumer): void {
+    this.consumer = consumer;
   }
 
   /**

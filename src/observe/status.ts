@@ -1,0 +1,63 @@
+/**
+ * `p2pgw status`: the running daemon answers on a Unix stream socket (mode 0600, so only root
+ * reads it) with one JSON document of its counters, then closes. Nothing is accepted from clients
+ * but the connection itself.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { P2pgwError } from '../errors.js';
+
+/**
+ * Serves `snapshot()` on `socketPath` (a stale socket file from a crashed daemon is replaced).
+ * @throws P2pgwError(P2PGW_ERR_USAGE) if another daemon is answering there
+ */
+export async function serveStatus(socketPath: string, snapshot: () => unknown): Promise<net.Server> {
+  if (fs.existsSync(socketPath)) {
+    const alive = await new Promise<boolean>((resolve) => {
+      const c = net.connect(socketPath, () => (c.destroy(), resolve(true)));
+      c.on('error', () => resolve(false));
+    });
+    if (alive) throw new P2pgwError('P2PGW_ERR_USAGE', `another p2pgw answers on ${socketPath}`);
+    fs.rmSync(socketPath, { force: true });
+  }
+  const server = net.createServer((c) => {
+    c.on('error', () => {});
+    c.end(`${JSON.stringify(snapshot())}\n`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const old = process.umask(0o177);
+    server.listen(socketPath, () => {
+      process.umask(old);
+      resolve();
+    });
+  });
+  fs.chmodSync(socketPath, 0o600);
+  server.unref();
+  return server;
+}
+
+/**
+ * Reads the daemon's status document.
+ * @throws P2pgwError(P2PGW_ERR_USAGE) when no daemon answers (with the socket path)
+ */
+export function readStatus(socketPath: string, timeoutMs = 3000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const c = net.connect(socketPath);
+    const t = setTimeout(() => (c.destroy(), reject(new P2pgwError('P2PGW_ERR_USAGE', `no answer from ${socketPath}`))), timeoutMs);
+    c.on('data', (d) => (buf += d));
+    c.on('end', () => {
+      clearTimeout(t);
+      try {
+        resolve(JSON.parse(buf));
+      } catch {
+        reject(new P2pgwError('P2PGW_ERR_USAGE', `bad status document from ${socketPath}`));
+      }
+    });
+    c.on('error', (err) => {
+      clearTimeout(t);
+      reject(new P2pgwError('P2PGW_ERR_USAGE', `no p2pgw daemon at ${socketPath} (${(err as NodeJS.ErrnoException).code ?? err.message}); is \`p2pgw run\` running?`));
+    });
+  });
+}

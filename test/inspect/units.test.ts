@@ -1,0 +1,142 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import fc from 'fast-check';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { ScanBuffer } from '../../src/inspect/scanbuffer.js';
+import { SyncScanner, scanJob, compileDb } from '../../src/inspect/scanner.js';
+import { buildVirusDb, EICAR } from '../../src/inspect/virusdb.js';
+import { KeywordSet } from '../../src/inspect/keywords.js';
+import { AuditStore } from '../../src/inspect/audit.js';
+import { rstFrom } from '../../src/inspect/rst.js';
+import { decodeIp } from '../../src/decode/index.js';
+import { TCP_ACK, TCP_RST } from '../../src/decode/types.js';
+import { Counters } from '../../src/observe/counters.js';
+import { ipv4 } from '../helpers/packets.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-inspect-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('ScanBuffer + scanner: thesis buffers with an overlap tail', () => {
+  const db = buildVirusDb({ eicar: true });
+  const m = compileDb(db);
+  const eicar = new TextEncoder().encode(EICAR);
+
+  it('finds EICAR placed across a 32 KiB buffer boundary exactly once', () => {
+    const body = new Uint8Array(100_000);
+    const at = 32 * 1024 - 30; // spans the first boundary
+    body.set(eicar, at);
+    const buf = new ScanBuffer(32 * 1024, db.maxLen - 1);
+    const found: number[] = [];
+    for (const job of [...buf.push(body), buf.flush()!]) if (scanJob(m, db, job)) found.push(job.base);
+    expect(found).toHaveLength(1);
+  });
+
+  it('every occurrence is reported exactly once whatever the buffer size and pushes (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1024, max: 4096 }),
+        fc.array(fc.integer({ min: 0, max: 20_000 }), { maxLength: 4 }),
+        fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 12 }),
+        (size, places, pushes) => {
+          const body = new Uint8Array(24_000);
+          const starts = [...new Set(places)].sort((a, b) => a - b).filter((p, i, a) => i === 0 || p - a[i - 1] >= eicar.length);
+          for (const p of starts) body.set(eicar, p);
+          const buf = new ScanBuffer(size, db.maxLen - 1);
+          const ends: number[] = [];
+          let off = 0, k = 0;
+          const jobs = [];
+          while (off < body.length) {
+            const n = pushes[k++ % pushes.length];
+            jobs.push(...buf.push(body.subarray(off, off + n)));
+            off += n;
+          }
+          const last = buf.flush();
+          if (last) jobs.push(last);
+          for (const job of jobs) m.scan(job.data, (id, start) => {
+            const end = start + db.patterns[id].length;
+            if (end > job.skip) ends.push(job.base + end);
+          });
+          expect(ends).toEqual(starts.map((s) => s + eicar.length));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('SyncScanner reports the signature name', () => {
+    const s = new SyncScanner(db);
+    let r: string | null | undefined;
+    s.scan({ data: eicar, skip: 0, base: 0 }, (res) => (r = res.virus));
+    expect(r).toBe('Eicar-Test-Signature');
+  });
+
+  it('.ndb loader keeps literal body signatures and counts the rest as skipped', () => {
+    const f = path.join(tmp, 'x.ndb');
+    fs.writeFileSync(f, 'Lit.Sig:0:*:6162636465666768\nAnchored:0:EOF-10:6162\nWild:0:*:61??62\nPE:1:*:4142\n');
+    const d = buildVirusDb({ eicar: false, ndb: [f] });
+    expect(d.names).toEqual(['Lit.Sig']);
+    expect(d.notices[0]).toMatch(/3 signature\(s\) skipped/);
+    fs.writeFileSync(f, 'broken line\n');
+    expect(() => buildVirusDb({ eicar: false, ndb: [f] })).toThrow(/x\.ndb:1: expected Name:TargetType:Offset:HexSignature/);
+  });
+});
+
+describe('KeywordSet', () => {
+  it('matches case-insensitively in UTF-8 and names the list and keyword', () => {
+    const k = new KeywordSet({ banned: ['Secret Plan', 'секрет'], other: ['warez'] });
+    expect(k.find('the SECRET plan is ready')).toMatchObject({ list: 'banned', keyword: 'Secret Plan', id: 'banned#0' });
+    expect(k.find('это СЕКРЕТ')).toMatchObject({ id: 'banned#1' });
+    expect(k.find('free WaReZ here')).toMatchObject({ list: 'other' });
+    expect(k.find('nothing to see')).toBeNull();
+    expect(new KeywordSet({}).find('anything')).toBeNull();
+    expect(() => new KeywordSet({ l: [' '] })).toThrow(/keywords\.lists\.l\[0\]: empty keyword/);
+  });
+});
+
+describe('AuditStore', () => {
+  const ctx = { app: 'http', src: '10.0.0.1', sport: 1, dst: '10.0.0.2', dport: 80 };
+
+  it('stores files as 0600 via temp+rename with an index, and enforces the quota oldest-first', () => {
+    const dir = path.join(tmp, 'audit');
+    const c = new Counters();
+    const a = new AuditStore({ dir, chat: true, files: true, quotaBytes: 2500, minFreeBytes: 0 }, c);
+    for (let i = 0; i < 3; i++) {
+      const f = a.openFile(ctx, 1, `f${i}.bin`)!;
+      f.write(new Uint8Array(1000).fill(i));
+      expect(fs.readdirSync(path.join(dir, 'tmp'))).toHaveLength(1); // still a temp file
+      f.finish(true);
+    }
+    const files = fs.readdirSync(path.join(dir, 'files'));
+    expect(files).toHaveLength(2); // the oldest was removed to stay under 2500 bytes
+    expect(files.some((n) => n.endsWith('f0.bin'))).toBe(false);
+    for (const n of files) expect(fs.statSync(path.join(dir, 'files', n)).mode & 0o777).toBe(0o600);
+    const index = fs.readFileSync(path.join(dir, 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(index[2]).toMatchObject({ name: 'f2.bin', size: 1000, sha256: createHash('sha256').update(new Uint8Array(1000).fill(2)).digest('hex') });
+    expect(c.get('audit_quota_evicted')).toBe(1);
+    a.chat(ctx, 0, { text: 'hello', from: 'a@example.com' });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'chat.jsonl'), 'utf8'))).toMatchObject({ text: 'hello', dir: 'out', app: 'http' });
+    expect(fs.statSync(path.join(dir, 'chat.jsonl')).mode & 0o777).toBe(0o600);
+  });
+
+  it('respects the free-space floor', () => {
+    const c = new Counters();
+    const a = new AuditStore({ dir: path.join(tmp, 'full'), chat: true, files: true, quotaBytes: 1e9, minFreeBytes: 1e6 }, c,
+      () => ({ bavail: 10, bsize: 4096 }) as unknown as fs.StatsFs);
+    expect(a.openFile(ctx, 1, 'x')).toBeNull();
+    expect(c.get('audit_disk_floor')).toBe(1);
+  });
+});
+
+describe('rstFrom', () => {
+  it('builds a valid RST|ACK toward the receiver with the segment sequence number', () => {
+    const ip = ipv4({ src: '10.0.0.1', dst: '10.0.0.2', sport: 4000, dport: 80, l4: 'tcp', seq: 123456, ack: 99, flags: 0x18, payload: 'data' });
+    const d = decodeIp(ip);
+    if (!d.ok) throw new Error(d.event);
+    const r = decodeIp(rstFrom(ip, d.pkt));
+    if (!r.ok) throw new Error(`RST does not decode: ${r.event}`);
+    expect(r.pkt).toMatchObject({ src: '10.0.0.1', dst: '10.0.0.2', sport: 4000, dport: 80, seq: 123456, ack: 99, flags: TCP_RST | TCP_ACK });
+    expect(r.pkt.payload.length).toBe(0);
+  });
+});
