@@ -73,6 +73,23 @@ export const DEFAULTS = Object.freeze({
     /** Test hook: every scan sleeps this long first, ms. */
     debugDelayMs: 0,
   }),
+  flowLog: Object.freeze({
+    /** Directory of the live flow log (JSON Lines); null = off. */
+    dir: null as string | null,
+    /** Rotation size of one file, and the cap on all files (oldest removed first), bytes. */
+    maxFileBytes: 16 * 1024 * 1024,
+    maxTotalBytes: 256 * 1024 * 1024,
+    /** Stop writing (counted) when the filesystem has less free space than this, bytes. */
+    minFreeBytes: 64 * 1024 * 1024,
+  }),
+  exportPcap: Object.freeze({
+    /** Per-application capture file cap and total cap, bytes. */
+    maxFileBytes: 64 * 1024 * 1024,
+    maxTotalBytes: 512 * 1024 * 1024,
+    /** Packets kept per flow until it is classified, and bytes kept over all such flows. */
+    bufferPacketsPerFlow: 64,
+    bufferBytes: 8 * 1024 * 1024,
+  }),
   status: Object.freeze({
     /** Unix socket `p2pgw status` talks to (mode 0600). */
     socket: '/run/p2pgw.sock',

@@ -118,7 +118,7 @@ export function validate(b: usize, total: u32): i32 {
     const big = load<u32>(r, 28);
     if (q != 1 && q != 2 && q != 4) return ERR_BAD_DB;
     if (stride == 0 || stride > MAX_STRIDE || (q != 4 && stride != 1)) return ERR_BAD_DB;
-    if (q == 4 ? wbits > MAX_WBITS : wbits != (q == 2 ? 10 : 2)) return ERR_BAD_DB;
+    if (q == 4 ? wbits < 1 || wbits > MAX_WBITS : wbits != (q == 2 ? 10 : 2)) return ERR_BAD_DB;
     if ((bmOff & 7) != 0 || !fits(bmOff, <u64>8 << wbits, t)) return ERR_BAD_DB;
     const nb = bucketCount(q, wbits);
     if ((bkOff & 3) != 0 || !fits(bkOff, (<u64>nb + 1) * 4, t)) return ERR_BAD_DB;

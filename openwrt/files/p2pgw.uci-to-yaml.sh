@@ -22,6 +22,12 @@
 #   list p2pgw_block / p2pgw_allow /     apps.<app>.action: block / allow / inspect
 #        p2pgw_inspect '<app>'
 #   list p2pgw_mark '<app>:<mark>'       apps.<app>.mark
+#   list p2pgw_shape '<app>:<rate>[:<ceil>]'  apps.<app>.shape.rate / .ceil (tc rates: 2mbit, 500kbit)
+#   p2pgw_wan_dev / p2pgw_wan_rate       shaping.wan.dev / .rate (HTB on the WAN interface)
+#   p2pgw_lan_dev / p2pgw_lan_rate       shaping.lan.dev / .rate
+#   p2pgw_default_rate / _ceil           shaping.default.rate / .ceil
+#   p2pgw_shape_leaf                     shaping.leaf
+#   p2pgw_shape_classifier               shaping.classifier
 #   p2pgw_max_flows                      flow.max_flows
 #   p2pgw_tcp_idle / p2pgw_udp_idle      flow.tcp_idle / flow.udp_idle (seconds)
 #   p2pgw_max_ooo_bytes                  reassembly.max_ooo_bytes
@@ -45,7 +51,8 @@ P2PGW_UCI=${1:-p2pgw}
 SEC=global
 KNOWN_OPTIONS="p2pgw_enabled p2pgw_yaml p2pgw_flows p2pgw_max_heap p2pgw_queue p2pgw_queue_maxlen
 	p2pgw_fail_open p2pgw_rcvbuf p2pgw_packets p2pgw_bytes p2pgw_unknown_mark p2pgw_block p2pgw_allow
-	p2pgw_inspect p2pgw_mark p2pgw_max_flows p2pgw_tcp_idle p2pgw_udp_idle p2pgw_max_ooo_bytes
+	p2pgw_inspect p2pgw_mark p2pgw_shape p2pgw_wan_dev p2pgw_wan_rate p2pgw_lan_dev p2pgw_lan_rate
+	p2pgw_default_rate p2pgw_default_ceil p2pgw_shape_leaf p2pgw_shape_classifier p2pgw_max_flows p2pgw_tcp_idle p2pgw_udp_idle p2pgw_max_ooo_bytes
 	p2pgw_max_ooo_segments p2pgw_log_level p2pgw_log_dest p2pgw_facility p2pgw_log_socket p2pgw_backend
 	p2pgw_chain p2pgw_rules_dir"
 
@@ -173,6 +180,37 @@ set_mark() { # set_mark APP:MARK
 	app_seen "$app"
 }
 
+set_shape() { # set_shape APP:RATE[:CEIL]
+	case "$1" in
+		*:?*) ;;
+		*) die "list p2pgw_shape '$1': expected <application>:<rate>[:<ceil>], e.g. 'bittorrent:1mbit:2mbit'" ;;
+	esac
+	app=${1%%:*}
+	rest=${1#*:}
+	rate=${rest%%:*}
+	ceil=
+	case "$rest" in
+		*:*) ceil=${rest#*:} ;;
+	esac
+	var=$(app_var "$app") || exit 1
+	eval "prev=\${APP_RATE_$var:-}"
+	[ -z "$prev" ] || die "application '$app' is in p2pgw_shape twice"
+	eval "APP_RATE_$var=\$rate; APP_CEIL_$var=\$ceil"
+	app_seen "$app"
+}
+
+# add_iface NAME DEV_OPTION RATE_OPTION: a shaping interface block (dev and rate)
+add_iface() {
+	dev=
+	rate=
+	config_get dev "$SEC" "$2"
+	config_get rate "$SEC" "$3"
+	[ -n "$dev$rate" ] || return 0
+	add_line "$1:"
+	[ -z "$dev" ] || add_line "  dev: $(yaml_str "$dev")"
+	[ -z "$rate" ] || add_line "  rate: $(yaml_str "$rate")"
+}
+
 config_load "$P2PGW_UCI" || die "cannot read the UCI config"
 
 printf '%s\n' \
@@ -195,14 +233,19 @@ config_list_foreach "$SEC" p2pgw_block set_action block
 config_list_foreach "$SEC" p2pgw_allow set_action allow
 config_list_foreach "$SEC" p2pgw_inspect set_action inspect
 config_list_foreach "$SEC" p2pgw_mark set_mark
+config_list_foreach "$SEC" p2pgw_shape set_shape
 if [ -n "$APPS" ]; then
 	printf 'apps:\n'
 	for app in $APPS; do
 		var=$(app_var "$app") || exit 1
-		eval "action=\${APP_ACTION_$var:-}; mark=\${APP_MARK_$var:-}"
+		eval "action=\${APP_ACTION_$var:-}; mark=\${APP_MARK_$var:-}; rate=\${APP_RATE_$var:-}; ceil=\${APP_CEIL_$var:-}"
 		printf '  %s:\n' "$(yaml_str "$app")"
 		[ -z "$action" ] || printf '    action: %s\n' "$action"
 		[ -z "$mark" ] || printf '    mark: %s\n' "$mark"
+		if [ -n "$rate" ]; then
+			printf '    shape:\n      rate: %s\n' "$(yaml_str "$rate")"
+			[ -z "$ceil" ] || printf '      ceil: %s\n' "$(yaml_str "$ceil")"
+		fi
 	done
 fi
 
@@ -220,6 +263,21 @@ add_str dest p2pgw_log_dest
 add_str facility p2pgw_facility
 add_str socket p2pgw_log_socket
 flush log
+
+add_iface wan p2pgw_wan_dev p2pgw_wan_rate
+add_iface lan p2pgw_lan_dev p2pgw_lan_rate
+drate=
+dceil=
+config_get drate "$SEC" p2pgw_default_rate
+config_get dceil "$SEC" p2pgw_default_ceil
+if [ -n "$drate$dceil" ]; then
+	add_line "default:"
+	[ -z "$drate" ] || add_line "  rate: $(yaml_str "$drate")"
+	[ -z "$dceil" ] || add_line "  ceil: $(yaml_str "$dceil")"
+fi
+add_str leaf p2pgw_shape_leaf
+add_str classifier p2pgw_shape_classifier
+flush shaping
 
 add_str backend p2pgw_backend
 add_str chain p2pgw_chain

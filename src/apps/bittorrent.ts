@@ -11,6 +11,7 @@ import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
 import {
   ascii, bDict, bString, hitAt, hitInDatagram, hitWithin, indexOfCrlf, prefixState, u16be, u32be,
 } from './util.js';
+import { BitTorrentMetaInspector } from './inspect/bittorrent-meta.js';
 
 const APP = 'bittorrent';
 /** BEP 3: the handshake starts with pstrlen = 19 and pstr "BitTorrent protocol". */
@@ -192,4 +193,5 @@ export const bittorrent: AppDescriptor = {
   defaultPorts: { tcp: [6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889, 51413], udp: [6881, 51413] },
   source: 'BEP 3 (peer wire, trackers), BEP 5 (DHT/KRPC), BEP 15 (UDP trackers), BEP 29 (uTP)',
   search,
+  inspect: (events) => new BitTorrentMetaInspector(events),
 };

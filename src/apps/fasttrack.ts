@@ -9,6 +9,7 @@
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
 import { ascii, digitRun, headerBlockEnd, hitAt, hitWithin, isUpper, prefixState } from './util.js';
+import { FastTrackInspector } from './inspect/fasttrack-transfer.js';
 
 const APP = 'fasttrack';
 const GIVE = ascii('GIVE ');
@@ -70,4 +71,5 @@ export const fasttrack: AppDescriptor = {
   defaultPorts: { tcp: [1214] },
   source: 'FastTrack/Kazaa HTTP transfers (GET /.hash=, X-Kazaa- headers, GIVE push)',
   search,
+  inspect: (events) => new FastTrackInspector(events),
 };

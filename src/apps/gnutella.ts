@@ -16,6 +16,7 @@ import {
   ascii, anyPrefixState, digitRun, headerBlockEnd, hitAt, hitInDatagram, hitWithin, isDigit, isHex,
   isUpper, isZlibHeader, prefixState, u32le,
 } from './util.js';
+import { GnutellaInspector } from './inspect/gnutella-transfer.js';
 
 const APP = 'gnutella';
 
@@ -242,4 +243,5 @@ export const gnutella: AppDescriptor = {
   defaultPorts: { tcp: [6346, 6347], udp: [6346, 6347] },
   source: 'Gnutella 0.6 RFC draft, HUGE 0.94, Gnutella2 UDP transceiver (GND)',
   search,
+  inspect: (events) => new GnutellaInspector(events),
 };

@@ -13,6 +13,7 @@
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
 import { anyPrefixState, ascii, headerBlockEnd, hitAt, indexOfCrlf, isDigit, isVisible, prefixState } from './util.js';
+import { HttpInspector } from './inspect/http-parser.js';
 
 const APP = 'http';
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'CONNECT', 'PATCH', 'TRACE'] as const;
@@ -96,4 +97,5 @@ export const http: AppDescriptor = {
   defaultPorts: { tcp: [80, 8080] },
   source: 'RFC 9112 (HTTP/1.1 message syntax), RFC 9110 methods',
   search,
+  inspect: (events) => new HttpInspector(events),
 };

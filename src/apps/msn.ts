@@ -11,6 +11,7 @@
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
 import { anyPrefixState, ascii, digitRun, hitAt, hitWithin, indexOfCrlf, isDigit, isUpper } from './util.js';
+import { MsnChatInspector } from './inspect/msn-chat.js';
 
 const APP = 'msn';
 const COMMANDS = ['VER', 'USR', 'CVR', 'ANS', 'XFR', 'MSG'] as const;
@@ -96,4 +97,5 @@ export const msn: AppDescriptor = {
   defaultPorts: { tcp: [1863] },
   source: 'MSNP (draft-movva-msn-messenger-protocol-00 and later MSNP versions)',
   search,
+  inspect: (events) => new MsnChatInspector(events),
 };

@@ -9,6 +9,7 @@
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
 import { ascii, digitRun, hitAt, hitWithin, indexOfCrlf, prefixState } from './util.js';
+import { MsnftpInspector } from './inspect/msnftp-transfer.js';
 
 const APP = 'msnftp';
 const VER = ascii('VER ');
@@ -53,4 +54,5 @@ export const msnftp: AppDescriptor = {
   defaultPorts: { tcp: [6891] },
   source: 'MSNFTP (MSN Messenger file transfer, VER MSNFTP / USR / FIL / TFR)',
   search,
+  inspect: (events) => new MsnftpInspector(events),
 };

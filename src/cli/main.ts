@@ -20,14 +20,17 @@ Usage: p2pgw <command> [options]
 Commands:
   run [--config FILE]             live mode: NFQUEUE + iptables (root); verdict lines to syslog
       [--log-dest auto|syslog|stderr] [--log-level LEVEL] [--flows FILE] [--status-socket PATH]
+      [--flow-log DIR] [--export-pcap DIR]
   status [--socket PATH] [--json]  counters of the running daemon (held packets, scans, …)
   replay <capture>... [--config FILE] [--flows PATH|-] [--verify-checksums] [--log-level LEVEL]
+      [--export-pcap DIR]
                                   run the same pipeline over pcap/pcapng files, write flow records
   demo [--app A,B] [--capture FILE]... [--config FILE] [--keep]
                                   build a client–gateway–server lab in network namespaces, run the
                                   daemon, send real sessions of every application, print verdicts
   gen <server|client|scenario> ...
                                   the lab's traffic generator (see \`p2pgw gen --help\`)
+  sink --wan IFACE [...]          collect unsolicited P2P requests reaching an idle address (see \`p2pgw sink --help\`)
   check-config [FILE]             validate a config file and the rules it names; touches nothing
   rules [--config FILE]           list applications, marks, actions and signatures
 
@@ -49,6 +52,7 @@ async function cmdReplay(argv: string[]): Promise<number> {
       flows: { type: 'string' },
       'verify-checksums': { type: 'boolean', default: false },
       'log-level': { type: 'string' },
+      'export-pcap': { type: 'string' },
     },
   });
   if (!positionals.length) usage('replay: name at least one capture file');
@@ -62,6 +66,7 @@ async function cmdReplay(argv: string[]): Promise<number> {
   const { records, counters } = replayFiles(positionals, {
     config: cfg,
     verifyChecksums: values['verify-checksums'],
+    exportPcap: values['export-pcap'],
     logger,
     onRecord: (r) => out?.write(`${JSON.stringify(r)}\n`),
   });
@@ -81,6 +86,8 @@ async function cmdRun(argv: string[]): Promise<number> {
       'log-level': { type: 'string' },
       flows: { type: 'string' },
       'status-socket': { type: 'string' },
+      'flow-log': { type: 'string' },
+      'export-pcap': { type: 'string' },
     },
   });
   const dest = values['log-dest'];
@@ -92,6 +99,8 @@ async function cmdRun(argv: string[]): Promise<number> {
     logLevel: values['log-level'],
     flows: values.flows,
     statusSocket: values['status-socket'],
+    flowLog: values['flow-log'],
+    exportPcap: values['export-pcap'],
   });
 }
 
@@ -188,6 +197,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'gen': {
       const { genMain } = await import('../lab/gen.js');
       return genMain(rest);
+    }
+    case 'sink': {
+      const { sinkMain } = await import('./sink.js');
+      return sinkMain(rest);
     }
     case 'check-config':
       return cmdCheckConfig(rest);

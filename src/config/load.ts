@@ -12,6 +12,8 @@ import { DEFAULTS } from '../defaults.js';
 import { ConfigError } from '../errors.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import type { Action } from '../apps/rules.js';
+import { planShaping, type ShapeSpec, type ShapingConfig } from '../enforce/tc-plan.js';
+import { ShapeError } from '../enforce/tc-parse.js';
 
 /** The package root (works from src/ under vitest and from dist/). */
 export const PACKAGE_ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -23,8 +25,10 @@ export interface EffectiveConfig {
   file: string;
   queue: { num: number; maxlen: number; failOpen: boolean; rcvbuf: number };
   classify: { packets: number; bytes: number; unknownMark: number };
-  /** Per-application overrides of the rules' action and mark. */
-  apps: Record<string, { action?: Action; mark?: number }>;
+  /** Per-application overrides of the rules' action and mark, and the app's shaping. */
+  apps: Record<string, { action?: Action; mark?: number; shape?: ShapeSpec }>;
+  /** Per-application bandwidth shaping (tc HTB), or null when not configured. */
+  shaping: ShapingConfig | null;
   flow: { maxFlows: number; tcpIdleSec: number; udpIdleSec: number };
   reassembly: { maxOooBytesPerDir: number; maxOooSegmentsPerDir: number };
   log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };
@@ -35,6 +39,10 @@ export interface EffectiveConfig {
   /** `databases`: ClamAV `.ndb` files, absolute paths. */
   scan: { enabled: boolean; eicar: boolean; bufferBytes: number; workers: number; databases: string[]; debugDelayMs: number };
   status: { socket: string };
+  /** Live flow log; `dir` null = off. */
+  flowLog: { dir: string | null; maxFileBytes: number; maxTotalBytes: number; minFreeBytes: number };
+  /** Caps of `--export-pcap`. */
+  exportPcap: { maxFileBytes: number; maxTotalBytes: number; bufferPacketsPerFlow: number; bufferBytes: number };
   /** Directory of `*.rules` files. */
   rulesDir: string;
 }
@@ -104,6 +112,21 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
       throw new ConfigError(file, `apps.${name}${line ? ` (line ${line})` : ''}`, `unknown application (known: ${knownApps.join(', ')})`);
     }
   }
+  const shapedWithout = Object.entries(raw.apps ?? {}).find(([, a]) => (a as { shape?: unknown }).shape && !raw.shaping);
+  if (shapedWithout) {
+    const line = lineOf(doc, lc, ['apps', shapedWithout[0], 'shape']);
+    throw new ConfigError(file, `apps.${shapedWithout[0]}.shape${line ? ` (line ${line})` : ''}`, 'needs a `shaping:` section naming the interfaces');
+  }
+  if (raw.shaping) {
+    try {
+      // Rates and structure only; the real marks are checked when the daemon plans the HTB tree.
+      planShaping({ shaping: raw.shaping, apps: Object.entries(raw.apps ?? {}).map(([name, a], i) => ({ name, mark: i + 1, shape: (a as { shape?: ShapeSpec }).shape })) });
+    } catch (e) {
+      if (!(e instanceof ShapeError)) throw e;
+      const line = lineOf(doc, lc, e.path.split('.'));
+      throw new ConfigError(file, `${e.path}${line ? ` (line ${line})` : ''}`, e.reason);
+    }
+  }
   const d = DEFAULTS;
   const q = raw.queue ?? {}, c = raw.classify ?? {}, f = raw.flow ?? {}, r = raw.reassembly ?? {};
   const l = raw.log ?? {}, i = raw.iptables ?? {};
@@ -114,6 +137,7 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
     queue: { num: q.num ?? d.queue.num, maxlen: q.maxlen ?? d.queue.maxlen, failOpen: q.fail_open ?? d.queue.failOpen, rcvbuf: q.rcvbuf ?? d.queue.rcvbuf },
     classify: { packets: c.packets ?? d.classify.packets, bytes: c.bytes ?? d.classify.bytes, unknownMark: c.unknown_mark ?? d.classify.unknownMark },
     apps: raw.apps ?? {},
+    shaping: raw.shaping ?? null,
     flow: { maxFlows: f.max_flows ?? d.flow.maxFlows, tcpIdleSec: f.tcp_idle ?? d.flow.tcpIdleSec, udpIdleSec: f.udp_idle ?? d.flow.udpIdleSec },
     reassembly: {
       maxOooBytesPerDir: r.max_ooo_bytes ?? d.reassembly.maxOooBytesPerDir,
@@ -147,6 +171,18 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
       debugDelayMs: sc.debug_delay_ms ?? d.scan.debugDelayMs,
     },
     status: { socket: raw.status?.socket ?? d.status.socket },
+    flowLog: {
+      dir: raw.flow_log?.dir ? path.resolve(base, raw.flow_log.dir) : d.flowLog.dir,
+      maxFileBytes: raw.flow_log?.max_file_bytes ?? d.flowLog.maxFileBytes,
+      maxTotalBytes: raw.flow_log?.max_total_bytes ?? d.flowLog.maxTotalBytes,
+      minFreeBytes: raw.flow_log?.min_free_bytes ?? d.flowLog.minFreeBytes,
+    },
+    exportPcap: {
+      maxFileBytes: raw.export_pcap?.max_file_bytes ?? d.exportPcap.maxFileBytes,
+      maxTotalBytes: raw.export_pcap?.max_total_bytes ?? d.exportPcap.maxTotalBytes,
+      bufferPacketsPerFlow: raw.export_pcap?.buffer_packets_per_flow ?? d.exportPcap.bufferPacketsPerFlow,
+      bufferBytes: raw.export_pcap?.buffer_bytes ?? d.exportPcap.bufferBytes,
+    },
     rulesDir: raw.rules?.dir ? path.resolve(base, raw.rules.dir) : path.join(PACKAGE_ROOT, 'rules'),
   };
 }

@@ -4,6 +4,14 @@
  */
 const uint = (max: number) => ({ type: 'integer', minimum: 0, maximum: max }) as const;
 const pos = (max: number) => ({ type: 'integer', minimum: 1, maximum: max }) as const;
+/** A tc rate: `2mbit`, `512kbit`, … or bits per second as a number (src/enforce/tc-plan.ts parseRate). */
+const rate = { anyOf: [{ type: 'string', minLength: 1 }, { type: 'number', exclusiveMinimum: 0 }] } as const;
+const iface = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['dev', 'rate'],
+  properties: { dev: { type: 'string', minLength: 1, maxLength: 15 }, rate },
+} as const;
 
 export const CONFIG_SCHEMA = {
   type: 'object',
@@ -36,6 +44,7 @@ export const CONFIG_SCHEMA = {
         properties: {
           action: { enum: ['allow', 'block', 'inspect'] },
           mark: pos(0xfffe),
+          shape: { type: 'object', additionalProperties: false, required: ['rate'], properties: { rate, ceil: rate } },
         },
       },
     },
@@ -73,6 +82,18 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: {
         backend: { enum: ['auto', 'legacy', 'nft'] },
+        chain: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,20}$' },
+      },
+    },
+    shaping: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        wan: iface,
+        lan: iface,
+        default: { type: 'object', additionalProperties: false, properties: { rate, ceil: rate } },
+        leaf: { enum: ['auto', 'fq_codel', 'sfq', 'bfifo', 'pfifo'] },
+        classifier: { enum: ['auto', 'classify', 'fw'] },
         chain: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,20}$' },
       },
     },
@@ -122,6 +143,26 @@ export const CONFIG_SCHEMA = {
         workers: pos(64),
         databases: { type: 'array', items: { type: 'string', minLength: 1 } },
         debug_delay_ms: uint(600000),
+      },
+    },
+    flow_log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        dir: { type: 'string', minLength: 1 },
+        max_file_bytes: pos(Number.MAX_SAFE_INTEGER),
+        max_total_bytes: pos(Number.MAX_SAFE_INTEGER),
+        min_free_bytes: uint(Number.MAX_SAFE_INTEGER),
+      },
+    },
+    export_pcap: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_file_bytes: pos(Number.MAX_SAFE_INTEGER),
+        max_total_bytes: pos(Number.MAX_SAFE_INTEGER),
+        buffer_packets_per_flow: pos(1 << 20),
+        buffer_bytes: pos(Number.MAX_SAFE_INTEGER),
       },
     },
     status: {

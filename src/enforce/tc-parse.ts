@@ -204,7 +204,9 @@ function parseJson(items: unknown[]): ClassStats[] {
     const s = { ...o, ...((o.stats ?? {}) as Record<string, unknown>), ...((o.xstats ?? {}) as Record<string, unknown>) };
     const n = (k: string): number | undefined => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
     const classid = String(o.handle ?? '');
-    const leaf = o.leaf === undefined ? null : String(o.leaf);
+    // print_0xhex prints the leaf's major as "0x8010" in JSON; text shows "8010:".
+    const rawLeaf = o.leaf === undefined ? null : String(o.leaf);
+    const leaf = rawLeaf === null ? null : /^0x[0-9a-f]+$/i.test(rawLeaf) ? `${parseInt(rawLeaf, 16).toString(16)}:` : rawLeaf;
     const c: ClassStats = {
       kind: String(o.class ?? o.kind ?? ''),
       classid,
@@ -222,6 +224,9 @@ function parseJson(items: unknown[]): ClassStats[] {
     const opts = (o.options ?? o) as Record<string, unknown>;
     if (typeof opts.rate === 'number') c.rateBps = opts.rate * 8;
     if (typeof opts.ceil === 'number') c.ceilBps = opts.ceil * 8;
+    const st = (o.stats ?? {}) as Record<string, unknown>;
+    if (typeof st.rate === 'number') c.estRateBps = st.rate * 8;
+    if (typeof st.pps === 'number') c.estPps = st.pps;
     for (const k of ['lended', 'borrowed', 'giants', 'tokens', 'ctokens'] as const) {
       const v = n(k);
       if (v !== undefined) c[k] = v;

@@ -64,11 +64,10 @@ export function featureHint(f: TcFeature): string {
   return `${i.what} (${i.kconfig}; ${mod}; OpenWrt: ${i.openwrt})`;
 }
 
-const getSupportFlag = (s: TcSupport, f: TcFeature): boolean | null =>
-  f === 'CLASSIFY' ? s.classify : f === 'ifb' ? s.ifb : f === 'fw' || f === 'u32' ? s.filters[f] : s.qdiscs[f];
-
 /** Is `f` available (true), missing (false) or unknown (null)? */
-export const hasFeature = getSupportFlag;
+export function hasFeature(s: TcSupport, f: TcFeature): boolean | null {
+  return f === 'CLASSIFY' ? s.classify : f === 'ifb' ? s.ifb : f === 'fw' || f === 'u32' ? s.filters[f] : s.qdiscs[f];
+}
 
 /**
  * One line per missing or unknown feature, for the startup log and `p2pgw check`, e.g.
@@ -79,7 +78,7 @@ export function describeSupport(s: TcSupport): string[] {
   const out: string[] = [];
   if (!s.tcVersion) out.push('missing: the tc program (iproute2; OpenWrt: tc-full or tc-tiny)');
   for (const f of Object.keys(TC_FEATURES) as TcFeature[]) {
-    const v = getSupportFlag(s, f);
+    const v = hasFeature(s, f);
     if (v === true) continue;
     const d = s.details[f];
     out.push(`${v === false ? 'missing' : 'unknown'}: ${featureHint(f)}${d ? ` — ${d}` : ''}`);

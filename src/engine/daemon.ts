@@ -25,8 +25,18 @@ import { P2pgwError } from '../errors.js';
 import { Pipeline } from './pipeline.js';
 import { buildClassifier, pipelineOptions } from './setup.js';
 import { buildContent } from '../inspect/setup.js';
+import { buildOutputs } from '../observe/outputs.js';
 import { serveStatus } from '../observe/status.js';
 import type { Verdict } from '../inspect/engine.js';
+import { KeywordSet } from '../inspect/keywords.js';
+import type { Classifier } from '../apps/classifier.js';
+import {
+  applyShaping, describeSupport, detectQdiscSupport, planShaping, readClassStats, removeShaping,
+  type ShapingClassStats, type ShapingPlan, type TcSupport,
+} from '../enforce/tc.js';
+
+/** The apps as the shaping planner sees them: name, mark, and the config's shape. */
+const shapedApps = (c: EffectiveConfig, cl: Classifier) => cl.apps.map((a) => ({ name: a.desc.name, mark: a.mark, shape: c.apps[a.desc.name]?.shape }));
 
 export interface RunOptions {
   config?: string;
@@ -35,6 +45,10 @@ export interface RunOptions {
   logLevel?: string;
   /** Write flow records (JSON Lines) of ended flows to this file. */
   flows?: string;
+  /** Rotating flow log directory (overrides `flow_log.dir`). */
+  flowLog?: string;
+  /** Write one capture per application with the classified flows' packets into this directory. */
+  exportPcap?: string;
   /** Status socket path (overrides the config). */
   statusSocket?: string;
 }
@@ -59,16 +73,24 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   for (const n of content.notices) logger.warn(n);
   let queue: NfQueue | null = null;
   const give = (id: number, v: Verdict) => queue!.verdict(id, v.verdict, v.verdict === 'repeat' ? v.mark : undefined, v.verdict === 'repeat' ? v.packet : undefined);
+  const outputs = buildOutputs(cfg, { flowLogDir: opts.flowLog, exportPcap: opts.exportPcap }, counters, logger);
   const pipeline = new Pipeline(classifier, pipelineOptions(cfg, true, content), counters, {
-    onClassified: (flow, c) => logClassification(logger, flow, c),
-    onFlowEnd: (flow) => flowsOut?.write(`${JSON.stringify(flowRecord(flow, 'live'))}\n`),
+    onClassified: (flow, c) => {
+      logClassification(logger, flow, c);
+      outputs.onClassified(flow);
+    },
+    onFlowEnd: (flow) => {
+      flowsOut?.write(`${JSON.stringify(flowRecord(flow, 'live'))}\n`);
+      outputs.onFlowEnd(flow, 'live');
+    },
+    onPacket: (flow, ip, ts) => outputs.onPacket(flow, ip, ts),
     onVerdict: give,
   });
 
   const backend: Backend = await detectBackend(cfg.iptables.backend);
   for (const w of backend.warnings) logger.warn({ backend: backend.backend }, w);
   const blocked = classifier.apps.filter((a) => a.action === 'block').map((a) => ({ mark: a.mark }));
-  const inspected = pipeline.inspect ? classifier.apps.filter((a) => a.action === 'inspect').map((a) => ({ mark: a.mark })) : [];
+  const inspected = classifier.apps.filter((a) => a.action === 'inspect').map((a) => ({ mark: a.mark }));
   const ruleOpts = {
     chain: cfg.iptables.chain, queueNum: cfg.queue.num, classifyPackets: cfg.classify.packets, blocked, inspected,
     killMark: inspected.length ? cfg.inspect.killMark : 0, backend,
@@ -99,7 +121,39 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     closeLog();
     throw err;
   }
+  // Shaping (tc HTB per application mark): upload on WAN egress, download on LAN egress.
+  let support: TcSupport | null = null;
+  let shapingPlan: ShapingPlan | null = null;
+  let shapingStats: ShapingClassStats[] = [];
+  if (cfg.shaping) {
+    try {
+      support = await detectQdiscSupport({ backend });
+      for (const l of describeSupport(support)) logger.info(`shaping: ${l}`);
+      shapingPlan = planShaping({ shaping: cfg.shaping, apps: shapedApps(cfg, classifier) }, support);
+      for (const n of [...shapingPlan.notices, ...(await applyShaping(shapingPlan, { backend }))]) logger.warn(n);
+    } catch (err) {
+      await remove({ chain: cfg.iptables.chain, backend }).catch(() => undefined);
+      q.close();
+      await content.close();
+      closeLog();
+      throw err;
+    }
+  }
+  let statsBusy = false;
+  const refreshShapingStats = async (c: EffectiveConfig, cl: Classifier) => {
+    if (!shapingPlan || statsBusy) return;
+    statsBusy = true;
+    try {
+      shapingStats = (await Promise.all(shapingPlan.devices.map((d) => readClassStats(d.dev, { apps: shapedApps(c, cl) })))).flat();
+    } catch {
+      counters.inc('shaping_stats_error');
+    } finally {
+      statsBusy = false;
+    }
+  };
+  let liveCfg = cfg;
   const snapshot = () => ({
+    shaping: shapingPlan ? shapingStats : null,
     pid: process.pid, uptime_s: Math.round(process.uptime()), flows: pipeline.flows.size,
     held: pipeline.inspect?.held ?? 0, counters: counters.snapshot(), nfq: q.stats,
     apps: classifier.apps.map((a) => ({ app: a.desc.name, mark: a.mark, action: a.action, flows: counters.get(`classified_${a.desc.name}`) })),
@@ -114,6 +168,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const tick = setInterval(() => {
     pipeline.expire(Date.now() / 1000);
     pipeline.tick(Date.now() / 1000);
+    void refreshShapingStats(liveCfg, pipeline.classifier);
+    outputs.flush();
     const qs = readQueueStats(cfg.queue.num);
     if (qs) {
       const drops = qs.queueDropped + qs.userDropped;
@@ -134,6 +190,69 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     'ready',
   );
 
+  /**
+   * SIGHUP: re-reads the config and the rules. An invalid new config is refused with an error line
+   * and the old one keeps running. A valid one applies without dropping established connections:
+   * new flows use the new classifier, keyword lists apply to the next message of every inspected
+   * connection, and the iptables chains are reinstalled in place (blocked/inspected marks).
+   */
+  const reload = async (): Promise<void> => {
+    let next: EffectiveConfig;
+    let built: ReturnType<typeof buildClassifier>;
+    let keywords: KeywordSet;
+    try {
+      next = loadConfig(opts.config, APPS.map((a) => a.name));
+      built = buildClassifier(next);
+      keywords = new KeywordSet(next.keywords.lists);
+    } catch (err) {
+      counters.inc('reload_refused');
+      logger.error({ err: (err as Error).message, config: cfg.file }, 'reload refused: invalid config; the old config keeps running');
+      return;
+    }
+    const restartNeeded = ['queue', 'scan', 'audit', 'iptables', 'status', 'inspect'].filter(
+      (k) => JSON.stringify((next as unknown as Record<string, unknown>)[k]) !== JSON.stringify((cfg as unknown as Record<string, unknown>)[k]),
+    );
+    pipeline.setClassifier(built.classifier);
+    const shared = content.inspect.shared;
+    shared.keywords = keywords;
+    shared.keywordsOn = { chat: next.keywords.chat, filenames: next.keywords.filenames };
+    if (!opts.logLevel) logger.level = next.log.level;
+    const nextBlocked = built.classifier.apps.filter((a) => a.action === 'block').map((a) => ({ mark: a.mark }));
+    const nextInspected = built.classifier.apps.filter((a) => a.action === 'inspect').map((a) => ({ mark: a.mark }));
+    try {
+      await install({
+        ...ruleOpts, classifyPackets: next.classify.packets, blocked: nextBlocked, inspected: nextInspected,
+        killMark: nextInspected.length ? next.inspect.killMark : 0,
+      });
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'reload: reinstalling the iptables rules failed; the previous rules stay');
+    }
+    try {
+      if (next.shaping) {
+        support ??= await detectQdiscSupport({ backend });
+        const plan = planShaping({ shaping: next.shaping, apps: shapedApps(next, built.classifier) }, support);
+        const gone = (shapingPlan?.devices ?? []).map((d) => d.dev).filter((dev) => !plan.devices.some((d) => d.dev === dev));
+        if (gone.length) await removeShaping({ devs: gone, keepChain: true, backend });
+        for (const n of [...plan.notices, ...(await applyShaping(plan, { backend }))]) logger.warn(n);
+        shapingPlan = plan;
+      } else if (shapingPlan) {
+        await removeShaping({ devs: shapingPlan.devices.map((d) => d.dev), chain: shapingPlan.iptables.chain, backend });
+        shapingPlan = null;
+      }
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'reload: shaping could not be applied; the previous shaping stays');
+    }
+    liveCfg = next;
+    counters.inc('reloads');
+    logger.info(
+      {
+        config: next.file, apps: built.classifier.apps.map((a) => `${a.desc.name}:${a.mark}:${a.action}`), signatures: built.rules.sigs.length,
+        keywords: keywords.size, ...(restartNeeded.length ? { restart_needed_for: restartNeeded } : {}),
+      },
+      'reloaded',
+    );
+  };
+
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (sig: string) => {
@@ -150,11 +269,20 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         code = 1;
         logger.error({ err: (err as Error).message }, 'could not remove every iptables rule');
       }
+      if (shapingPlan) {
+        try {
+          await removeShaping({ devs: shapingPlan.devices.map((d) => d.dev), chain: shapingPlan.iptables.chain, backend });
+        } catch (err) {
+          code = 1;
+          logger.error({ err: (err as Error).message }, 'could not remove the shaping setup');
+        }
+      }
       pipeline.flush(); // releases held packets (accepted) before the queue is unbound
       if (!(await q.drain(1000))) logger.warn('queue did not drain within 1 s; remaining packets are accepted by close()');
       q.close();
       status?.close();
       await content.close();
+      outputs.close();
       logger.info({ counters: counters.snapshot(), nfq: q.stats }, 'stopped');
       flowsOut?.end();
       setTimeout(() => {
@@ -164,7 +292,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
-    process.on('SIGHUP', () => logger.warn('SIGHUP: live reload is not implemented yet; restart the daemon to apply a new config'));
+    let reloading = Promise.resolve();
+    process.on('SIGHUP', () => {
+      reloading = reloading.then(() => reload());
+    });
     process.on('SIGUSR1', () => logger.info(snapshot(), 'status'));
   });
 }

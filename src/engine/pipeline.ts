@@ -39,6 +39,8 @@ export interface PipelineEvents {
   onClassified?(flow: Flow, c: Classification): void;
   /** A flow ended (idle, evicted, flushed). */
   onFlowEnd?(flow: Flow, why: FlowEndReason): void;
+  /** Every decoded packet, after accounting and before classification (pcap export). */
+  onPacket?(flow: Flow, ip: Uint8Array, ts: number, dir: Dir): void;
   /** The verdict of a packet for which `handle` returned null (held, then released or dropped). */
   onVerdict?(id: number, v: Verdict): void;
 }
@@ -62,11 +64,11 @@ export class Pipeline {
   readonly flows: FlowTable;
   /** Content inspection engine (null when no application is inspected). */
   readonly inspect: InspectEngine | null = null;
-  private readonly preCapture: boolean;
+  private preCapture: boolean;
   private autoId = 0x7fffffff;
 
   constructor(
-    readonly classifier: Classifier,
+    public classifier: Classifier,
     private readonly opts: PipelineOptions,
     readonly counters: Counters,
     private readonly events: PipelineEvents = {},
@@ -75,9 +77,19 @@ export class Pipeline {
     classifier.onDissectorError = (app) => counters.inc(`dissector_error_${app}`);
     const ins = opts.inspect;
     this.preCapture = !!ins && classifier.apps.some((a) => a.action === 'inspect');
-    if (ins && this.preCapture) {
+    if (ins) {
       this.inspect = new InspectEngine(ins, ins.shared.scanner, counters, (id, v) => this.events.onVerdict?.(id, v), ins.shared.logger);
     }
+  }
+
+  /**
+   * Swaps in a new classifier (config reload): flows created from now on use it; flows already
+   * classified or being classified keep their state, so established connections are not disturbed.
+   */
+  setClassifier(classifier: Classifier): void {
+    classifier.onDissectorError = this.classifier.onDissectorError;
+    this.classifier = classifier;
+    this.preCapture = !!this.opts.inspect && classifier.apps.some((a) => a.action === 'inspect');
   }
 
   /**
@@ -123,6 +135,7 @@ export class Pipeline {
   private handleDecoded(pkt: DecodedPacket, ts: number, ip: Uint8Array, id: number): PacketDecision | null {
     const { flow, dir, created } = this.flows.lookup(pkt, ts);
     flow.account(pkt, dir, ts);
+    this.events.onPacket?.(flow, ip, ts, dir);
     let st = flow.state as FlowState | null;
     if (created || !st) {
       st = {

@@ -18,6 +18,7 @@ import { Pipeline } from './pipeline.js';
 import { buildClassifier, pipelineOptions } from './setup.js';
 import { buildContent } from '../inspect/setup.js';
 import type { Verdict } from '../inspect/engine.js';
+import { buildOutputs } from '../observe/outputs.js';
 
 export interface ReplayOptions {
   /** Effective config; default: the bundled default config. */
@@ -29,6 +30,8 @@ export interface ReplayOptions {
   /** Called for every flow record as the flow ends (records are also returned). */
   onRecord?: (rec: FlowRecord) => void;
   counters?: Counters;
+  /** Write one capture per application with the classified flows' packets into this directory. */
+  exportPcap?: string;
   /** Receives every packet's verdict (immediate or released later), keyed by packet index in the run. */
   onPacketVerdict?: (index: number, v: Verdict) => void;
 }
@@ -51,13 +54,19 @@ export function replayFiles(paths: readonly string[], opts: ReplayOptions = {}):
   const records: FlowRecord[] = [];
   const content = buildContent(cfg, counters, 'replay', opts.logger);
   for (const n of content.notices) opts.logger?.warn(n);
+  const outputs = buildOutputs(cfg, { exportPcap: opts.exportPcap }, counters, opts.logger);
   let index = 0;
   for (const file of paths) {
     const capture = path.basename(file);
     const pipeline = new Pipeline(classifier, pipelineOptions(cfg, opts.verifyChecksums ?? false, content), counters, {
       onVerdict: (id, v) => opts.onPacketVerdict?.(id, v),
-      onClassified: (flow, c) => opts.logger && logClassification(opts.logger.child({ capture }), flow, c),
+      onClassified: (flow, c) => {
+        if (opts.logger) logClassification(opts.logger.child({ capture }), flow, c);
+        outputs.onClassified(flow);
+      },
+      onPacket: (flow, ip, ts) => outputs.onPacket(flow, ip, ts),
       onFlowEnd: (flow) => {
+        outputs.onFlowEnd(flow, file);
         const rec = flowRecord(flow, file);
         records.push(rec);
         opts.onRecord?.(rec);
@@ -80,6 +89,7 @@ export function replayFiles(paths: readonly string[], opts: ReplayOptions = {}):
     }
     pipeline.flush();
   }
+  outputs.close();
   void content.close();
   return { records, counters };
 }

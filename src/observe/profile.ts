@@ -12,8 +12,9 @@
  *   boundaries are whatever the records were written with.
  *
  * Units: sizes in bytes of IP packet (header included, as flow records count), rates per second of
- * observed time. Observed time is the sum over input files (captures) of last − first packet time
- * (flow-record input: last `ts_end` − first `ts_start` per `capture` name).
+ * observed time. Observed time is the sum over input files of the capture duration, last − first
+ * frame time (any frame, as capinfos reports it); for flow-record input, last `ts_end` − first
+ * `ts_start` per `capture` name.
  */
 import path from 'node:path';
 import { readCaptureFile } from '../capture/pcap.js';
@@ -223,9 +224,9 @@ export function profileCaptures(files: readonly string[], opts: ProfileCaptureOp
     let last = -Infinity;
     let lastExpire = -Infinity;
     for (const rec of readCaptureFile(file, counters)) {
-      if (!rec.ip) continue;
       if (rec.ts < first) first = rec.ts;
       if (rec.ts > last) last = rec.ts;
+      if (!rec.ip) continue;
       pipeline.handle(rec.ip, rec.ts);
       const d = decodeIp(rec.ip, { verifyChecksums: verify });
       if (d.ok) {

@@ -6,8 +6,9 @@
  * The path is resolved relative to this file; src/scan/ (vitest) and dist/scan/ (after tsc) are both
  * two levels below the package root, so the same URL works from both.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCodes, P2pgwError } from '../errors.js';
 
 // The project's lib (ES2022, no DOM) has no WebAssembly typings: declare the little we use.
@@ -95,11 +96,23 @@ export function wantDebugBuild(): boolean {
   return process.env.P2PGW_WASM_DEBUG === '1';
 }
 
+/**
+ * URL of `asm/build/<file>`: two levels above this file (src/scan, dist/scan), else the nearest
+ * ancestor directory that has it (other build layouts, e.g. the benchmark's private build).
+ */
+export function asmBuildUrl(file: string): URL {
+  const near = new URL(`../../asm/build/${file}`, import.meta.url);
+  if (existsSync(near)) return near;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    const p = join(dir, 'asm', 'build', file);
+    if (existsSync(p)) return pathToFileURL(p);
+  }
+  return near;
+}
+
 /** URL of the release (default) or debug build. */
 export function matcherWasmUrl(debug = wantDebugBuild()): URL {
-  return debug
-    ? new URL('../../asm/build/matcher.debug.wasm', import.meta.url)
-    : new URL('../../asm/build/matcher.release.wasm', import.meta.url);
+  return asmBuildUrl(debug ? 'matcher.debug.wasm' : 'matcher.release.wasm');
 }
 
 const modules = new Map<boolean, WasmModule>();

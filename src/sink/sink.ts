@@ -11,7 +11,8 @@
  * - Original destination: looked up in conntrack when the request starts (src/sink/conntrack.ts).
  * - Classification, when the request ends: `classifier.newFlow(l4, peer port, original dport)`
  *   fed the kept bytes as the initiator's direction (TCP: one stream chunk; UDP: one call per
- *   datagram). No reply is ever seen, so a classifier still undecided counts as unknown.
+ *   datagram), then `finish()`ed: no reply is ever seen, so a detection still pending on the
+ *   reply (registry priority) counts, and a classifier still undecided gives unknown.
  *
  * Bounds: at most `maxConnections` open TCP connections (more are dropped by Node and counted,
  * `sink_tcp_dropped`) and `maxUdpRequests` open UDP requests (the oldest is ended early,
@@ -20,7 +21,7 @@
  */
 import net from 'node:net';
 import dgram from 'node:dgram';
-import type { Classifier } from '../apps/classifier.js';
+import type { Classification, Classifier } from '../apps/classifier.js';
 import type { Counters } from '../observe/counters.js';
 import type { L4, Tuple } from './conntrack.js';
 
@@ -230,12 +231,15 @@ export class Sink {
       .then((orig) => {
         const head = r.chunks.length === 1 ? r.chunks[0] : Buffer.concat(r.chunks);
         const fc = this.o.classifier.newFlow(r.l4, r.sport, orig?.dport ?? 0);
-        let c = null;
+        let c: Classification | null = null;
         for (const chunk of r.l4 === 'tcp' ? [head] : r.chunks) {
           if (chunk.length === 0) continue;
           c = fc.feed(0, chunk);
           if (c) break;
         }
+        // The request is all there will be: end the flow; a pending detection (one whose
+        // higher-priority dissectors still wanted the reply) wins over "unclassified".
+        c ??= fc.finish(r.bytes === 0 ? 'unclassified: no payload' : 'unclassified: no decision from the request alone');
         const req: SinkRequest = {
           ts: r.ts / 1000,
           tsEnd: tsEnd / 1000,
@@ -247,9 +251,9 @@ export class Sink {
           bytes: r.bytes,
           chunks: r.n,
           head: Uint8Array.from(head),
-          app: c?.app?.desc.name ?? null,
-          rule: c?.app ? c.rule : null,
-          reason: c?.reason ?? (r.bytes === 0 ? 'unclassified: no payload' : 'unclassified: no decision from the request alone'),
+          app: c.app?.desc.name ?? null,
+          rule: c.app ? c.rule : null,
+          reason: c.reason,
         };
         this.o.onRequest?.(req);
       })

@@ -162,3 +162,20 @@ describe('diagnose', () => {
     expect(featuresOf(rule[1].rules[0]).map((f) => f.module(6))).toEqual(['xt_tcpudp', 'xt_connmark', 'ip6t_REJECT']);
   });
 });
+
+describe('buildRules: inspected applications and the kill mark', () => {
+  it('queues every packet of inspected connections whose nfmark is 0, and resets killed ones', async () => {
+    const { buildRules } = await import('../../src/enforce/iptables.js');
+    const [mangle, filter] = buildRules({ chain: 'P2PGW', queueNum: 3, classifyPackets: 8, blocked: [], inspected: [{ mark: 7 }], killMark: 0xfe, family: 4 });
+    expect(mangle.rules.map((r) => r.join(' '))).toContain(
+      '-A P2PGW -m connmark --mark 0x7 -m mark --mark 0x0 -j NFQUEUE --queue-num 3 --queue-bypass',
+    );
+    expect(filter.rules.map((r) => r.join(' '))).toEqual([
+      '-A P2PGW -p tcp --tcp-flags RST RST -m connmark --mark 0xfe -j ACCEPT',
+      '-A P2PGW -p tcp -m connmark --mark 0xfe -j REJECT --reject-with tcp-reset',
+      '-A P2PGW -p udp -m connmark --mark 0xfe -j DROP',
+    ]);
+    // the save-mark rule stays first, so a repeated packet's mark reaches the connmark before any queue rule
+    expect(mangle.rules[0].join(' ')).toBe('-A P2PGW -m mark ! --mark 0x0 -j CONNMARK --save-mark');
+  });
+});

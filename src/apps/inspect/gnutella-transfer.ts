@@ -1,8 +1,9 @@
 /**
  * Gnutella file transfers (Gnutella 0.6 RFC draft §3 "File transfer", HUGE 0.94, Gnutella2 push):
  * HTTP/1.1 underneath (RFC 9112), parsed by {@link HttpSession} with Gnutella naming:
- * - `GET /get/<index>/<name> HTTP/1.1`: the name is the last path segment, percent-decoded
- *   (RFC 3986 §2.1): `fileName(reqDir, name, 'url')`, and the response body's `FileInfo.name`;
+ * - `GET /get/<index>/<name> HTTP/1.1`: the name is what follows the index (Gnutella 0.4's
+ *   trailing `/` removed), percent-decoded (RFC 3986 §2.1): `fileName(reqDir, name, 'url')`, and
+ *   the response body's `FileInfo.name`; old servents' raw spaces are accepted;
  * - `GET /uri-res/N2R?urn:sha1:<base32> HTTP/1.1` (HUGE §6, "uri-res" resolution): the target
  *   names no file: no `fileName`; the response's `FileInfo` has `name: null` (unless the response
  *   carries a Content-Disposition) and `nameSource` = the requested URN (`urn:sha1:…`), so the
@@ -21,9 +22,11 @@ import type { InspectEvents } from '../types.js';
 import { targetPath, targetQuery, urlName, type NameInfo } from './headers.js';
 import type { HttpHooks } from './http-parser.js';
 import { PushHttpInspector } from './http-push.js';
-import { decodeText, latin1, percentDecode } from './lines.js';
+import { baseName, decodeText, latin1, percentDecode } from './lines.js';
 
 const GIV = /^GIV ([0-9]+):([0-9A-Fa-f]{32})\//;
+/** `/get/<index>/<name>` (0.6) or `/get/<index>/<name>/` (0.4). */
+const GET_FILE = /^\/get\/[0-9]+\/(.+?)\/?$/s;
 
 /** The URN of a `/uri-res/…?urn:…` or `/gnutella/…?urn:…` target, percent-decoded, or undefined. */
 function urnOf(target: string): string | undefined {
@@ -39,6 +42,11 @@ export function gnutellaTargetName(target: string): NameInfo {
   if (path.startsWith('/uri-res/') || path.startsWith('/gnutella/')) {
     const urn = urnOf(target);
     return urn === undefined ? { name: null } : { name: null, source: urn };
+  }
+  const m = GET_FILE.exec(path);
+  if (m) {
+    const name = baseName(decodeText(percentDecode(m[1]))).trim();
+    return name ? { name, source: 'url' } : { name: null };
   }
   return urlName(target);
 }

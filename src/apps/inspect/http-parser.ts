@@ -3,31 +3,40 @@
  * `http` application and underneath Gnutella and FastTrack transfers, which are HTTP/1.1.
  *
  * One direction carries requests (normally dir 0; dir 1 after a Gnutella/FastTrack push) and the
- * other the responses, matched to requests in order (pipelining, RFC 9112 §9.3.2; keep-alive,
- * §9.3). Per message:
- * - request: `fileName(reqDir, name, 'url')` for a non-empty last path segment (percent-decoded,
- *   or what the application's `targetName` hook returns); a request body (POST/PUT upload,
- *   Content-Length or chunked; requests are never close-delimited, §6.3 rule 7) is a file:
- *   `fileStart(reqDir, …)`;
- * - response: interim 1xx responses are skipped (101 ends inspection: the protocol changes);
- *   responses to HEAD, 204 and 304 have no body (§6.3 rules 1–2); a 2xx to CONNECT starts a
- *   tunnel (inspection ends). Any other response with a non-empty body is a file:
- *   `fileStart(respDir, {name, size})` with the name from the response's Content-Disposition
- *   (RFC 6266), else the application's header hook, else the request's URL name; size = the
- *   Content-Length, or null when chunked (§7.1) or close-delimited (§6.3 rule 8);
- * - then `fileData` with the (de-chunked) body octets and `fileEnd(id, complete)`; `complete` is
- *   true when the framing says the body ended (length reached, last chunk and trailers read, or
- *   FIN of a close-delimited body), false when the stream ends, has a gap, or breaks first.
+ * other the responses, matched to requests in order (pipelining, RFC 9112 §9.3.2; persistent
+ * connections, §9.3). Per message:
+ * - request: `fileName(reqDir, name, 'url')` for a non-empty last path segment of the target,
+ *   percent-decoded (RFC 3986 §2.1), or what the application's `targetName` hook returns; a
+ *   request body (POST/PUT upload: Content-Length or chunked; requests are never
+ *   close-delimited, §6.3 rule 7) is a file in `reqDir`;
+ * - response: interim 1xx responses are skipped, except 101 which ends inspection (the protocol
+ *   changes, §9.9 of RFC 9110); responses to HEAD, 204 and 304 have no body (§6.3 rules 1–2); a
+ *   2xx to CONNECT starts a tunnel (inspection ends; a CONNECT request also stops the request
+ *   direction). Any other response body is a file in the response direction;
+ * - a file: `fileStart(dir, {name, size, nameSource})` with the name from the message's
+ *   Content-Disposition (RFC 6266), else the application's `headerName` hook, else the request
+ *   target's name (`nameSource` says which; a hook may give a null name with a source, e.g. a
+ *   URN); size = Content-Length (§6.2), or null when chunked (§7.1) or close-delimited (§6.3 rule
+ *   8). A Content-Length body starts at its header; a chunked or close-delimited one at its
+ *   first octet (an empty one is no file; Content-Length: 0 is no file either). Then `fileData`
+ *   with the de-chunked octets and `fileEnd(id, complete)`: complete when the framing says the
+ *   body ended (length reached, last chunk and trailer section read, or the end of the stream
+ *   for a close-delimited body), incomplete at a gap, a framing error or an early end.
+ * Transfer codings other than chunked (rare) and content codings (gzip…) are not undone.
  *
- * Weirds (the direction stops after each, fail-open): `http_line_too_long` (a line over 8 KiB),
+ * Weirds that stop the direction (fail-open): `http_line_too_long` (a line over 8 KiB),
  * `http_header_too_long` (a header or trailer section over 64 KiB), `http_bad_request_line`,
- * `http_bad_status_line`, `http_bad_version` (not HTTP/1.x), `http_bad_content_length`
- * (sign, non-digit, conflicting values), `http_content_length_too_large` (≥ 2^53),
- * `http_bad_transfer_encoding` (request with a coding other than a final chunked),
- * `http_bad_chunk_size`, `http_bad_chunk_end`, `http_too_many_pending` (over 256 unanswered
- * pipelined requests). Counted only: `http_bad_header_line`, `http_te_and_cl` (both framings: a
- * smuggling sign; Transfer-Encoding wins, §6.3 rule 3), `http_unmatched_response`,
- * `http_truncated_head` (the stream ended inside a header section).
+ * `http_bad_status_line`, `http_bad_version` (not HTTP/1.x), `http_bad_content_length` (sign,
+ * non-digit, conflicting values), `http_content_length_too_large` (≥ 2^53),
+ * `http_bad_transfer_encoding` (a request whose final coding is not chunked),
+ * `http_bad_chunk_size`, `http_bad_chunk_end` (chunk data not followed by CRLF),
+ * `http_too_many_pending` (over 256 unanswered pipelined requests). Counted only:
+ * `http_bad_header_line`, `http_space_in_target`, `http_te_and_cl` (both framings, a smuggling
+ * sign; Transfer-Encoding wins, §6.3 rule 3), `http_unmatched_response` (a response without a
+ * request), `http_truncated_head` (the stream ended inside a header section).
+ *
+ * After a gap in the request direction, responses still pending are matched; later ones are
+ * treated as answers to an unnamed GET.
  */
 import type { Dir, FileInfo, InspectEvents, StreamInspector } from '../types.js';
 import { BodyReader, type Framing } from './http-body.js';
@@ -48,8 +57,24 @@ export const DEFAULT_HOOKS: HttpHooks = { targetName: urlName };
 /** Most requests we keep waiting for their responses (pipelining depth). */
 export const MAX_PENDING = 256;
 
-const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^ ]+) HTTP\/([0-9])\.([0-9])$/;
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const VERSION = /^HTTP\/([0-9])\.([0-9])$/;
 const STATUS_LINE = /^HTTP\/([0-9])\.([0-9]) ?([0-9]{3})(?:[ \t].*)?$/;
+
+/**
+ * Request line `method SP request-target SP HTTP-version` (RFC 9112 §3). Leniently, the target is
+ * everything between the first and the last SP: old Gnutella servents send file names with raw
+ * spaces (`GET /get/2468/Foo Bar.mp3/ HTTP/1.0`), reported as `http_space_in_target`.
+ */
+export function requestLine(line: string): { method: string; target: string; major: string } | null {
+  const sp1 = line.indexOf(' ');
+  const sp2 = line.lastIndexOf(' ');
+  if (sp1 <= 0 || sp2 <= sp1 + 1) return null;
+  const method = line.slice(0, sp1);
+  const v = VERSION.exec(line.slice(sp2 + 1));
+  if (!METHOD.test(method) || !v) return null;
+  return { method, target: line.slice(sp1 + 1, sp2), major: v[1] };
+}
 
 interface Pending {
   method: string;
@@ -140,11 +165,12 @@ export class HttpSession implements StreamInspector {
   }
 
   private request(dir: Dir, head: HeadReader): void {
-    const m = REQUEST_LINE.exec(head.start ?? '');
-    if (!m) return this.fail(dir, 'http_bad_request_line');
-    if (m[3] !== '1') return this.fail(dir, 'http_bad_version');
+    const line = requestLine(head.start ?? '');
+    if (!line) return this.fail(dir, 'http_bad_request_line');
+    if (line.major !== '1') return this.fail(dir, 'http_bad_version');
+    if (line.target.includes(' ')) this.events.weird('http_space_in_target');
     if (head.bad > 0) this.events.weird('http_bad_header_line');
-    const [, method, target] = m;
+    const { method, target } = line;
     const name = this.hooks.targetName(target);
     if (name.name !== null) this.events.fileName(dir, name.name, name.source ?? 'url');
     if (this.pending.length >= MAX_PENDING) return this.fail(dir, 'http_too_many_pending');

@@ -234,9 +234,9 @@ export class HeadReader {
 
   constructor(private readonly withStart: boolean) {}
 
-  /** Octets of the section buffered or consumed so far (0 = nothing of this message seen yet). */
+  /** Octets of this message seen so far (0 = none besides empty lines before a start line). */
   get pending(): number {
-    return this.total;
+    return this.withStart && this.start === null ? this.lines.pending : this.total;
   }
 
   /** At least one more octet is needed until the section is done. */

@@ -8,7 +8,9 @@
  *
  * Interesting region of a metric: its noise samples; and, when DBSCAN found two or more clusters,
  * also the clusters that match the metric's known pattern (e.g. the `selfish` cluster of
- * ratio-bytes-sent-to-rcvd, median ≤ −0.9), which are named in the report. Concentration of a
+ * ratio-bytes-sent-to-rcvd, median ≤ −0.9), which are named in the report, and the `minor
+ * cluster`s: clusters other than the largest that hold less than the noise band's upper bound
+ * (10 % by default) of the samples, i.e. outlying groups. Concentration of a
  * metric: the fewest hosts that together hold 90 % of its interesting samples, as a count and as a
  * fraction of the hosts that have samples of the metric.
  */
@@ -186,8 +188,10 @@ function clusterMetric(
     trace: sr.steps,
   };
   const multi = r.clusters.length >= 2;
+  const largestCount = Math.max(0, ...r.clusters.map((c) => c.count));
   rep.clusters = r.clusters.map((c) => {
-    const pattern = multi && m.pattern?.test(c.median) ? m.pattern.name : null;
+    let pattern = multi && m.pattern?.test(c.median) ? m.pattern.name : null;
+    if (!pattern && multi && c.count < largestCount && c.count / n < sr.band.hi) pattern = 'minor cluster';
     return { id: c.id, lo: c.lo, hi: c.hi, median: c.median, count: c.count, share: c.count / n, pattern, interesting: !!pattern };
   });
   rep.noise = { count: r.noiseCount, share: r.noiseCount / n };

@@ -112,13 +112,49 @@ export function parseCidrList(text: string, option: string): Cidr[] {
   return items.map((s) => parseCidr(s, option));
 }
 
-/** A membership test over a list of prefixes, memoised per address string. */
+/** Fast IPv4 parse to an unsigned 32-bit number, or -1. */
+function v4Number(s: string): number {
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (!digits || part > 255) return -1;
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      part = part * 10 + (c - 48);
+      digits++;
+    } else return -1;
+  }
+  if (dots !== 3 || !digits || part > 255) return -1;
+  return v * 256 + part;
+}
+
+/**
+ * A membership test over a list of prefixes. IPv4 addresses are tested with plain numbers (no
+ * memo, flow sets hold many distinct remote addresses); IPv6 results are memoised per string.
+ */
 export class CidrSet {
   private readonly memo = new Map<string, boolean>();
-  constructor(readonly cidrs: readonly Cidr[]) {}
+  /** IPv4 prefixes as [network, size] in unsigned 32-bit arithmetic. */
+  private readonly v4: [number, number][];
+  constructor(readonly cidrs: readonly Cidr[]) {
+    this.v4 = cidrs.filter((c) => c.family === 4).map((c) => [Number(c.base), 2 ** (32 - c.bits)]);
+  }
 
   /** True when `addr` lies in one of the prefixes. */
   has(addr: string): boolean {
+    if (!addr.includes(':')) {
+      const n = v4Number(addr);
+      if (n < 0) return false;
+      for (const [base, size] of this.v4) if (n >= base && n < base + size) return true;
+      return false;
+    }
     let r = this.memo.get(addr);
     if (r === undefined) {
       r = false;
@@ -126,15 +162,14 @@ export class CidrSet {
       if (a) {
         for (const c of this.cidrs) {
           if (c.family !== a.family) continue;
-          const width = c.family === 4 ? 32 : 128;
-          const shift = BigInt(width - c.bits);
+          const shift = BigInt(128 - c.bits);
           if (a.value >> shift === c.base >> shift) {
             r = true;
             break;
           }
         }
       }
-      this.memo.set(addr, r);
+      if (this.memo.size < 100_000) this.memo.set(addr, r);
     }
     return r;
   }

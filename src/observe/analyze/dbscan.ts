@@ -16,20 +16,33 @@
  * brute-force O(n²) DBSCAN and the density-clustering package.
  */
 
-/** Values sorted once, reused by every DBSCAN run of a parameter search. */
+/**
+ * Values sorted once, reused by every DBSCAN run of a parameter search. Equal values always get
+ * the same label (same neighbourhood, same nearest core), so a label is looked up by value:
+ * `position(x)` is the first sorted position holding x.
+ */
 export class Sorted1d {
-  /** Sorted values. */
+  /** Sorted values (ascending). */
   readonly v: Float64Array;
-  /** `order[k]` = index in the input of the k-th smallest value. */
-  readonly order: Int32Array;
+  /** The input values, in input order. */
+  readonly input: Float64Array;
   constructor(values: ArrayLike<number>) {
-    const n = values.length;
-    const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[a] - values[b] || a - b);
-    this.order = Int32Array.from(idx);
-    this.v = Float64Array.from(idx, (i) => values[i]);
+    this.input = Float64Array.from(values);
+    this.v = Float64Array.from(values).sort();
   }
   get length(): number {
     return this.v.length;
+  }
+  /** First sorted position whose value is ≥ x (binary search). */
+  position(x: number): number {
+    let a = 0;
+    let b = this.v.length;
+    while (a < b) {
+      const m = (a + b) >>> 1;
+      if (this.v[m] < x) a = m + 1;
+      else b = m;
+    }
+    return a;
   }
 }
 
@@ -47,12 +60,22 @@ export interface Cluster1d {
 export interface Dbscan1dResult {
   eps: number;
   minPts: number;
-  /** Per input index: cluster id, or -1 for noise. */
-  labels: Int32Array;
-  /** Per input index: 1 for a core point. */
-  core: Uint8Array;
+  /** Per input index: cluster id, or -1 for noise (computed on first use). */
+  readonly labels: Int32Array;
+  /** Per input index: 1 for a core point (computed on first use). */
+  readonly core: Uint8Array;
+  /** Per sorted position: cluster id or -1, and core flag. */
+  sortedLabels: Int32Array;
+  sortedCore: Uint8Array;
   clusters: Cluster1d[];
   noiseCount: number;
+}
+
+/** Maps per-sorted-position arrays back to input order (equal values share a position). */
+function toInput<T extends Int32Array | Uint8Array>(s: Sorted1d, sorted: T, make: (n: number) => T): T {
+  const out = make(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = sorted[s.position(s.input[i])];
+  return out;
 }
 
 /**
@@ -62,7 +85,7 @@ export interface Dbscan1dResult {
  * @param minPts core threshold, points including itself (≥ 1)
  */
 export function dbscanSorted(s: Sorted1d, eps: number, minPts: number): Dbscan1dResult {
-  const { v, order } = s;
+  const { v } = s;
   const n = v.length;
   const coreS = new Uint8Array(n);
   let lo = 0;
@@ -102,14 +125,10 @@ export function dbscanSorted(s: Sorted1d, eps: number, minPts: number): Dbscan1d
     if (dl <= eps && dl <= dr) labS[i] = labS[a];
     else if (dr <= eps) labS[i] = labS[next];
   }
-  const labels = new Int32Array(n);
-  const core = new Uint8Array(n);
   const clusters: Cluster1d[] = [];
   let noiseCount = 0;
   for (let k = 0; k < n; k++) {
     const l = labS[k];
-    labels[order[k]] = l;
-    core[order[k]] = coreS[k];
     if (l < 0) {
       noiseCount++;
       continue;
@@ -130,7 +149,22 @@ export function dbscanSorted(s: Sorted1d, eps: number, minPts: number): Dbscan1d
     c.median = (v[k + Math.floor((c.count - 1) / 2)] + v[k + Math.ceil((c.count - 1) / 2)]) / 2;
     k += c.count;
   }
-  return { eps, minPts, labels, core, clusters, noiseCount };
+  let labels: Int32Array | null = null;
+  let core: Uint8Array | null = null;
+  return {
+    eps,
+    minPts,
+    get labels() {
+      return (labels ??= toInput(s, labS, (k) => new Int32Array(k)));
+    },
+    get core() {
+      return (core ??= toInput(s, coreS, (k) => new Uint8Array(k)));
+    },
+    sortedLabels: labS,
+    sortedCore: coreS,
+    clusters,
+    noiseCount,
+  };
 }
 
 /** DBSCAN on unsorted values (sorts them first). See dbscanSorted. */

@@ -309,16 +309,18 @@ export function buildSamples(records: readonly FlowRecord[], opts: SampleOptions
     const s0 = Math.floor(r.ts_start / slotSec);
     const s1 = Math.floor(r.ts_end / slotSec);
     for (const [host, d, remote] of sides) {
-      const sent = d === 0 ? [r.bytes_out, r.pkts_out] : [r.bytes_in, r.pkts_in];
-      const rcvd = d === 0 ? [r.bytes_in, r.pkts_in] : [r.bytes_out, r.pkts_out];
+      const bs = d === 0 ? r.bytes_out : r.bytes_in;
+      const ps = d === 0 ? r.pkts_out : r.pkts_in;
+      const br = d === 0 ? r.bytes_in : r.bytes_out;
+      const pr = d === 0 ? r.pkts_in : r.pkts_out;
       for (let s = s0; s <= s1; s++) {
         const a = get(host, s * slotSec, r.l4);
         a.live[d]++;
         const share = dur > 0 ? (Math.min(r.ts_end, (s + 1) * slotSec) - Math.max(r.ts_start, s * slotSec)) / dur : 1;
-        a.bytesSent += sent[0] * share;
-        a.pktsSent += sent[1] * share;
-        a.bytesRcvd += rcvd[0] * share;
-        a.pktsRcvd += rcvd[1] * share;
+        a.bytesSent += bs * share;
+        a.pktsSent += ps * share;
+        a.bytesRcvd += br * share;
+        a.pktsRcvd += pr * share;
         if (s !== s0) continue;
         a.started[d]++;
         a.durSum[d] += dur;

@@ -1,0 +1,255 @@
+// p2pgw matcher v2: signature-database scanner (q-gram prefilter + exact verification).
+//
+// Design (see src/scan/README.md): every fixed-length piece of a signature ("atom", a sequence of
+// 256-bit byte classes) has an anchor window of static bytes. Tier tables map the q-grams of the
+// anchor windows (q = 4 hashed, or q = 2 / q = 1 direct) to (atom, offset) entries. The scanner looks
+// up one gram every k bytes (k = stride: an anchor window of q + k - 1 static bytes registers k
+// grams, one of which is always at an absolute position divisible by k), tests a 2-bit blocked Bloom
+// filter word (q = 4) or a direct bitmap (q = 1, 2), and only on a hit probes the CSR bucket and
+// verifies candidate atoms with masked 8-byte compares. Each lookup is O(1); each candidate costs
+// O(atom length / 8), so scanning is linear in the input for a fixed database.
+//
+// Chunk protocol: the caller scans buffers laid out as [carry | new bytes], where carry holds the
+// last (longest atom - 1) bytes already scanned. An atom occurrence is reported iff it ends inside
+// the new bytes (end > carry) and lies in the buffer, so every occurrence is reported exactly once,
+// whatever the chunking, with end offsets relative to the buffer start.
+//
+// ABI (i32 everywhere; pointers are offsets into the exported memory):
+//   abi_version() -> 2
+//   alloc(size) -> ptr | 0                 zeroed, 16-aligned bump allocation (0 = out of memory)
+//   input_reserve(size) -> ptr | 0         the one reusable input buffer (+16 bytes of padding)
+//   db_load(ptr, len) -> 0 | code           validate the blob (copied to ptr) and use it in place
+//   db_max_out() -> n                       scan_next() needs cap >= n
+//   db_atom_count(), db_atom_len(a)
+//   scan_begin(inPtr, len, carry, absMod840) -> 0 | code
+//   scan_next(outPtr, cap) -> count | code  writes (atom u32, end u32) pairs; call until scan_done()
+//   scan_done() -> 1 when the buffer is finished
+
+import { calloc, extendLast, inBounds, isLast } from "./mem";
+import {
+  ATOM_MASKED, ATOM_SIZE, CLASS_SIZE, ENTRY_SIZE, TIER_SIZE, H1, H2, OK, ERR_BAD_ARG, ERR_NOT_LOADED, ERR_ALREADY_LOADED, ERR_OUT_TOO_SMALL, u32At, validate, maxBucket,
+} from "./sigdb_layout";
+
+let db: usize = 0;
+let atoms: usize = 0;
+let classes: usize = 0;
+let tiers: usize = 0;
+let nTiers: u32 = 0;
+let nAtoms: u32 = 0;
+let inBuf: usize = 0;
+let inCap: i32 = 0;
+
+// Scan state of the current buffer (one buffer at a time per instance).
+let sIn: usize = 0;
+let sLen: i32 = 0;
+let sCarry: i32 = 0;
+let sAbsMod: u32 = 0;
+let sTier: u32 = 0;
+let sPos: i32 = -1; // next lookup position in tier sTier; -1 = tier not started
+let sDone: bool = true;
+let sStopped: bool = false;
+
+export function abi_version(): i32 {
+  return 2;
+}
+
+export function alloc(size: i32): i32 {
+  if (size < 0) return 0;
+  return <i32>calloc(<u64>size);
+}
+
+export function input_reserve(size: i32): i32 {
+  if (size < 0 || size > 0x7fff0000) return 0;
+  const want = size + 16;
+  if (want <= inCap && inBuf != 0) return <i32>inBuf;
+  if (inBuf != 0 && isLast(inBuf, <u64>inCap)) {
+    if (!extendLast(inBuf, <u64>inCap, <u64>want)) return 0;
+    inCap = want;
+    return <i32>inBuf;
+  }
+  const p = calloc(<u64>want);
+  if (p == 0) return 0;
+  inBuf = p;
+  inCap = want;
+  return <i32>p;
+}
+
+export function db_load(ptr: i32, len: i32): i32 {
+  if (db != 0) return ERR_ALREADY_LOADED;
+  if (ptr <= 0 || len < 0 || (ptr & 15) != 0 || !inBounds(<usize>ptr, <u64>len)) return ERR_BAD_ARG;
+  const b = <usize>ptr;
+  const r = validate(b, <u32>len);
+  if (r != OK) return r;
+  db = b;
+  nAtoms = u32At(b, 3);
+  atoms = b + u32At(b, 4);
+  classes = b + u32At(b, 6);
+  nTiers = u32At(b, 7);
+  tiers = b + u32At(b, 8);
+  return OK;
+}
+
+export function db_max_out(): i32 {
+  return db == 0 ? ERR_NOT_LOADED : <i32>maxBucket;
+}
+
+export function db_atom_count(): i32 {
+  return db == 0 ? ERR_NOT_LOADED : <i32>nAtoms;
+}
+
+export function db_atom_len(a: i32): i32 {
+  if (db == 0) return ERR_NOT_LOADED;
+  if (<u32>a >= nAtoms) return ERR_BAD_ARG;
+  return <i32>load<u32>(atoms + <usize>a * ATOM_SIZE);
+}
+
+export function scan_begin(inPtr: i32, len: i32, carry: i32, absMod: i32): i32 {
+  if (db == 0) return ERR_NOT_LOADED;
+  if (len < 0 || carry < 0 || carry > len || absMod < 0 || inPtr < 0) return ERR_BAD_ARG;
+  if (!inBounds(<usize>inPtr, <u64>len + 16)) return ERR_BAD_ARG;
+  sIn = <usize>inPtr;
+  sLen = len;
+  sCarry = carry;
+  sAbsMod = <u32>absMod;
+  sTier = 0;
+  sPos = -1;
+  sDone = false;
+  return OK;
+}
+
+export function scan_done(): i32 {
+  return sDone ? 1 : 0;
+}
+
+/** Masked 8-byte-chunk compare of atom `rec` against the input at `at`, then class positions. */
+function verify(rec: usize, at: usize): bool {
+  const len = load<u32>(rec);
+  const d = db + <usize>load<u32>(rec, 8);
+  const n = <usize>((len + 7) >> 3);
+  const last = n - 1;
+  const lastOff = len >= 8 ? <usize>(len - 8) : 0;
+  let cp: usize;
+  if (load<u32>(rec, 4) & ATOM_MASKED) {
+    const a = d + (n << 3);
+    const o = a + (n << 3);
+    // Last chunk first: input that repeats a pattern's prefix fails there at once.
+    const x = load<u64>(at + lastOff);
+    if (((x | load<u64>(o + (last << 3))) & load<u64>(a + (last << 3))) != load<u64>(d + (last << 3))) return false;
+    for (let c: usize = 0; c < last; c++) {
+      const y = load<u64>(at + (c << 3));
+      if (((y | load<u64>(o + (c << 3))) & load<u64>(a + (c << 3))) != load<u64>(d + (c << 3))) return false;
+    }
+    cp = o + (n << 3);
+  } else {
+    if (load<u64>(at + lastOff) != load<u64>(d + (last << 3))) return false;
+    for (let c: usize = 0; c < last; c++) {
+      if (load<u64>(at + (c << 3)) != load<u64>(d + (c << 3))) return false;
+    }
+    cp = d + (n << 3);
+  }
+  const ncp = load<u32>(rec, 12);
+  for (let i: u32 = 0; i < ncp; i++) {
+    const e = load<u32>(cp + (<usize>i << 2));
+    const v = <u32>load<u8>(at + <usize>(e & 0xffff));
+    const bits = <u32>load<u8>(classes + <usize>(e >>> 16) * CLASS_SIZE + <usize>(v >> 3));
+    if ((bits & (<u32>1 << (v & 7))) == 0) return false;
+  }
+  return true;
+}
+
+/** Probes bucket entries [from, to) for gram `g` looked up at position `p`; returns the new w. */
+function probe(en: usize, from: u32, to: u32, g: u32, p: i32, out: usize, w: i32): i32 {
+  for (let i = from; i < to; i++) {
+    const e = en + <usize>i * ENTRY_SIZE;
+    if (load<u32>(e) != g) continue;
+    const s = p - <i32>load<u32>(e, 8);
+    if (s < 0) continue;
+    const atom = load<u32>(e, 4);
+    const rec = atoms + <usize>atom * ATOM_SIZE;
+    const end = s + <i32>load<u32>(rec);
+    if (end > sLen || end <= sCarry) continue;
+    if (!verify(rec, sIn + <usize>s)) continue;
+    const o = out + (<usize>w << 3);
+    store<u32>(o, atom);
+    store<u32>(o, <u32>end, 4);
+    w++;
+  }
+  return w;
+}
+
+/** Hashed 4-gram tier with stride k. Stops (sStopped, sPos) when the output might overflow. */
+function scanTier4(tr: usize, p: i32, out: usize, cap: i32, w: i32): i32 {
+  const k = <i32>load<u32>(tr, 4);
+  const shift = 32 - load<u32>(tr, 8);
+  const bm = db + <usize>load<u32>(tr, 12);
+  const bk = db + <usize>load<u32>(tr, 16);
+  const en = db + <usize>load<u32>(tr, 20);
+  const big = <i32>load<u32>(tr, 28);
+  const last = sLen - 4;
+  const input = sIn;
+  for (; p <= last; p += k) {
+    const g = load<u32>(input + <usize>p);
+    const h1 = g * H1;
+    const wi = h1 >>> shift;
+    const word = load<u64>(bm + (<usize>wi << 3));
+    const h2 = (h1 ^ (h1 >>> 15)) * H2;
+    const m = (<u64>1 << <u64>(h2 >>> 26)) | (<u64>1 << <u64>((h2 >>> 20) & 63));
+    if ((word & m) == m) {
+      if (w + big > cap) {
+        sStopped = true;
+        sPos = p;
+        return w;
+      }
+      const bp = bk + (<usize>wi << 2);
+      w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
+    }
+  }
+  return w;
+}
+
+/** Direct tier: q = 2 (u16 gram, 64 Ki-bit bitmap) or q = 1 (byte, 256-bit bitmap), stride 1. */
+function scanTierDirect(tr: usize, q: u32, p: i32, out: usize, cap: i32, w: i32): i32 {
+  const bm = db + <usize>load<u32>(tr, 12);
+  const bk = db + <usize>load<u32>(tr, 16);
+  const en = db + <usize>load<u32>(tr, 20);
+  const big = <i32>load<u32>(tr, 28);
+  const last = sLen - <i32>q;
+  const input = sIn;
+  for (; p <= last; p++) {
+    const g = q == 2 ? <u32>load<u16>(input + <usize>p) : <u32>load<u8>(input + <usize>p);
+    const word = load<u64>(bm + (<usize>(g >>> 6) << 3));
+    if ((word >> <u64>(g & 63)) & 1) {
+      if (w + big > cap) {
+        sStopped = true;
+        sPos = p;
+        return w;
+      }
+      const bp = bk + (<usize>g << 2);
+      w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
+    }
+  }
+  return w;
+}
+
+export function scan_next(outPtr: i32, cap: i32): i32 {
+  if (db == 0) return ERR_NOT_LOADED;
+  if (sDone) return 0;
+  if (cap < <i32>maxBucket) return ERR_OUT_TOO_SMALL;
+  if (outPtr < 0 || cap < 0 || !inBounds(<usize>outPtr, <u64>cap << 3)) return ERR_BAD_ARG;
+  const out = <usize>outPtr;
+  let w: i32 = 0;
+  while (sTier < nTiers) {
+    const tr = tiers + <usize>sTier * TIER_SIZE;
+    const q = load<u32>(tr);
+    const k = load<u32>(tr, 4);
+    let p = sPos;
+    if (p < 0) p = <i32>((k - sAbsMod % k) % k);
+    sStopped = false;
+    w = q == 4 ? scanTier4(tr, p, out, cap, w) : scanTierDirect(tr, q, p, out, cap, w);
+    if (sStopped) return w;
+    sTier++;
+    sPos = -1;
+  }
+  sDone = true;
+  return w;
+}
