@@ -7,7 +7,7 @@
  *
  *   --out DIR     where the .ipk files go (default: build/openwrt)
  *   --arch LIST   opkg architectures (default: x86_64,aarch64_generic,aarch64_cortex-a53); the
- *                 router's own is in the last `arch` line of /etc/opkg.conf (`opkg print-architecture`)
+ *                 router's own is the last one `opkg print-architecture` prints
  *   --addon FILE  a native addon (nfqueue.node, unix_dgram.node) cross-built for a router, e.g. by
  *                 the OpenWrt SDK (see openwrt/README.md); it goes into every package whose CPU it
  *                 matches, if it links musl. Repeatable.

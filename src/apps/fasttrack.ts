@@ -17,14 +17,25 @@ const MAX_HEADER = 2048;
 
 type DirState = 'detected' | 'candidate' | 'no' | 'empty';
 
-/** First line looks like an RFC 9112 request or status line: uppercase method token then SP, or HTTP/. */
+/**
+ * First line looks like an RFC 9112 request or status line: `HTTP/` (status line), or an uppercase
+ * method token then SP. Once the line is complete (CRLF seen), a request line must end with
+ * ` HTTP/<d>.<d>` (RFC 9112 §3), so other line protocols that start with an uppercase command
+ * (MSNP `USR 1 …`, FTP, SMTP) are excluded at once instead of waiting for a header section.
+ */
 function httpStart(p: Uint8Array): 'yes' | 'partial' | 'no' {
   const h = prefixState(p, ascii('HTTP/'));
   if (h !== 'mismatch') return h === 'match' ? 'yes' : 'partial';
   let i = 0;
   while (i < p.length && i < 16 && isUpper(p[i])) i++;
   if (i === p.length) return 'partial';
-  return i > 0 && p[i] === 0x20 ? 'yes' : 'no';
+  if (i === 0 || p[i] !== 0x20) return 'no';
+  const eol = p.indexOf(0x0d);
+  if (eol < 0) return 'yes';
+  const v = eol - 9; // " HTTP/1.1" is 9 bytes
+  const isVersion = v > i && p[v] === 0x20 && prefixState(p.subarray(v + 1, eol), ascii('HTTP/')) === 'match' &&
+    p[eol - 3] >= 0x30 && p[eol - 3] <= 0x39 && p[eol - 2] === 0x2e && p[eol - 1] >= 0x30 && p[eol - 1] <= 0x39;
+  return isVersion ? 'yes' : 'no';
 }
 
 /**

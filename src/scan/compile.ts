@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  PatternError, MAX_BOUND, anyClass, classSize, foldNodes, literalNodes, parseHexBody, parseOffset,
+  PatternError, MAX_BOUND, anyClass, classSize, foldNodes, foldPos, literalNodes, parseHexBody, parseOffset,
   type ByteClass, type Pos, type SigNode, type SigOffset,
 } from './syntax.js';
 
@@ -117,6 +117,15 @@ export const MAX_SEGMENT = 65535;
 class ClassTable {
   readonly list: ByteClass[] = [];
   private readonly index = new Map<string, number>();
+  private folded: Int32Array | null = null;
+  /** Code of byte `b` under nocase (a case-pair class for ASCII letters). */
+  foldedCode(b: number): number {
+    if (!this.folded) {
+      this.folded = new Int32Array(256);
+      for (let x = 0; x < 256; x++) this.folded[x] = this.code(foldPos(x));
+    }
+    return this.folded[b];
+  }
   code(p: Pos): number {
     if (typeof p === 'number') return p;
     if (classSize(p) === 1) for (let b = 0; b < 256; b++) if (p[b >> 3] & (1 << (b & 7))) return b;
@@ -181,9 +190,19 @@ function expand(nodes: readonly SigNode[], ct: ClassTable, origin: string | unde
 
 /** Map key of a segment (codes fit in 16 bits). */
 function keyOf(seg: readonly number[]): string {
-  let key = '';
+  let key = '\u{10000}'; // never a prefix of a Latin-1 fast-path key
   for (let i = 0; i < seg.length; i += 4096) key += String.fromCharCode(...seg.slice(i, i + 4096));
   return key;
+}
+
+/** The bytes of a literal or wildcard-free hex body (fast path), else null. */
+function plainBytes(s: BodySigSource): Uint8Array | null {
+  if (typeof s.name !== 'string' || s.name.length === 0) return null;
+  if (s.literal instanceof Uint8Array && s.hex === undefined && s.literal.length > 0) return s.literal;
+  if (typeof s.hex === 'string' && s.literal === undefined && s.hex.length > 0 && s.hex.length % 2 === 0 && /^[0-9a-fA-F]+$/.test(s.hex)) {
+    return Buffer.from(s.hex, 'hex');
+  }
+  return null;
 }
 
 /** Parses one body signature into nodes + offset. @throws PatternError */
@@ -248,7 +267,9 @@ export function compileSources(sources: readonly SigSource[], options: CompileOp
       hashes.push({ sig: i, ...h });
       continue;
     }
-    const { nodes, offset } = parseBodySig(s);
+    const fastBytes = plainBytes(s);
+    const { nodes, offset } = fastBytes !== null ? { nodes: null, offset: parseOffset(s.offset, s.origin) } : parseBodySig(s);
+    if (fastBytes !== null && fastBytes.length > MAX_SEGMENT) throw new PatternError(s.origin, `a fixed part is longer than ${MAX_SEGMENT} bytes`);
     if (offset.kind !== 'any') {
       sigOff[i] = offset.kind === 'abs' ? OFF_ABS : OFF_EOF;
       sigN[i] = offset.n;
@@ -258,7 +279,28 @@ export function compileSources(sources: readonly SigSource[], options: CompileOp
         maxEof = Math.max(maxEof, offset.n);
       }
     }
-    const variants = expand(nodes, ct, s.origin, o);
+    if (fastBytes !== null && s.nocase !== true) {
+      // Fast path (literal bytes): key = the bytes as Latin-1, codes = the bytes.
+      sigNVar[i] = 1;
+      const vi = varSig.length;
+      varSig.push(i);
+      varNSeg.push(1);
+      varGap0.push(gapMin.length);
+      const key = Buffer.from(fastBytes.buffer, fastBytes.byteOffset, fastBytes.length).toString('latin1');
+      let a = atomIndex.get(key);
+      if (a === undefined) {
+        a = atoms.length;
+        atomIndex.set(key, a);
+        atoms.push(Int32Array.from(fastBytes));
+        owners.push([]);
+        if (fastBytes.length > maxAtomLen) maxAtomLen = fastBytes.length;
+      }
+      owners[a].push(vi, 0);
+      continue;
+    }
+    const variants: Variant[] = fastBytes !== null
+      ? [{ segs: [Array.from(fastBytes, (b) => ct.foldedCode(b))], gaps: [] }]
+      : expand(nodes!, ct, s.origin, o);
     sigNVar[i] = variants.length;
     for (const v of variants) {
       const vi = varSig.length;

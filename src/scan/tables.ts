@@ -96,17 +96,34 @@ export function hash4(g: number, wbits: number): [number, number, number] {
   return [h1 >>> (32 - wbits), h2 >>> 26, (h2 >>> 20) & 63];
 }
 
-interface Entry {
-  gram: number;
-  atom: number;
-  off: number;
+/** Growable (gram, atom, offset) entry list. */
+class Entries {
+  gram: Uint32Array = new Uint32Array(1024);
+  atom: Uint32Array = new Uint32Array(1024);
+  off: Uint32Array = new Uint32Array(1024);
+  length = 0;
+  push(gram: number, atom: number, off: number): void {
+    if (this.length === this.gram.length) {
+      const grow = (a: Uint32Array): Uint32Array => {
+        const b = new Uint32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.gram = grow(this.gram);
+      this.atom = grow(this.atom);
+      this.off = grow(this.off);
+    }
+    this.gram[this.length] = gram;
+    this.atom[this.length] = atom;
+    this.off[this.length++] = off;
+  }
 }
 
 interface TierBuild {
   q: number;
   k: number;
   atoms: number;
-  entries: Entry[];
+  entries: Entries;
 }
 
 /** Builds the engine blob. Returns it with per-tier stats. */
@@ -146,10 +163,10 @@ export function buildEngineBlob(atoms: readonly Int32Array[], classes: readonly 
   });
   const kL = minL === Infinity ? 1 : Math.min(maxStride, minL - 3);
   const kM = minM === Infinity ? 1 : Math.min(maxStride, minM - 3);
-  const tL: TierBuild = { q: 4, k: kL, atoms: 0, entries: [] };
-  const tM: TierBuild = { q: 4, k: kM, atoms: 0, entries: [] };
-  const t2: TierBuild = { q: 2, k: 1, atoms: 0, entries: [] };
-  const t1: TierBuild = { q: 1, k: 1, atoms: 0, entries: [] };
+  const tL: TierBuild = { q: 4, k: kL, atoms: 0, entries: new Entries() };
+  const tM: TierBuild = { q: 4, k: kM, atoms: 0, entries: new Entries() };
+  const t2: TierBuild = { q: 2, k: 1, atoms: 0, entries: new Entries() };
+  const t1: TierBuild = { q: 1, k: 1, atoms: 0, entries: new Entries() };
   const load = new Uint16Array(1 << 16);
   // 2. Anchor window per atom (best score over up to 12 candidate windows of all static runs).
   atoms.forEach((codes, a) => {
@@ -166,7 +183,7 @@ export function buildEngineBlob(atoms: readonly Int32Array[], classes: readonly 
         if (score < bestScore) (bestScore = score), (bestPos = i);
       }
       const c = codes[bestPos];
-      for (const b of c < 256 ? [c] : info[c - 256].members) t1.entries.push({ gram: b, atom: a, off: bestPos });
+      for (const b of c < 256 ? [c] : info[c - 256].members) t1.entries.push(b, a, bestPos);
       return;
     }
     const win = t.q + t.k - 1;
@@ -192,10 +209,21 @@ export function buildEngineBlob(atoms: readonly Int32Array[], classes: readonly 
       if (score < bestScore) (bestScore = score), (best = s);
     }
     for (let j = 0; j < t.k; j++) {
-      const vars: number[][] = [];
-      for (let i = 0; i < t.q; i++) vars.push(staticOf(codes[best + j + i], info)!);
-      for (const g of grams(vars)) {
-        t.entries.push({ gram: g, atom: a, off: best + j });
+      let exact = true;
+      let g0 = 0;
+      for (let i = 0; i < t.q; i++) {
+        const c = codes[best + j + i];
+        exact &&= c < 256;
+        g0 = (g0 | (fb[best + j + i] << (8 * i))) >>> 0;
+      }
+      let list = [g0];
+      if (!exact) {
+        const vars: number[][] = [];
+        for (let i = 0; i < t.q; i++) vars.push(staticOf(codes[best + j + i], info)!);
+        list = grams(vars);
+      }
+      for (const g of list) {
+        t.entries.push(g, a, best + j);
         const h = Math.imul(g, H1) >>> 16;
         if (load[h] < 0xffff) load[h]++;
       }
@@ -211,12 +239,18 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
   tiers: TierStats[];
 } {
   // Sizes.
-  const masked = atoms.map((codes) => codes.length < 8 || codes.some((c) => c >= 256));
-  const classPos = atoms.map((codes) => {
-    const out: number[] = [];
-    codes.forEach((c, i) => {
-      if (c >= 256 && info[c - 256].a < 0) out.push(i | ((c - 256) << 16));
-    });
+  const NONE: number[] = [];
+  const masked = new Uint8Array(atoms.length);
+  const classPos = atoms.map((codes, a) => {
+    let out = NONE;
+    let m = codes.length < 8;
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i];
+      if (c < 256) continue;
+      m = true;
+      if (info[c - 256].a < 0) (out === NONE ? (out = []) : out).push(i | ((c - 256) << 16));
+    }
+    masked[a] = m ? 1 : 0;
     return out;
   });
   let off = 64;
@@ -262,6 +296,13 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
     dv.setUint32(r + 4, masked[a] ? 1 : 0, true);
     dv.setUint32(r + 8, d, true);
     dv.setUint32(r + 12, classPos[a].length, true);
+    if (!masked[a]) {
+      for (let c = 0; c < n; c++) {
+        const base = Math.min(8 * c, len - 8);
+        for (let j = 0; j < 8; j++) blob[d + c * 8 + j] = codes[base + j];
+      }
+      return;
+    }
     for (let c = 0; c < n; c++) {
       const base = len >= 8 ? Math.min(8 * c, len - 8) : 0;
       for (let j = 0; j < 8; j++) {
@@ -288,22 +329,24 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
   const stats: TierStats[] = [];
   tiers.forEach((t, ti) => {
     const L = layout[ti];
-    const bucketOf = new Int32Array(t.entries.length);
-    t.entries.forEach((e, i) => {
-      let bucket: number;
-      let bits: number[];
+    const E = t.entries;
+    const bucketOf = new Int32Array(E.length);
+    const setBit = (word: number, b: number): void => {
+      blob[L.bm + word * 8 + (b >> 3)] |= 1 << (b & 7);
+    };
+    for (let i = 0; i < E.length; i++) {
+      const g = E.gram[i];
       if (t.q === 4) {
-        const [w, b1, b2] = hash4(e.gram, L.wbits);
-        bucket = w;
-        bits = [b1, b2];
+        const h1 = Math.imul(g, H1) >>> 0;
+        const h2 = Math.imul((h1 ^ (h1 >>> 15)) >>> 0, H2) >>> 0;
+        bucketOf[i] = h1 >>> (32 - L.wbits);
+        setBit(bucketOf[i], h2 >>> 26);
+        setBit(bucketOf[i], (h2 >>> 20) & 63);
       } else {
-        bucket = e.gram;
-        bits = [e.gram & 63];
+        bucketOf[i] = g;
+        setBit(g >>> 6, g & 63);
       }
-      const word = t.q === 4 ? bucket : e.gram >>> 6;
-      for (const b of bits) blob[L.bm + word * 8 + (b >> 3)] |= 1 << (b & 7);
-      bucketOf[i] = bucket;
-    });
+    }
     const counts = new Int32Array(L.nb + 1);
     for (const b of bucketOf) counts[b + 1]++;
     let big = 0;
@@ -313,12 +356,13 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
     }
     for (let i = 0; i <= L.nb; i++) dv.setUint32(L.bk + i * 4, counts[i], true);
     const fill = counts.slice(0, L.nb);
-    t.entries.forEach((e, i) => {
-      const at = L.en + fill[bucketOf[i]]++ * 12;
-      dv.setUint32(at, e.gram, true);
-      dv.setUint32(at + 4, e.atom, true);
-      dv.setUint32(at + 8, e.off, true);
-    });
+    const u32 = new Uint32Array(blob.buffer, L.en, E.length * 3);
+    for (let i = 0; i < E.length; i++) {
+      const at = fill[bucketOf[i]]++ * 3;
+      u32[at] = E.gram[i];
+      u32[at + 1] = E.atom[i];
+      u32[at + 2] = E.off[i];
+    }
     const tr = tiersOff + ti * 32;
     [t.q, t.k, L.wbits, L.bm, L.bk, L.en, t.entries.length, big].forEach((v, i) => dv.setUint32(tr + i * 4, v, true));
     stats.push({ q: t.q, stride: t.k, atoms: t.atoms, entries: t.entries.length, filterBytes: 8 << L.wbits, largestBucket: big });

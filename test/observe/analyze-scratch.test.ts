@@ -1,13 +1,10 @@
 import { it } from 'vitest';
-import { profileMain } from '../../src/cli/profile.js';
-import { analyzeMain } from '../../src/cli/analyze.js';
-import { generateIspFlows, LOCAL, ISP } from './fixtures/isp-flows.js';
-import { capture } from '../helpers/paths.js';
-import fs from 'node:fs';
-it('scratch', async () => {
-  await profileMain([capture('gnutella.pcap'), capture('bittorrent.pcap'), '--svg', '/tmp/scratch/profile.svg', '--json', '/tmp/scratch/profile.json']);
-  await analyzeMain([capture('gnutella.pcap'), '--local', '10.0.2.0/24', '--slot', '10', '--html', '/tmp/scratch/gnutella.html', '--json', '/tmp/scratch/gnutella.json']);
-  fs.writeFileSync('/tmp/scratch/isp.jsonl', generateIspFlows({ plant: true }).map(r => JSON.stringify(r)).join('\n') + '\n');
-  await analyzeMain(['/tmp/scratch/isp.jsonl', '--local', LOCAL, '--isp', ISP, '--html', '/tmp/scratch/isp.html', '--json', '/tmp/scratch/isp.json']);
-  await profileMain(['/tmp/scratch/isp.jsonl']);
-});
+import { generateIspFlows, LOCAL, ISP, PLANTED } from './fixtures/isp-flows.js';
+import { analyzeFlows } from '../../src/observe/analyze/analyze.js';
+import { parseCidrList } from '../../src/observe/analyze/cidr.js';
+it('scratch', () => {
+  for (const seed of [2, 3, 4]) for (const plant of [true, false]) {
+    const res = analyzeFlows(generateIspFlows({ plant, seed }), { local: parseCidrList(LOCAL, 'l'), isp: parseCidrList(ISP, 'i') });
+    console.log('SEED', seed, plant, res.findings.map(f => f.rule + ':' + [...f.hosts].sort().join(',')).join(' | '));
+  }
+}, 600000);

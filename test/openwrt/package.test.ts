@@ -34,6 +34,7 @@ const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}
 const HAVE_SHELLCHECK = have('shellcheck');
 const HAVE_BUSYBOX = have('busybox');
 const HAVE_MUSL_GCC = have('musl-gcc');
+const HAVE_PATCH = have('patch');
 const skipNote = (what: string, why: string): void => {
   console.log(`[openwrt] skipped: ${what}: ${why}`);
 };
@@ -399,8 +400,8 @@ describe('openwrt ipk building blocks', () => {
 
   it('the SDK build applies the source hunks of the nfqueue patch (reversible on the installed, patched copy)', (ctx) => {
     const installed = path.join(ROOT, 'node_modules/nfqueue');
-    if (!fs.existsSync(path.join(installed, 'src/node_nfqueue.cpp'))) {
-      skipNote('nfqueue patch round trip', 'node_modules/nfqueue is not installed');
+    if (!fs.existsSync(path.join(installed, 'src/node_nfqueue.cpp')) || !HAVE_PATCH) {
+      skipNote('nfqueue patch round trip', HAVE_PATCH ? 'node_modules/nfqueue is not installed' : 'patch(1) not found (apt-get install patch)');
       ctx.skip();
       return;
     }
@@ -498,10 +499,17 @@ describe('openwrt UCI → YAML (p2pgw-uci-to-yaml)', () => {
     expect(c.queue).toEqual({ num: 3, maxlen: 2048, failOpen: false, rcvbuf: 4194304 });
     expect(c.classify).toEqual({ packets: 6, bytes: 1500, unknownMark: 0xfd });
     expect(c.apps).toEqual({
-      bittorrent: { action: 'block' },
+      bittorrent: { action: 'block', shape: { rate: '1mbit', ceil: '2mbit' } },
       gnutella: { action: 'block' },
-      edonkey: { action: 'allow', mark: 0x12 },
+      edonkey: { action: 'allow', mark: 0x12, shape: { rate: '500kbit' } },
       msn: { action: 'inspect', mark: 77 },
+    });
+    expect(c.shaping).toEqual({
+      wan: { dev: 'eth1', rate: '20mbit' },
+      lan: { dev: 'br-lan', rate: '100mbit' },
+      default: { rate: '5mbit', ceil: '20mbit' },
+      leaf: 'fq_codel',
+      classifier: 'auto',
     });
     expect(c.flow).toEqual({ maxFlows: 10000, tcpIdleSec: 600, udpIdleSec: 90 });
     expect(c.reassembly).toEqual({ maxOooBytesPerDir: 32768, maxOooSegmentsPerDir: 32 });
@@ -533,6 +541,8 @@ describe('openwrt UCI → YAML (p2pgw-uci-to-yaml)', () => {
     ["list p2pgw_mark 'edonkey:x'", /mark 'x' is not a whole number/],
     ["list p2pgw_mark 'edonkey:1'\n\tlist p2pgw_mark 'edonkey:2'", /two marks/],
     ["list p2pgw_block 'Bit Torrent'", /application name 'Bit Torrent'/],
+    ["list p2pgw_shape 'bittorrent'", /expected <application>:<rate>\[:<ceil>\]/],
+    ["list p2pgw_shape 'bittorrent:1mbit'\n\tlist p2pgw_shape 'bittorrent:2mbit'", /'bittorrent' is in p2pgw_shape twice/],
   ])('refuses %s, naming the option', (line, msg) => {
     const r = convert(`config p2pgw 'global'\n\t${line}\n`);
     expect(r.status).toBe(1);

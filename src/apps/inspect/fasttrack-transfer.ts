@@ -9,8 +9,9 @@
  *   tag, numbered as in FastTrack share records (giFT-FastTrack fst_meta.h: 1 year, 2 filename,
  *   3 hash — sent as `3==<base64 UUHash>` —, 4 title, 5 duration, 6 artist, 8 album, …). The
  *   file name is Content-Disposition (RFC 6266) if present, else tag 2 (`nameSource`
- *   `kazaa-tag`); a title (tag 4) is reported as `fileName(respDir, title, 'kazaa-title')`, since
- *   KaZaA itself sends titles rather than file names;
+ *   `kazaa-tag`). Tag 2 is reported as `fileName(respDir, name, 'kazaa-tag')` and a title (tag 4)
+ *   as `fileName(respDir, title, 'kazaa-title')` (KaZaA itself sends titles rather than names),
+ *   so keyword lists see them;
  * - other targets (e.g. `/` browse pages) use the plain URL name;
  * - push: a firewalled peer connects and sends `GIVE <push id>\r\n`; the other side (dir 1) then
  *   sends the HTTP request and the pushing peer (dir 0) answers.
@@ -35,7 +36,7 @@ export function fasttrackTargetName(target: string): NameInfo {
   return urlName(target);
 }
 
-/** `X-KazaaTag` fields: the filename tag as the name, the title reported as a `fileName`. */
+/** `X-KazaaTag` fields: the filename tag as the name; filename and title reported as `fileName`. */
 export function kazaaTagName(fields: readonly HeaderField[], dir: Dir, events: InspectEvents): NameInfo | null {
   let name: NameInfo | null = null;
   for (const v of fieldValues(fields, 'x-kazaatag')) {
@@ -44,7 +45,10 @@ export function kazaaTagName(fields: readonly HeaderField[], dir: Dir, events: I
     const tag = Number(m[1]);
     const value = decodeText(latin1Bytes(m[2])).trim();
     if (!value) continue;
-    if (tag === KAZAA_TAG.FILENAME && name === null) name = { name: value, source: 'kazaa-tag' };
+    if (tag === KAZAA_TAG.FILENAME && name === null) {
+      name = { name: value, source: 'kazaa-tag' };
+      events.fileName(dir, value, 'kazaa-tag');
+    }
     if (tag === KAZAA_TAG.TITLE) events.fileName(dir, value, 'kazaa-title');
   }
   return name;

@@ -14,9 +14,10 @@
  *   2xx to CONNECT starts a tunnel (inspection ends; a CONNECT request also stops the request
  *   direction). Any other response body is a file in the response direction;
  * - a file: `fileStart(dir, {name, size, nameSource})` with the name from the message's
- *   Content-Disposition (RFC 6266), else the application's `headerName` hook, else the request
- *   target's name (`nameSource` says which; a hook may give a null name with a source, e.g. a
- *   URN); size = Content-Length (§6.2), or null when chunked (§7.1) or close-delimited (§6.3 rule
+ *   Content-Disposition (RFC 6266; also reported as `fileName(dir, name, 'content-disposition')`
+ *   before it, so keyword lists see it), else the application's `headerName` hook, else the
+ *   request target's name (`nameSource` says which; a hook may give a null name with a source,
+ *   e.g. a URN); size = Content-Length (§6.2), or null when chunked (§7.1) or close-delimited (§6.3 rule
  *   8). A Content-Length body starts at its header; a chunked or close-delimited one at its
  *   first octet (an empty one is no file; Content-Length: 0 is no file either). Then `fileData`
  *   with the de-chunked octets and `fileEnd(id, complete)`: complete when the framing says the
@@ -234,10 +235,16 @@ export class HttpSession implements StreamInspector {
     return 'stop';
   }
 
-  /** Content-Disposition, then the application's field hook, then the request target's name. */
+  /**
+   * Content-Disposition, then the application's field hook, then the request target's name. A
+   * Content-Disposition name is also reported with `fileName` (keyword lists see offered names,
+   * not only requested ones); hooks report their own names.
+   */
   private fileName(fields: readonly HeaderField[], dir: Dir, fallback: NameInfo): NameInfo {
     const hooked = this.hooks.headerName?.(fields, dir, this.events) ?? null;
-    return dispositionName(fields) ?? hooked ?? fallback;
+    const cd = dispositionName(fields);
+    if (cd?.name) this.events.fileName(dir, cd.name, 'content-disposition');
+    return cd ?? hooked ?? fallback;
   }
 
   private startBody(dir: Dir, framing: Framing, name: NameInfo): void {

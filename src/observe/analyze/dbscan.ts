@@ -212,7 +212,8 @@ export interface SearchResult {
 
 /**
  * The study's parameter search on one metric's values:
- * 1. ε = 0.1 × (max − min), MinPts = ⌈50 % of the samples⌉;
+ * 1. ε = 0.1 × (max − min) (at least epsFloor, the metric's resolution), MinPts = ⌈50 % of the
+ *    samples⌉;
  * 2. lower MinPts until the noise fraction is as close to the target as MinPts allows (noise is
  *    monotone in MinPts, so this is a bisection over 2..MinPts₀), preferring values in the band;
  * 3. lower ε geometrically (×epsFactor) while the noise stays in the band (noise only grows as ε
@@ -240,7 +241,8 @@ export function searchParameters(values: ArrayLike<number> | Sorted1d, opts: Sea
   }
   const frac = (r: Dbscan1dResult): number => r.noiseCount / n;
   const inBand = (f: number): boolean => f >= lo && f <= hi;
-  let eps = 0.1 * range;
+  const floor = opts.epsFloor ?? range * 1e-4;
+  let eps = Math.max(0.1 * range, floor);
   const m0 = Math.max(2, Math.ceil(0.5 * n));
   // Stage 2: bisection for the largest MinPts with noise ≤ target (noise grows with MinPts).
   let best = run('minpts', eps, m0);
@@ -270,7 +272,6 @@ export function searchParameters(values: ArrayLike<number> | Sorted1d, opts: Sea
     }
   }
   // Stage 3: lower ε while the noise stays in the band.
-  const floor = opts.epsFloor ?? range * 1e-4;
   const factor = opts.epsFactor ?? 0.9;
   const maxSteps = opts.maxEpsSteps ?? 60;
   if (frac(best) <= hi) {

@@ -53,6 +53,7 @@ describe('FastTrack transfers', () => {
     const { events } = splitInvariant(make, script);
     expect(events).toEqual([
       { t: 'name', dir: 1, name: 'A solas con mi corazón', source: 'kazaa-title' },
+      { t: 'name', dir: 1, name: 'Rosa - A solas.mp3', source: 'kazaa-tag' },
       { t: 'start', dir: 1, id: 1, info: { name: 'Rosa - A solas.mp3', size: body.length, nameSource: 'kazaa-tag' } },
       { t: 'data', id: 1, len: body.length, sha256: sha(body) },
       { t: 'end', id: 1, complete: true },
@@ -75,6 +76,7 @@ describe('FastTrack transfers', () => {
     ];
     const { events } = splitInvariant(make, script);
     expect(events).toEqual([
+      { t: 'name', dir: 0, name: 'song.mp3', source: 'kazaa-tag' },
       { t: 'start', dir: 0, id: 1, info: { name: 'song.mp3', size: body.length, nameSource: 'kazaa-tag' } },
       { t: 'data', id: 1, len: body.length, sha256: sha(body) },
       { t: 'end', id: 1, complete: true },

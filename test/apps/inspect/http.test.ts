@@ -51,6 +51,7 @@ describe('HTTP inspector: framing', () => {
     const { events, rec } = splitInvariant(make, script);
     expect(events).toEqual([
       { t: 'name', dir: 0, name: 'download', source: 'url' },
+      { t: 'name', dir: 1, name: 'naïve résumé.txt', source: 'content-disposition' },
       { t: 'start', dir: 1, id: 1, info: { name: 'naïve résumé.txt', size: null, nameSource: 'content-disposition' } },
       { t: 'data', id: 1, len: file.length, sha256: sha(file) },
       { t: 'end', id: 1, complete: true },
