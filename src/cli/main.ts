@@ -104,24 +104,6 @@ async function cmdRun(argv: string[]): Promise<number> {
   });
 }
 
-async function cmdStatus(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, json: { type: 'boolean', default: false }, config: { type: 'string' } } });
-  const cfg = loadConfig(values.config, APPS.map((a) => a.name));
-  const { readStatus } = await import('../observe/status.js');
-  const st = await readStatus(values.socket ?? cfg.status.socket);
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(st, null, 2)}\n`);
-    return 0;
-  }
-  const c = (st.counters ?? {}) as Record<string, number>;
-  const lines = [
-    `pid ${st.pid}, up ${st.uptime_s} s, ${st.flows} flows, ${st.held} packets held`,
-    '',
-    ...Object.entries(c).map(([k, v]) => `  ${k.padEnd(32)} ${v}`),
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
-}
 
 async function cmdDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -190,8 +172,10 @@ export async function main(argv: string[]): Promise<number> {
       return cmdRun(rest);
     case 'replay':
       return cmdReplay(rest);
-    case 'status':
-      return cmdStatus(rest);
+    case 'status': {
+      const { statusMain } = await import('./status.js');
+      return statusMain(rest);
+    }
     case 'demo':
       return cmdDemo(rest);
     case 'gen': {

@@ -26,6 +26,7 @@ import { Pipeline } from './pipeline.js';
 import { buildClassifier, pipelineOptions } from './setup.js';
 import { buildContent } from '../inspect/setup.js';
 import { buildOutputs } from '../observe/outputs.js';
+import { ResourceSampler, readConntrackMarks } from '../observe/sysstats.js';
 import { serveStatus } from '../observe/status.js';
 import type { Verdict } from '../inspect/engine.js';
 import { KeywordSet } from '../inspect/keywords.js';
@@ -152,14 +153,24 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     }
   };
   let liveCfg = cfg;
+  const resources = new ResourceSampler();
   const snapshot = () => ({
-    shaping: shapingPlan ? shapingStats : null,
     pid: process.pid, uptime_s: Math.round(process.uptime()), flows: pipeline.flows.size,
-    held: pipeline.inspect?.held ?? 0, counters: counters.snapshot(), nfq: q.stats,
-    apps: classifier.apps.map((a) => ({ app: a.desc.name, mark: a.mark, action: a.action, flows: counters.get(`classified_${a.desc.name}`) })),
+    held: pipeline.inspect?.held ?? 0, counters: counters.snapshot(), nfq: q.stats, ...resources.stats(),
+    shaping: shapingPlan ? shapingStats : null,
   });
+  /** The status document: the snapshot plus per-application figures (live ones from conntrack). */
+  const statusDoc = async () => {
+    const live = await readConntrackMarks();
+    const apps = pipeline.classifier.apps.map((a) => ({
+      app: a.desc.name, mark: a.mark, action: a.action,
+      flows: counters.get(`classified_${a.desc.name}`), blocks: counters.get(`blocked_${a.desc.name}`),
+      live_connections: live.get(a.mark)?.connections ?? 0, live_bytes: live.get(a.mark)?.bytes ?? 0,
+    }));
+    return { ...snapshot(), apps };
+  };
   const socketPath = opts.statusSocket ?? cfg.status.socket;
-  const status = await serveStatus(socketPath, snapshot).catch((err) => {
+  const status = await serveStatus(socketPath, statusDoc).catch((err) => {
     logger.warn({ err: (err as Error).message, socket: socketPath }, 'status socket unavailable');
     return null;
   });
@@ -168,6 +179,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const tick = setInterval(() => {
     pipeline.expire(Date.now() / 1000);
     pipeline.tick(Date.now() / 1000);
+    resources.sample();
     void refreshShapingStats(liveCfg, pipeline.classifier);
     outputs.flush();
     const qs = readQueueStats(cfg.queue.num);

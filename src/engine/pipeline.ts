@@ -233,7 +233,10 @@ export class Pipeline {
       flow.app = c.app.desc.name;
       flow.mark = c.app.mark;
       flow.classifiedAfterPkts = flow.totalPkts;
-      if (c.app.action === 'block') flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
+      if (c.app.action === 'block') {
+        flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
+        this.counters.inc(`blocked_${flow.app}`);
+      }
       this.counters.inc(`classified_${flow.app}`);
     } else {
       this.counters.inc('unclassified');

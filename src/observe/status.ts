@@ -11,7 +11,7 @@ import { P2pgwError } from '../errors.js';
  * Serves `snapshot()` on `socketPath` (a stale socket file from a crashed daemon is replaced).
  * @throws P2pgwError(P2PGW_ERR_USAGE) if another daemon is answering there
  */
-export async function serveStatus(socketPath: string, snapshot: () => unknown): Promise<net.Server> {
+export async function serveStatus(socketPath: string, snapshot: () => unknown | Promise<unknown>): Promise<net.Server> {
   if (fs.existsSync(socketPath)) {
     const alive = await new Promise<boolean>((resolve) => {
       const c = net.connect(socketPath, () => (c.destroy(), resolve(true)));
@@ -22,7 +22,10 @@ export async function serveStatus(socketPath: string, snapshot: () => unknown): 
   }
   const server = net.createServer((c) => {
     c.on('error', () => {});
-    c.end(`${JSON.stringify(snapshot())}\n`);
+    Promise.resolve()
+      .then(snapshot)
+      .then((doc) => c.end(`${JSON.stringify(doc)}\n`))
+      .catch((err) => c.end(`${JSON.stringify({ error: String(err) })}\n`));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -221,6 +221,9 @@ export function parseBodySig(s: BodySigSource): { nodes: SigNode[]; offset: SigO
     if (!(lit instanceof Uint8Array) || lit.length === 0) throw new PatternError(origin, `${s.name}: empty literal`);
     nodes = literalNodes(lit);
   }
+  if (nodes[0].t === 'gap' || nodes[nodes.length - 1].t === 'gap') {
+    throw new PatternError(origin, 'a signature cannot start or end with a gap or *');
+  }
   if (s.nocase === true) nodes = foldNodes(nodes);
   return { nodes, offset: parseOffset(s.offset, origin) };
 }

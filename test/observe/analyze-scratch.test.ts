@@ -1,10 +1,11 @@
 import { it } from 'vitest';
-import { generateIspFlows, LOCAL, ISP, PLANTED } from './fixtures/isp-flows.js';
+import fs from 'node:fs';
+import { generateIspFlows, LOCAL, ISP } from './fixtures/isp-flows.js';
 import { analyzeFlows } from '../../src/observe/analyze/analyze.js';
 import { parseCidrList } from '../../src/observe/analyze/cidr.js';
+import { renderReport } from '../../src/observe/analyze/report.js';
 it('scratch', () => {
-  for (const seed of [2, 3, 4]) for (const plant of [true, false]) {
-    const res = analyzeFlows(generateIspFlows({ plant, seed }), { local: parseCidrList(LOCAL, 'l'), isp: parseCidrList(ISP, 'i') });
-    console.log('SEED', seed, plant, res.findings.map(f => f.rule + ':' + [...f.hosts].sort().join(',')).join(' | '));
-  }
+  const res = analyzeFlows(generateIspFlows({ plant: true, hosts: 160 }), { local: parseCidrList(LOCAL, 'l'), isp: parseCidrList(ISP, 'i'), files: ['isp-24h.jsonl'] });
+  fs.writeFileSync('/tmp/scratch/isp.html', renderReport(res));
+  fs.writeFileSync('/tmp/scratch/isp.json', JSON.stringify(res, null, 1));
 }, 600000);

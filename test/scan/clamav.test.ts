@@ -208,12 +208,14 @@ describe.skipIf(!haveClamscan)('same signatures, same files as clamscan', () => 
       'shift.bin': Buffer.concat([rnd(12, 11), Buffer.from('SHIFT'), rnd(30, 12)]),
       'hashed.bin': hashed,
       'clean.bin': rnd(20000, 13),
-      'many.bin': Buffer.concat([Buffer.from('\x7fELF'), rnd(100, 14), Buffer.from('evil-payload hello: there'), rnd(100, 15), Buffer.from('ENDMARK!')]),
+      // (Not starting with an ELF header: clamscan 1.4 then parses it as a broken ELF and skips the
+      // EOF-anchored signature, a file-format behaviour a byte-stream scanner does not reproduce.)
+      'many.bin': Buffer.concat([rnd(100, 14), Buffer.from('evil-payload hello: there'), rnd(100, 15), Buffer.from('ENDMARK!')]),
     };
     const sub = join(dir, 'files');
     spawnSync('mkdir', ['-p', sub]);
     for (const [n, d] of Object.entries(files)) writeFileSync(join(sub, n), d);
-    const ndb = put('cmp.ndb', NDB);
+    const ndb = put('cmp.ndb', NDB.split('\n').filter((l) => l !== '' && !l.startsWith('#')).join('\n')); // ClamAV has no comments
     const hdb = put('cmp.hdb', `${createHash('md5').update(hashed).digest('hex')}:${hashed.length}:Hash.Md5.File\n`);
     const hsb = put('cmp.hsb', `${createHash('sha256').update(hashed).digest('hex')}:${hashed.length}:Hash.Sha256.File\n`);
     const r = spawnSync('clamscan', ['--no-summary', '--allmatch=yes', '--infected', '-d', ndb, '-d', hdb, '-d', hsb, sub], { encoding: 'utf8' });
@@ -221,7 +223,9 @@ describe.skipIf(!haveClamscan)('same signatures, same files as clamscan', () => 
     const theirs = new Map<string, string[]>();
     for (const line of r.stdout.split('\n')) {
       const m = /^(.*): (.*) FOUND$/.exec(line);
-      if (m) theirs.set(m[1].split('/').pop()!, [...(theirs.get(m[1].split('/').pop()!) ?? []), m[2].replace(/\.UNOFFICIAL$/, '')].sort());
+      // clamscan --allmatch may name a signature more than once per file (several scan passes).
+      const file = m?.[1].split('/').pop();
+      if (m && file) theirs.set(file, [...new Set([...(theirs.get(file) ?? []), m[2].replace(/\.UNOFFICIAL$/, '')])].sort());
     }
     const db = SigDatabase.compile(loadSigFiles([ndb, hdb, hsb]).sigs);
     const ours = new Map<string, string[]>();

@@ -1,0 +1,70 @@
+/**
+ * `p2pgw status [--socket PATH] [--json] [--config FILE]`: asks the running daemon (Unix socket,
+ * mode 0600) for its status document and prints it as tables (applications, shaping classes,
+ * resources, counters) or as JSON.
+ */
+import { parseArgs } from 'node:util';
+import { APPS } from '../apps/index.js';
+import { loadConfig } from '../config/load.js';
+import { readStatus } from '../observe/status.js';
+
+/** Formats rows as an aligned text table (first row = header). */
+export function table(rows: string[][]): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd()).join('\n');
+}
+
+const human = (n: number): string => {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+};
+
+interface StatusDoc {
+  pid: number;
+  uptime_s: number;
+  flows: number;
+  held: number;
+  counters: Record<string, number>;
+  apps?: { app: string; mark: number; action: string; flows: number; blocks: number; live_connections: number; live_bytes: number }[];
+  shaping?: { dev: string; classid: string; role?: string; app?: string; rateBps?: number; bytes: number; packets: number; drops: number; overlimits: number }[] | null;
+  daemon?: { cpu_percent: number; rss_bytes: number };
+  system?: { mem_total_bytes: number; mem_available_bytes: number; load_percent: number | null };
+}
+
+/** Renders the status document as text. */
+export function renderStatus(st: StatusDoc): string {
+  const out: string[] = [];
+  const d = st.daemon;
+  out.push(
+    `p2pgw pid ${st.pid}, up ${st.uptime_s} s, ${st.flows} flows tracked, ${st.held} packets held` +
+      (d ? `, CPU ${d.cpu_percent}%, RSS ${human(d.rss_bytes)}` : ''),
+  );
+  if (st.system) {
+    out.push(`system: load ${st.system.load_percent ?? '?'}%, memory ${human(st.system.mem_available_bytes)} free of ${human(st.system.mem_total_bytes)}`);
+  }
+  if (st.apps?.length) {
+    out.push('', table([
+      ['application', 'mark', 'action', 'flows', 'blocks', 'live conns', 'live bytes'],
+      ...st.apps.map((a) => [a.app, `0x${a.mark.toString(16)}`, a.action, String(a.flows), String(a.blocks), String(a.live_connections), human(a.live_bytes)]),
+    ]));
+  }
+  if (st.shaping?.length) {
+    out.push('', table([
+      ['dev', 'class', 'for', 'rate', 'sent', 'packets', 'drops', 'overlimits'],
+      ...st.shaping.map((c) => [c.dev, c.classid, c.app ?? c.role ?? '', c.rateBps ? `${(c.rateBps / 1e6).toFixed(1)} Mbit` : '', human(c.bytes), String(c.packets), String(c.drops), String(c.overlimits)]),
+    ]));
+  }
+  const c = Object.entries(st.counters);
+  if (c.length) out.push('', table([['counter', 'value'], ...c.map(([k, v]) => [k, String(v)])]));
+  return `${out.join('\n')}\n`;
+}
+
+export async function statusMain(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, json: { type: 'boolean', default: false }, config: { type: 'string' } } });
+  const socket = values.socket ?? loadConfig(values.config, APPS.map((a) => a.name)).status.socket;
+  const st = (await readStatus(socket)) as unknown as StatusDoc;
+  process.stdout.write(values.json ? `${JSON.stringify(st, null, 2)}\n` : renderStatus(st));
+  return 0;
+}
