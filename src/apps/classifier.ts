@@ -13,6 +13,7 @@ import type { L4 } from '../decode/types.js';
 import { Matcher, type MatchStream } from '../scan/matcher.js';
 import type { Action, RuleSet, SigRule } from './rules.js';
 import type { AppDescriptor, Dir, SearchContext, SignatureHit } from './types.js';
+import type { StepTimer } from '../observe/steps.js';
 
 /** Classification limits (per direction). */
 export interface ClassifyLimits {
@@ -84,6 +85,8 @@ export class FlowClassifier implements SearchContext {
     this.packets[dir]++;
     this.dir = dir;
     this.payload = chunk;
+    const tr = this.cls.tracer;
+    const t0 = tr ? performance.now() : 0;
     if (this.l4 === 'tcp') {
       const base = this.fed[dir];
       this.appendPrefix(dir, chunk, base);
@@ -95,7 +98,16 @@ export class FlowClassifier implements SearchContext {
       this.cls.matcher.scan(chunk, (id, start) => this.onMatch(id, dir, start));
     }
     this.fed[dir] += chunk.length;
-    this.search();
+    if (tr) {
+      const t1 = performance.now();
+      this.search();
+      const t2 = performance.now();
+      tr.add('matcher', t1 - t0);
+      tr.add('dissector', t2 - t1);
+      tr.nested += t2 - t0;
+    } else {
+      this.search();
+    }
     return this.result ?? this.checkBudget();
   }
 
@@ -181,6 +193,8 @@ export class Classifier {
   readonly sigs: SigRule[];
   readonly matcher: Matcher;
   onDissectorError: (app: string, err: unknown) => void = () => {};
+  /** Step timer (`--trace-steps`), null when off. */
+  tracer: StepTimer | null = null;
 
   /**
    * @param registry ordered dissectors (src/apps/index.ts)

@@ -20,7 +20,7 @@ Usage: p2pgw <command> [options]
 Commands:
   run [--config FILE]             live mode: NFQUEUE + iptables (root); verdict lines to syslog
       [--log-dest auto|syslog|stderr] [--log-level LEVEL] [--flows FILE] [--status-socket PATH]
-      [--flow-log DIR] [--export-pcap DIR]
+      [--flow-log DIR] [--export-pcap DIR] [--trace-steps] [--queues N]
   status [--socket PATH] [--json]  counters of the running daemon (held packets, scans, …)
   replay <capture>... [--config FILE] [--flows PATH|-] [--verify-checksums] [--log-level LEVEL]
       [--export-pcap DIR]
@@ -88,9 +88,14 @@ async function cmdRun(argv: string[]): Promise<number> {
       'status-socket': { type: 'string' },
       'flow-log': { type: 'string' },
       'export-pcap': { type: 'string' },
+      'trace-steps': { type: 'boolean', default: false },
+      queues: { type: 'string' },
+      'queue-worker': { type: 'string' },
     },
   });
   const dest = values['log-dest'];
+  const queues = values.queues === undefined ? 1 : Number(values.queues);
+  if (!Number.isInteger(queues) || queues < 1 || queues > 64) usage('run: --queues must be an integer 1..64');
   if (dest && !['auto', 'syslog', 'stderr'].includes(dest)) usage(`run: --log-dest must be auto, syslog or stderr`);
   const { runDaemon } = await import('../engine/daemon.js');
   return runDaemon({
@@ -101,6 +106,9 @@ async function cmdRun(argv: string[]): Promise<number> {
     statusSocket: values['status-socket'],
     flowLog: values['flow-log'],
     exportPcap: values['export-pcap'],
+    traceSteps: values['trace-steps'],
+    queues,
+    worker: values['queue-worker'] !== undefined ? { index: Number(values['queue-worker']) } : undefined,
   });
 }
 

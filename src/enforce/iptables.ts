@@ -21,8 +21,13 @@ export { detectBackend, type Backend, type BackendName, type Family } from './ba
 export interface RuleOptions {
   /** Our chain name (same in both tables). */
   chain: string;
-  /** NFQUEUE number. */
+  /** NFQUEUE number (the first one when queueCount > 1). */
   queueNum: number;
+  /**
+   * Number of queues: > 1 spreads connections over queues queueNum…queueNum+count−1 with
+   * `--queue-balance` (the kernel hashes both directions of a flow to the same queue).
+   */
+  queueCount?: number;
   /** Packets per direction to classify; the kernel queues up to 2× this per connection. */
   classifyPackets: number;
   /** Connmarks of blocked applications. */
@@ -63,6 +68,8 @@ export function validateRuleOptions(o: Omit<RuleOptions, 'family'>): void {
     bad(`invalid chain name ${JSON.stringify(o.chain)}: 1-28 characters of A-Z a-z 0-9 _ . -, not a built-in chain or target`);
   }
   if (!Number.isInteger(o.queueNum) || o.queueNum < 0 || o.queueNum > 65535) bad(`invalid queue number ${o.queueNum} (0-65535)`);
+  const n = o.queueCount ?? 1;
+  if (!Number.isInteger(n) || n < 1 || o.queueNum + n - 1 > 65535) bad(`invalid queue count ${n} (1-65536 queues from ${o.queueNum})`);
   if (!Number.isInteger(o.classifyPackets) || o.classifyPackets < 1 || o.classifyPackets > 1_000_000) {
     bad(`invalid classify packet count ${o.classifyPackets} (1-1000000)`);
   }
@@ -75,13 +82,17 @@ export function validateRuleOptions(o: Omit<RuleOptions, 'family'>): void {
 export function buildRules(opts: RuleOptions): TableRules[] {
   validateRuleOptions(opts);
   const { chain } = opts;
+  const n = opts.queueCount ?? 1;
+  const target = n > 1
+    ? ['-j', 'NFQUEUE', '--queue-balance', `${opts.queueNum}:${opts.queueNum + n - 1}`, '--queue-bypass']
+    : ['-j', 'NFQUEUE', '--queue-num', String(opts.queueNum), '--queue-bypass'];
   const mangle: string[][] = [['-A', chain, '-m', 'mark', '!', '--mark', '0x0', '-j', 'CONNMARK', '--save-mark']];
   for (const proto of ['tcp', 'udp']) {
     mangle.push([
       '-A', chain, '-p', proto,
       '-m', 'connmark', '--mark', '0x0',
       '-m', 'connbytes', '--connbytes', `0:${2 * opts.classifyPackets}`, '--connbytes-mode', 'packets', '--connbytes-dir', 'both',
-      '-j', 'NFQUEUE', '--queue-num', String(opts.queueNum), '--queue-bypass',
+      ...target,
     ]);
   }
   // Inspected applications: every packet goes to the daemon, in both directions. Only packets whose
@@ -90,7 +101,7 @@ export function buildRules(opts: RuleOptions): TableRules[] {
   for (const mark of [...new Set((opts.inspected ?? []).map((b) => b.mark))]) {
     mangle.push([
       '-A', chain, '-m', 'connmark', '--mark', hex(mark), '-m', 'mark', '--mark', '0x0',
-      '-j', 'NFQUEUE', '--queue-num', String(opts.queueNum), '--queue-bypass',
+      ...target,
     ]);
   }
   const filter: string[][] = [];

@@ -17,6 +17,7 @@ import type { Counters } from '../observe/counters.js';
 import type { Dir } from '../apps/types.js';
 import { InspectEngine, InspectFlow, type InspectOptions, type QPkt, type Verdict } from '../inspect/engine.js';
 import { ContentSession, type ContentShared } from '../inspect/session.js';
+import type { StepTimer } from '../observe/steps.js';
 
 /**
  * Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark);
@@ -30,6 +31,8 @@ export interface PipelineOptions {
   verifyChecksums: boolean;
   flow: { maxFlows: number; tcpIdleSec: number; udpIdleSec: number };
   reassembly: ReassemblyLimits;
+  /** Step timer (`--trace-steps`); absent/null = off. */
+  tracer?: StepTimer | null;
   /** Content inspection of applications whose action is `inspect` (absent: inspect acts as allow). */
   inspect?: InspectOptions & { shared: ContentShared; preBufferBytes: number };
 }
@@ -66,6 +69,7 @@ export class Pipeline {
   readonly inspect: InspectEngine | null = null;
   private preCapture: boolean;
   private autoId = 0x7fffffff;
+  private readonly tr: StepTimer | null;
 
   constructor(
     public classifier: Classifier,
@@ -75,10 +79,12 @@ export class Pipeline {
   ) {
     this.flows = new FlowTable(opts.flow, (flow, why) => this.ended(flow, why), counters);
     classifier.onDissectorError = (app) => counters.inc(`dissector_error_${app}`);
+    this.tr = opts.tracer ?? null;
+    classifier.tracer = this.tr;
     const ins = opts.inspect;
     this.preCapture = !!ins && classifier.apps.some((a) => a.action === 'inspect');
     if (ins) {
-      this.inspect = new InspectEngine(ins, ins.shared.scanner, counters, (id, v) => this.events.onVerdict?.(id, v), ins.shared.logger);
+      this.inspect = new InspectEngine(ins, ins.shared.scanner, counters, (id, v) => this.events.onVerdict?.(id, v), ins.shared.logger, this.tr);
     }
   }
 
@@ -88,6 +94,7 @@ export class Pipeline {
    */
   setClassifier(classifier: Classifier): void {
     classifier.onDissectorError = this.classifier.onDissectorError;
+    classifier.tracer = this.tr;
     this.classifier = classifier;
     this.preCapture = !!this.opts.inspect && classifier.apps.some((a) => a.action === 'inspect');
   }
@@ -102,7 +109,10 @@ export class Pipeline {
    */
   handle(ip: Uint8Array, ts: number, id = this.autoId++): PacketDecision | null {
     this.counters.inc('packets');
+    const tr = this.tr;
+    const t0 = tr ? performance.now() : 0;
     const res = decodeIp(ip, { verifyChecksums: this.opts.verifyChecksums });
+    if (tr) tr.add('decode', performance.now() - t0);
     if (!res.ok) {
       this.counters.inc(res.event);
       if (!res.ignorable) this.counters.inc('accepted_unjudged');
@@ -133,7 +143,10 @@ export class Pipeline {
   }
 
   private handleDecoded(pkt: DecodedPacket, ts: number, ip: Uint8Array, id: number): PacketDecision | null {
+    const tr = this.tr;
+    const t0 = tr ? performance.now() : 0;
     const { flow, dir, created } = this.flows.lookup(pkt, ts);
+    if (tr) tr.add('flow_lookup', performance.now() - t0);
     flow.account(pkt, dir, ts);
     this.events.onPacket?.(flow, ip, ts, dir);
     let st = flow.state as FlowState | null;
@@ -145,7 +158,9 @@ export class Pipeline {
       flow.state = st;
     }
     if (st.insp && this.inspect) {
+      const t1 = tr ? performance.now() : 0;
       this.inspect.packet(st.insp, { id, pkt, ip: ip.slice(), dir, t: ts * 1000 });
+      if (tr) tr.add('inspect', performance.now() - t1);
       return null;
     }
     if (!flow.classifyDone) {
@@ -199,7 +214,15 @@ export class Pipeline {
         this.counters,
       );
     }
-    st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
+    const tr = this.tr;
+    if (tr) {
+      tr.nested = 0;
+      const t0 = performance.now();
+      st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
+      tr.add('order_check', performance.now() - t0 - tr.nested);
+    } else {
+      st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
+    }
   }
 
   private keepPre(st: FlowState, dir: Dir, bytes: Uint8Array): void {

@@ -21,6 +21,7 @@ import type { TcpReassembler } from '../stream/reassembly.js';
 import type { ContentSession, PendingScan } from './session.js';
 import type { Scanner } from './scanner.js';
 import { rstFrom } from './rst.js';
+import type { StepTimer } from '../observe/steps.js';
 
 /** A verdict for one queued packet (`packet` replaces its bytes). */
 export type Verdict =
@@ -92,6 +93,8 @@ const dataSeq = (p: DecodedPacket): number => (p.flags & TCP_SYN ? (p.seq + 1) >
 export class InspectEngine {
   /** Packets currently without a verdict (live counter). */
   held = 0;
+  /** Highest `held` seen. */
+  heldPeak = 0;
   private readonly holding = new Set<InspectFlow>();
   private intercept: { id: number; v: Verdict | null } | null = null;
 
@@ -101,6 +104,7 @@ export class InspectEngine {
     private readonly counters: Counters,
     private readonly emit: (id: number, v: Verdict) => void,
     private readonly logger?: Logger,
+    private readonly tracer: StepTimer | null = null,
   ) {}
 
   /**
@@ -191,6 +195,7 @@ export class InspectEngine {
       f.busySince = q.t;
       f.deferred = q;
       this.held++;
+      if (this.held > this.heldPeak) this.heldPeak = this.held;
       this.holding.add(f);
       this.nextScan(f);
       return;
@@ -226,6 +231,7 @@ export class InspectEngine {
       list.splice(i, 0, q);
     }
     this.held++;
+    if (this.held > this.heldPeak) this.heldPeak = this.held;
     this.counters.inc('held_packets');
     this.holding.add(f);
   }
@@ -277,7 +283,10 @@ export class InspectEngine {
   private nextScan(f: InspectFlow): void {
     const p = f.session.jobs.shift();
     if (!p) return this.resume(f);
-    this.scanner!.scan(p.job, (r) => this.scanned(f, p, r.virus, r.error));
+    this.scanner!.scan(p.job, (r) => {
+      this.tracer?.add('scan_per_buffer', r.ms);
+      this.scanned(f, p, r.virus, r.error);
+    });
   }
 
   private scanned(f: InspectFlow, p: PendingScan, virus: string | null, error?: string): void {

@@ -8,10 +8,12 @@
  * Callbacks: `onMatch(sig, start, end)` — `sig` is the signature id (index in the compiled list,
  * name via `db.sigName(sig)`), `start`/`end` absolute stream offsets, end exclusive. Matches found
  * in one call are reported before it returns, in no particular order. EOF-anchored signatures and
- * hash signatures (start 0, end = size) are reported by `end()` / `finish()`. If `onMatch` throws,
- * the exception propagates and the matches not yet delivered are delivered first by the next call on
- * that stream: nothing is lost or repeated, so a scanner can be resumed after an error. `onMatch`
- * may scan other streams of the same database, but not the stream that called it.
+ * hash signatures (start 0, end = size) are reported by `end()` / `finish()`. Every call first
+ * consumes its bytes, then delivers queued matches in order; if `onMatch` throws, the exception
+ * propagates and the matches not yet delivered are delivered first by the next call on that stream
+ * (after `end`/`finish`, by the next call of the next transfer): nothing is lost or repeated, so a
+ * scanner can be resumed after an error. `onMatch` may scan other streams of the same database,
+ * but not the stream that called it.
  */
 import { ErrorCodes, P2pgwError } from '../errors.js';
 import { GapState, MODE_EOF, MODE_NORMAL, processEvents } from './chain.js';
@@ -126,10 +128,12 @@ class ScanCore {
     this.qh = 0;
   }
 
-  /** Forgets everything (undelivered matches too) for a new stream. */
-  reset(): void {
-    this.queue = [];
-    this.qh = 0;
+  /** Forgets the stream state for a new stream; undelivered matches too unless `keepQueue`. */
+  reset(keepQueue = false): void {
+    if (!keepQueue) {
+      this.queue = [];
+      this.qh = 0;
+    }
     this.gaps = new Map();
     this.hasher?.reset();
     this.tail?.clear();
@@ -164,7 +168,6 @@ export class SigStream {
   /** Scans the next chunk; matches ending in it are reported (absolute offsets). */
   write(chunk: Uint8Array, onMatch: OnSigMatch): void {
     const core = this.#core;
-    core.deliver(onMatch);
     const engine = core.db.engine;
     const overlap = core.overlap;
     for (let pos = 0; pos < chunk.length; pos += MAX_SLICE) {
@@ -191,12 +194,11 @@ export class SigStream {
   /** Ends the stream: reports EOF-anchored and hash signatures, then resets for a new stream. */
   end(onMatch: OnSigMatch): void {
     const core = this.#core;
-    core.deliver(onMatch);
     core.finishEof(this.#offset);
     this.#carryLen = 0;
     this.#offset = 0;
+    core.reset(true);
     core.deliver(onMatch);
-    core.reset();
   }
 
   /** Back to offset 0, no partial matches, nothing queued. */
@@ -258,7 +260,6 @@ export class ChunkedScanner {
 
   /** Buffers `bytes`, scanning each buffer that fills up. */
   push(bytes: Uint8Array, onMatch: OnSigMatch): void {
-    this.#core.deliver(onMatch);
     let pos = 0;
     while (pos < bytes.length) {
       const n = Math.min(bytes.length - pos, this.bufferSize - this.#fill);
@@ -272,18 +273,17 @@ export class ChunkedScanner {
 
   /** Scans what is pending now (e.g. on an idle timeout), as if the buffer had filled. */
   flush(onMatch: OnSigMatch): void {
-    this.#core.deliver(onMatch);
     if (this.pendingBytes > 0) this.#scanBuffer();
     this.#core.deliver(onMatch);
   }
 
   /** Scans the rest, reports EOF-anchored and hash signatures, then resets for the next transfer. */
   finish(onMatch: OnSigMatch): void {
-    this.flush(onMatch);
+    if (this.pendingBytes > 0) this.#scanBuffer();
     this.#core.finishEof(this.offset);
     this.#fill = this.#scanned = this.#base = 0;
+    this.#core.reset(true);
     this.#core.deliver(onMatch);
-    this.#core.reset();
   }
 
   /** Drops all state for a new transfer. */

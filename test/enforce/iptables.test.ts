@@ -179,3 +179,14 @@ describe('buildRules: inspected applications and the kill mark', () => {
     expect(mangle.rules[0].join(' ')).toBe('-A P2PGW -m mark ! --mark 0x0 -j CONNMARK --save-mark');
   });
 });
+
+describe('buildRules: several queues', () => {
+  it('uses --queue-balance over queueNum…queueNum+count−1 for classification and inspection', async () => {
+    const { buildRules } = await import('../../src/enforce/iptables.js');
+    const [mangle] = buildRules({ chain: 'P2PGW', queueNum: 4, queueCount: 2, classifyPackets: 8, blocked: [], inspected: [{ mark: 7 }], family: 6 });
+    const text = mangle.rules.map((r) => r.join(' '));
+    expect(text.filter((l) => l.includes('--queue-balance 4:5 --queue-bypass'))).toHaveLength(3);
+    expect(text.some((l) => l.includes('--queue-num'))).toBe(false);
+    expect(() => buildRules({ chain: 'P2PGW', queueNum: 65535, queueCount: 2, classifyPackets: 8, blocked: [], family: 4 })).toThrow(/invalid queue count/);
+  });
+});

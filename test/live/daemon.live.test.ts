@@ -30,8 +30,8 @@ interface Daemon {
   stderr: string[];
 }
 
-async function startDaemon(lab: Lab, config?: string): Promise<Daemon> {
-  const argv = [process.execPath, MAIN, 'run', '--log-dest', 'stderr', ...(config ? ['--config', config] : [])];
+async function startDaemon(lab: Lab, config?: string, extra: string[] = []): Promise<Daemon> {
+  const argv = [process.execPath, MAIN, 'run', '--log-dest', 'stderr', ...(config ? ['--config', config] : []), ...extra];
   const proc = lab.spawn('gw', argv);
   const d: Daemon = { proc, lines: [], stderr: [] };
   await new Promise<void>((resolve, reject) => {
@@ -99,7 +99,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   });
 
   it('re-enacted BitTorrent flows from bittorrent.pcap end with connmark = BitTorrent mark', async () => {
-    daemon = await startDaemon(lab);
+    daemon = await startDaemon(lab, undefined, ['--trace-steps']);
     const src = ['--capture', capture('bittorrent.pcap'), '--base-port', '41000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 5000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 5000, concurrency: 8, sessions: 24 });
@@ -117,6 +117,12 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     // Every queued packet got exactly one verdict, and none had a bad checksum.
     expect(stopped.nfq.received).toBe(stopped.nfq.accept + stopped.nfq.drop + stopped.nfq.repeat);
     expect(stopped.counters.tcp_bad_checksum ?? 0).toBe(0);
+    // --trace-steps: every step of the classification path was timed
+    const steps = (stopped as unknown as { steps: Record<string, { count: number; p50_us: number; p99_us: number }> }).steps;
+    for (const s of ['decode', 'flow_lookup', 'order_check', 'matcher', 'dissector', 'verdict', 'packet']) {
+      expect(steps[s]?.count, s).toBeGreaterThan(0);
+      expect(steps[s].p99_us).toBeGreaterThanOrEqual(steps[s].p50_us);
+    }
   });
 
   it('a blocked TCP application is reset and the receiver gets no data; blocked UDP is dropped', async () => {

@@ -53,9 +53,9 @@ describe('semantics by example', () => {
     const db = SigDatabase.compile([{ name: 'g', hex: '4141{2-4}4242' }]);
     expect(hitsOf(db, 'AAAA..BB')).toEqual([['g', 0, 8]]);
     expect(hitsOf(db, 'AA.....BB')).toEqual([]);
-    expect(hitsOf(db, 'AA{-1}BB')).toEqual([]);
+    expect(hitsOf(db, 'AA.BB')).toEqual([]);
     const upto = SigDatabase.compile([{ name: 'u', hex: '4141{-1}4242' }, { name: 'f', hex: '4141{3-}4242' }]);
-    expect(hitsOf(upto, 'AABB AA.BB AA...BB')).toEqual([['u', 0, 4], ['u', 5, 10], ['f', 0, 10], ['f', 0, 18]]);
+    expect(hitsOf(upto, 'AABB AA.BB AA...BB')).toEqual([['u', 0, 4], ['f', 0, 10], ['u', 5, 10], ['f', 0, 18]]);
   });
 
   it('alternatives of different lengths, nocase, class alternatives, negation', () => {
@@ -90,7 +90,7 @@ describe('semantics by example', () => {
     const counts = streams.map(() => 0);
     const text = B('..needle..needle..');
     for (let pos = 0; pos < text.length; pos += 1) streams.forEach((s, k) => s.write(text.subarray(pos, pos + 1), () => counts[k]++));
-    expect(new Set(counts)).toEqual(new Set([5])); // p twice, q at each "le" after the first "ne": 3
+    expect(new Set(counts)).toEqual(new Set([4])); // p twice; q at each "le" after the first "ne": twice
   });
 });
 
@@ -226,8 +226,7 @@ describe('ChunkedScanner (thesis buffer + overlap scheme)', () => {
       const text = B('ababababababababab');
       for (let i = 0; i < text.length; i += 5) feed(() => ('push' in sc ? sc.push(text.subarray(i, i + 5), on) : sc.write(text.subarray(i, i + 5), on)));
       feed(() => ('finish' in sc ? sc.finish(on) : sc.end(on)));
-      if ('finish' in sc) sc.finish(on);
-      else sc.end(on);
+      for (let k = 0; k < 3; k++) feed(() => ('flush' in sc ? sc.flush(on) : sc.write(new Uint8Array(0), on)));
       expect(seen).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16]);
     }
   });

@@ -217,7 +217,9 @@ export interface SearchResult {
  * 2. lower MinPts until the noise fraction is as close to the target as MinPts allows (noise is
  *    monotone in MinPts, so this is a bisection over 2..MinPts₀), preferring values in the band;
  * 3. lower ε geometrically (×epsFactor) while the noise stays in the band (noise only grows as ε
- *    shrinks), keeping the last ε that was in the band, never below epsFloor.
+ *    shrinks), keeping the last ε whose noise was at most the band's upper bound, never below
+ *    epsFloor. Noise still below the band (e.g. 99 % of the values equal) rises towards it on the
+ *    way, which tightens the clusters around their dense cores.
  * With all values equal there is one cluster and no noise (`degenerate: 'constant'`).
  * @param values the metric's samples (finite numbers)
  */

@@ -10,7 +10,7 @@ import type { Finding } from './findings.js';
 import { CLUSTER_COLORS, INTERESTING_COLOR, NOISE_COLOR, clusterColor, esc, histogramSvg, num, pct } from './charts.js';
 
 /** Most host rows shown in the HTML (the JSON has all). */
-export const HTML_HOST_ROWS = 60;
+export const HTML_HOST_ROWS = 40;
 
 const CSS = `
 :root{--ink:#1d2433;--muted:#5b6475;--faint:#8a94a6;--line:#e3e7ee;--bg:#f3f5f9;--card:#fff;--accent:#3b5bdb}
@@ -34,7 +34,10 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .sev{display:inline-block;border-radius:999px;padding:2px 10px;font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.5px}
 .sev.high{background:#fde2e1;color:#b42318}.sev.medium{background:#fff1d6;color:#9a5b00}.sev.low{background:#e3f2e8;color:#1e7b3e}
 .chip{display:inline-block;background:#eef1f7;border-radius:6px;padding:1px 7px;margin:1px 3px 1px 0;font:12px "DejaVu Sans Mono",Menlo,monospace}
-.chip.rule{background:#e8edff;color:#2f44a8;font-family:inherit}
+.chip.rule{background:#e8edff;color:#2f44a8;font-family:inherit;white-space:nowrap}
+.nw{white-space:nowrap}
+.bar{display:inline-block;height:8px;border-radius:4px;background:linear-gradient(90deg,#f28e2b,#e15759);vertical-align:middle;margin-left:8px}
+td.pm{max-width:330px}
 .muted{color:var(--muted)}.faint{color:var(--faint);font-size:12px}
 details{margin-top:6px}summary{cursor:pointer;color:var(--accent);font-size:12px}
 pre{background:#f6f8fb;border-radius:8px;padding:10px;overflow:auto;font-size:11.5px;max-height:260px}
@@ -54,12 +57,14 @@ footer{color:var(--faint);font-size:12px;text-align:center;margin:30px 0}
 
 const utc = (t: number | null): string => (t === null ? '–' : new Date(t * 1000).toISOString().slice(0, 16).replace('T', ' '));
 
-/** Slot list as "first – last (n slots)". */
+/** Slot list as date, "hh:mm – hh:mm UTC" and the number of slots. */
 function slotSpan(f: Finding, slotSec: number): string {
   if (!f.slots.length) return '–';
-  const a = f.slots[0];
-  const b = f.slots[f.slots.length - 1] + slotSec;
-  return `${utc(a)} – ${utc(b).slice(11)} UTC <span class="faint">(${f.slots.length} slot${f.slots.length > 1 ? 's' : ''})</span>`;
+  const a = utc(f.slots[0]);
+  const b = utc(f.slots[f.slots.length - 1] + slotSec);
+  const sameDay = a.slice(0, 10) === b.slice(0, 10) || b.slice(11) === '00:00';
+  const range = sameDay ? `${a.slice(11)} – ${b.slice(11)}` : `${a.slice(11)} – ${b}`;
+  return `<div>${a.slice(0, 10)}</div><div class="nw"><b>${range}</b> UTC</div><div class="faint">${f.slots.length} slot${f.slots.length > 1 ? 's' : ''}</div>`;
 }
 
 function hostChips(hosts: string[], max = 8): string {
@@ -126,16 +131,17 @@ ${histogramSvg(m)}
 }
 
 function hostSection(r: AnalysisResult): string {
+  const maxInteresting = Math.max(1, ...r.hosts.map((h) => h.interesting));
   const rows = r.hosts
     .slice(0, HTML_HOST_ROWS)
     .map(
-      (h) => `<tr><td><span class="chip">${esc(h.host)}</span></td><td class="n">${h.samples}</td><td class="n">${h.flowsOut}</td><td class="n">${h.flowsIn}</td><td class="n">${num(h.bytesSent)}</td><td class="n">${num(h.bytesRcvd)}</td><td class="n">${h.interesting}</td>
-<td>${h.persistentMetrics.length ? `<b>${h.persistentMetrics.length}</b> <span class="faint">${esc(h.persistentMetrics.slice(0, 4).join(', '))}${h.persistentMetrics.length > 4 ? ', …' : ''}</span>` : '<span class="faint">0</span>'}</td>
+      (h) => `<tr><td><span class="chip">${esc(h.host)}</span></td><td class="n">${h.samples}</td><td class="n">${h.flowsOut}</td><td class="n">${h.flowsIn}</td><td class="n">${num(h.bytesSent)}</td><td class="n">${num(h.bytesRcvd)}</td><td class="n nw">${h.interesting}<span class="bar" style="width:${Math.max(2, Math.round((60 * h.interesting) / maxInteresting))}px"></span></td>
+<td class="pm">${h.persistentMetrics.length ? `<b>${h.persistentMetrics.length}</b> <span class="faint">${esc(h.persistentMetrics.slice(0, 4).join(', '))}${h.persistentMetrics.length > 4 ? ', …' : ''}</span>` : '<span class="faint">0</span>'}</td>
 <td>${h.findings.map((f) => `<span class="chip rule">${esc(f)}</span>`).join(' ')}</td></tr>`,
     )
     .join('');
   const more = r.hosts.length > HTML_HOST_ROWS ? `<p class="faint">${r.hosts.length - HTML_HOST_ROWS} more hosts in the JSON output.</p>` : '';
-  return `<section class="card"><h2>Hosts <small>${r.hosts.length} local hosts; most findings and interesting samples first</small></h2>
+  return `<section class="card"><h2>Hosts <small>${r.hosts.length} local hosts, most findings first; interesting = (sample, metric) pairs in an interesting region</small></h2>
 <table><tr><th>host</th><th class="n">samples</th><th class="n">flows out</th><th class="n">flows in</th><th class="n">bytes sent</th><th class="n">bytes rcvd</th><th class="n">interesting</th><th>persistent metrics (≥ 50 % of its samples)</th><th>findings</th></tr>${rows}</table>${more}</section>`;
 }
 
