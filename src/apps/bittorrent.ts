@@ -8,9 +8,7 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
-import {
-  ascii, bDict, bString, hitAt, hitInDatagram, hitWithin, indexOfCrlf, prefixState, u16be, u32be,
-} from './util.js';
+import { ascii, bDict, bString, hitAt, hitInDatagram, hitWithin, indexOfCrlf, prefixState, u16be, u32be, eitherDirection, type DirState } from './util.js';
 import { BitTorrentMetaInspector } from './inspect/bittorrent-meta.js';
 
 const APP = 'bittorrent';
@@ -20,7 +18,6 @@ const GET = ascii('GET ');
 /** Longest request line we wait for before giving up on the tracker form. */
 const MAX_REQUEST_LINE = 1536;
 
-type DirState = 'detected' | 'candidate' | 'no' | 'empty';
 
 /**
  * BEP 3 peer wire and tracker announce/scrape over HTTP, for one direction's stream prefix.
@@ -178,12 +175,7 @@ function searchUdp(ctx: SearchContext): SearchResult {
 /** BitTorrent dissector: BEP 3 / BEP 5 / BEP 15 / BEP 29 (see the file header). */
 export function search(ctx: SearchContext): SearchResult {
   if (ctx.l4 === 'udp') return searchUdp(ctx);
-  const s0 = tcpDirection(ctx, 0);
-  const s1 = tcpDirection(ctx, 1);
-  if (s0 === 'detected' || s1 === 'detected') return DETECTED;
-  if (s0 === 'candidate' || s1 === 'candidate') return NEED_MORE;
-  if (s0 === 'no' && s1 === 'no') return EXCLUDED;
-  return NEED_MORE;
+  return eitherDirection(ctx, tcpDirection);
 }
 
 export const bittorrent: AppDescriptor = {

@@ -8,14 +8,13 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
-import { ascii, digitRun, headerBlockEnd, hitAt, hitWithin, isUpper, prefixState } from './util.js';
+import { ascii, digitRun, headerBlockEnd, hitAt, hitWithin, isUpper, prefixState, eitherDirection, type DirState } from './util.js';
 import { FastTrackInspector } from './inspect/fasttrack-transfer.js';
 
 const APP = 'fasttrack';
 const GIVE = ascii('GIVE ');
 const MAX_HEADER = 2048;
 
-type DirState = 'detected' | 'candidate' | 'no' | 'empty';
 
 /**
  * First line looks like an RFC 9112 request or status line: `HTTP/` (status line), or an uppercase
@@ -67,12 +66,7 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
 
 /** FastTrack dissector (FastTrack/Kazaa HTTP transfers; see the file header). */
 export function search(ctx: SearchContext): SearchResult {
-  const s0 = tcpDirection(ctx, 0);
-  const s1 = tcpDirection(ctx, 1);
-  if (s0 === 'detected' || s1 === 'detected') return DETECTED;
-  if (s0 === 'candidate' || s1 === 'candidate') return NEED_MORE;
-  if (s0 === 'no' && s1 === 'no') return EXCLUDED;
-  return NEED_MORE;
+  return eitherDirection(ctx, tcpDirection);
 }
 
 export const fasttrack: AppDescriptor = {

@@ -10,7 +10,7 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
-import { anyPrefixState, ascii, digitRun, hitAt, hitWithin, indexOfCrlf, isDigit, isUpper } from './util.js';
+import { anyPrefixState, ascii, digitRun, hitAt, hitWithin, indexOfCrlf, isDigit, isUpper, eitherDirection, type DirState } from './util.js';
 import { MsnChatInspector } from './inspect/msn-chat.js';
 
 const APP = 'msn';
@@ -19,7 +19,6 @@ const TOKENS = COMMANDS.map((c) => ascii(`${c} `));
 /** MSNP command lines are short; a longer first line is not MSNP. */
 const MAX_LINE = 1024;
 
-type DirState = 'detected' | 'candidate' | 'no' | 'empty';
 
 /** Splits an MSNP command line (without CRLF) on single spaces, as MSNP separates parameters. */
 export function lineTokens(p: Uint8Array, eol: number): string[] {
@@ -82,12 +81,7 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
 
 /** MSNP dissector (MSN Messenger protocol; see the file header). */
 export function search(ctx: SearchContext): SearchResult {
-  const s0 = tcpDirection(ctx, 0);
-  const s1 = tcpDirection(ctx, 1);
-  if (s0 === 'detected' || s1 === 'detected') return DETECTED;
-  if (s0 === 'candidate' || s1 === 'candidate') return NEED_MORE;
-  if (s0 === 'no' && s1 === 'no') return EXCLUDED;
-  return NEED_MORE;
+  return eitherDirection(ctx, tcpDirection);
 }
 
 export const msn: AppDescriptor = {

@@ -8,7 +8,7 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
-import { ascii, digitRun, hitAt, hitWithin, indexOfCrlf, prefixState } from './util.js';
+import { ascii, digitRun, hitAt, hitWithin, indexOfCrlf, prefixState, eitherDirection, type DirState } from './util.js';
 import { MsnftpInspector } from './inspect/msnftp-transfer.js';
 
 const APP = 'msnftp';
@@ -16,7 +16,6 @@ const VER = ascii('VER ');
 const MSNFTP = ascii('MSNFTP');
 const MAX_LINE = 64;
 
-type DirState = 'detected' | 'candidate' | 'no' | 'empty';
 
 /** `VER MSNFTP` or `VER <digits> MSNFTP`, exactly, as the first line of direction `d`. */
 export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
@@ -39,12 +38,7 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
 
 /** MSNFTP dissector (MSN Messenger file transfer; see the file header). */
 export function search(ctx: SearchContext): SearchResult {
-  const s0 = tcpDirection(ctx, 0);
-  const s1 = tcpDirection(ctx, 1);
-  if (s0 === 'detected' || s1 === 'detected') return DETECTED;
-  if (s0 === 'candidate' || s1 === 'candidate') return NEED_MORE;
-  if (s0 === 'no' && s1 === 'no') return EXCLUDED;
-  return NEED_MORE;
+  return eitherDirection(ctx, tcpDirection);
 }
 
 export const msnftp: AppDescriptor = {

@@ -3,7 +3,8 @@
  * scanning, per-direction signature-hit look-ups and a structural bencode peek (BEP 3). No regular
  * expressions: every check compares bytes directly.
  */
-import type { Dir, SearchContext, SignatureHit } from './types.js';
+import type { Dir, SearchContext, SearchResult, SignatureHit } from './types.js';
+import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
 
 /** Latin-1 bytes of an ASCII string (RFC 9112 §2.2: HTTP-style start lines are octets, not text). */
 export function ascii(s: string): Uint8Array {
@@ -249,4 +250,20 @@ export function bString(b: Uint8Array, span: [number, number]): Uint8Array | nul
   if (!isDigit(b[s])) return null;
   const colon = s + digitRun(b, s);
   return b.subarray(colon + 1, e);
+}
+
+/** What one direction's stream says about a TCP protocol so far. */
+export type DirState = 'detected' | 'candidate' | 'no' | 'empty';
+
+/**
+ * The verdict of a TCP dissector that recognises its protocol from either direction's stream
+ * start (mid-stream captures may begin with the responder): detected if either direction is,
+ * need-more while either is still a candidate or has sent nothing, excluded when both say no.
+ */
+export function eitherDirection(ctx: SearchContext, dir: (ctx: SearchContext, d: Dir) => DirState): SearchResult {
+  const s0 = dir(ctx, 0);
+  const s1 = dir(ctx, 1);
+  if (s0 === 'detected' || s1 === 'detected') return DETECTED;
+  if (s0 === 'no' && s1 === 'no') return EXCLUDED;
+  return NEED_MORE;
 }

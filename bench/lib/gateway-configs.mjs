@@ -1,0 +1,113 @@
+/**
+ * The gateway benchmark's configurations (issue: thesis §5 reproduced) and the files they need:
+ * daemon config YAML, and random literal ClamAV `.ndb` signature databases.
+ *
+ * kind: plain (routing only), nat (MASQUERADE), acceptall (NAT + every packet to
+ * gateway-acceptall.mjs), daemon (NAT + `p2pgw run` with `yaml`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** 20 file-name keywords, like the thesis' 20 rules; none occurs in the benchmark's file names. */
+export const BANNED = [
+  'secret plan', 'confidential', 'keygen', 'crack', 'serial number', 'warez', 'nocd', 'patch.exe',
+  'leaked', 'internal only', 'password list', 'credit card', 'exploit', 'rootkit', 'payload',
+  'bootleg', 'screener', 'dvdrip', 'torrent-hack', 'forbidden',
+];
+
+/** Thesis §5 figures (Mb/s on a 1 GHz Pentium III) and which of our configurations they match. */
+export const THESIS = [
+  { label: 'NAT', mbps: 280.04, ours: '1' },
+  { label: 'NAT + every packet queued (ip_queue)', mbps: 159.37, ours: '2' },
+  { label: 'L7 classification, 20 rules', mbps: 91.34, ours: '3' },
+  { label: 'full P2P Proxy', mbps: 84.83, ours: '4' },
+  { label: 'with virus scanning', mbps: 20.52, ours: '6' },
+];
+
+const inspectHttp = { apps: { http: { action: 'inspect' } }, keywords: { lists: { banned: BANNED } } };
+
+/**
+ * The main configurations. `yaml(ctx)` returns the config object (ctx: {dir, ndb1k, ndb100k,
+ * status}); `args` are extra `p2pgw run` arguments.
+ */
+export const CONFIGS = [
+  { key: '0', label: 'plain forwarding', kind: 'plain' },
+  { key: '1', label: 'NAT (MASQUERADE)', kind: 'nat' },
+  { key: '2', label: 'NAT + every packet queued, accept-all', kind: 'acceptall' },
+  { key: '3', label: 'NAT + p2pgw classification (default config)', kind: 'daemon', yaml: () => ({}) },
+  { key: '4', label: 'p2pgw, HTTP inspected + file-name keywords', kind: 'daemon', yaml: () => ({ ...inspectHttp, scan: { enabled: false } }) },
+  {
+    key: '5', label: '4 + audit to files', kind: 'daemon',
+    yaml: (c) => ({ ...inspectHttp, scan: { enabled: false }, audit: { enabled: true, dir: path.join(c.dir, 'audit') } }),
+  },
+  { key: '6', label: '4 + virus scan, EICAR + 1,000 sigs', kind: 'daemon', yaml: (c) => ({ ...inspectHttp, scan: { enabled: true, databases: [c.ndb1k] } }) },
+  {
+    key: '6-100k', label: '4 + virus scan, EICAR + 100,000 sigs', kind: 'daemon', bigDb: true,
+    yaml: (c) => ({ ...inspectHttp, scan: { enabled: true, databases: [c.ndb100k] } }),
+  },
+  {
+    key: '7', label: 'everything on (http+gnutella+msn inspected, keywords, audit, scan 1k, flow log)', kind: 'daemon',
+    yaml: (c) => ({
+      apps: { http: { action: 'inspect' }, gnutella: { action: 'inspect' }, msn: { action: 'inspect' } },
+      keywords: { lists: { banned: BANNED } },
+      audit: { enabled: true, dir: path.join(c.dir, 'audit') },
+      scan: { enabled: true, databases: [c.ndb1k] },
+      flow_log: { dir: path.join(c.dir, 'flowlog') },
+    }),
+  },
+];
+
+/** Extra runs: 2 queues, traced runs, and the scan buffer sweep (KiB). */
+export function extras({ quick }) {
+  const base4 = CONFIGS.find((c) => c.key === '4');
+  const base6 = CONFIGS.find((c) => c.key === '6');
+  const sweep = quick ? [4, 32, 128] : [1, 2, 4, 8, 16, 32, 64, 128];
+  return [
+    { ...base4, key: '4-q2', label: '4 with --queues 2', group: 'queues', needsFlag: '--queues', args: ['--queues', '2'] },
+    { ...base4, key: '4-trace', label: '4 with --trace-steps', group: 'trace', needsFlag: '--trace-steps', args: ['--trace-steps'], runs: 1 },
+    { ...base6, key: '6-trace', label: '6 (1,000 sigs) with --trace-steps', group: 'trace', needsFlag: '--trace-steps', args: ['--trace-steps'], runs: 1 },
+    ...sweep.map((k) => ({
+      ...base6, key: `6-buf${k}k`, label: `6 (1,000 sigs), scan buffer ${k} KiB`, group: 'sweep', bufKiB: k, runs: 1,
+      yaml: (c) => ({ ...base6.yaml(c), scan: { ...base6.yaml(c).scan, buffer: k * 1024 } }),
+    })),
+  ];
+}
+
+/** Tiny YAML writer for plain objects/arrays/strings/numbers/booleans (flow style per value). */
+export function toYaml(obj) {
+  const scalar = (v) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+  const flow = (v) => {
+    if (Array.isArray(v)) return `[${v.map(flow).join(', ')}]`;
+    if (v && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${k}: ${flow(x)}`).join(', ')}}`;
+    return scalar(v);
+  };
+  return Object.entries(obj).map(([k, v]) => `${k}: ${flow(v)}`).join('\n') + '\n';
+}
+
+/** Writes the daemon config for `cfg` (merged with the bench's common keys) and returns its path. */
+export function writeDaemonConfig(cfg, ctx) {
+  const body = { ...(cfg.yaml ? cfg.yaml(ctx) : {}), status: { socket: ctx.status }, log: { level: 'info' } };
+  const file = path.join(ctx.dir, `p2pgw-${cfg.key}.yaml`);
+  fs.writeFileSync(file, `# gateway bench configuration ${cfg.key}: ${cfg.label}\n${toYaml(body)}`);
+  return file;
+}
+
+/**
+ * Writes `count` random literal signatures (8–64 bytes, hex) as ClamAV `.ndb` lines
+ * `Name:0:*:HEX` (target type 0 = any file, offset * = anywhere). Deterministic (seeded LCG).
+ */
+export function writeNdb(file, count, seed = 0x5eed) {
+  let s = seed >>> 0;
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const hex = [];
+  for (let i = 0; i < 256; i++) hex.push(i.toString(16).padStart(2, '0'));
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const len = 8 + Math.floor(rnd() * 57);
+    let h = '';
+    for (let k = 0; k < len; k++) h += hex[Math.floor(rnd() * 256)];
+    out.push(`Bench.Random.${i}:0:*:${h}`);
+  }
+  fs.writeFileSync(file, `${out.join('\n')}\n`);
+  return file;
+}
