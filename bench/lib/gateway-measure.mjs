@@ -202,7 +202,9 @@ export function topFrames(dir, n = 15) {
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
   const self = new Map();
   let total = 0;
+  const perFile = [];
   for (const f of files) {
+    let fileMs = 0;
     const prof = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
     const byId = new Map(prof.nodes.map((nd) => [nd.id, nd]));
     const ms = new Map();
@@ -219,8 +221,10 @@ export function topFrames(dir, n = 15) {
       const key = where ? `${name} ${where}` : name;
       self.set(key, (self.get(key) ?? 0) + t);
       total += t;
+      fileMs += t;
     }
+    perFile.push({ file: f, total_ms: Math.round(fileMs) });
   }
   const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
-  return { files: files.length, total_ms: Math.round(total), top: rows.map(([frame, t]) => ({ frame, self_ms: Math.round(t), self_pct: total ? Math.round((1000 * t) / total) / 10 : 0 })) };
+  return { files: files.length, per_file: perFile, total_ms: Math.round(total), top: rows.map(([frame, t]) => ({ frame, self_ms: Math.round(t), self_pct: total ? Math.round((1000 * t) / total) / 10 : 0 })) };
 }

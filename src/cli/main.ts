@@ -30,6 +30,10 @@ Commands:
                                   daemon, send real sessions of every application, print verdicts
   gen <server|client|scenario> ...
                                   the lab's traffic generator (see \`p2pgw gen --help\`)
+  profile <flows.jsonl|capture>... [--json FILE|-] [--svg FILE]
+                                  per-application traffic profile (flows/s, packets/s, sizes)
+  analyze <flows.jsonl|capture>... --local CIDR[,CIDR] [--isp CIDR] [--slot S] [--html FILE] [--json FILE|-]
+                                  host-behaviour analysis: per-metric DBSCAN, findings, HTML report
   sink --wan IFACE [...]          collect unsolicited P2P requests reaching an idle address (see \`p2pgw sink --help\`)
   check-config [FILE]             validate a config file and the rules it names; touches nothing
   rules [--config FILE]           list applications, marks, actions and signatures
@@ -189,6 +193,14 @@ export async function main(argv: string[]): Promise<number> {
     case 'gen': {
       const { genMain } = await import('../lab/gen.js');
       return genMain(rest);
+    }
+    case 'profile': {
+      const { profileMain } = await import('./profile.js');
+      return profileMain(rest);
+    }
+    case 'analyze': {
+      const { analyzeMain } = await import('./analyze.js');
+      return analyzeMain(rest);
     }
     case 'sink': {
       const { sinkMain } = await import('./sink.js');

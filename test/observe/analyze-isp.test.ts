@@ -31,7 +31,7 @@ describe('planted behaviours in a 24 h ISP flow set', () => {
     expect(res.summary.clustered).toBe(36);
     // The parameter search keeps the noise within the band wherever the band can be reached.
     for (const m of res.metrics) if (m.search && !m.search.degenerate && m.search.inBand) expect(m.noise.share).toBeLessThanOrEqual(0.1);
-  });
+  }, 180_000);
 
   it('Kad-style UDP to port 53: possible DDoS, the three poisoned hosts and the DNS victims', () => {
     const [f, ...more] = rule('reserved-port');
@@ -99,7 +99,7 @@ describe('clean control set', () => {
     expect(res.findings).toEqual([]);
     // Noise still exists (the search aims at 6 %), it just matches no domain rule.
     expect(res.metrics.some((m) => m.noise.count > 0)).toBe(true);
-  });
+  }, 180_000);
 
   it('CLI on a flow-record file of a smaller clean set: "Findings: none."', async () => {
     const file = path.join(tmp, 'clean.jsonl');
@@ -109,5 +109,5 @@ describe('clean control set', () => {
     expect(await analyzeMain([file, '--local', LOCAL, '--isp', ISP, '--json', path.join(tmp, 'clean.json')], io)).toBe(0);
     expect(out.join('')).toContain('Findings: none.');
     expect(JSON.parse(fs.readFileSync(path.join(tmp, 'clean.json'), 'utf8')).findings).toEqual([]);
-  });
+  }, 180_000);
 });

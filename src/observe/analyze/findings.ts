@@ -5,8 +5,8 @@
  *
  * Rules (thresholds in RuleOptions, defaults in DEFAULT_RULES):
  * - `reserved-port`: P2P flows to reserved UDP ports (0–1023). A flow is P2P when classified as a
- *   P2P application or sent from a local UDP endpoint (address, port) that carried a classified P2P
- *   flow (obfuscated Kad from the Kad port). At least `reservedMinFlows` per port. Port 53 above
+ *   P2P application or sent from a UDP endpoint (address, port) that carried a classified P2P flow
+ *   in either role (obfuscated Kad sent from the Kad port). At least `reservedMinFlows` per port. Port 53 above
  *   all: peers sending DHT traffic to DNS servers hint at poisoned peer lists used for DDoS.
  * - `departed-peer` / `behind-nat`: samples where the incoming flows are mostly unanswered
  *   (udp-outin-fract-unanswered or tcp-outin-failure-ratio ≥ `unansweredMinFraction`, at least

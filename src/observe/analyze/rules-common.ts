@@ -7,16 +7,23 @@ import type { CidrSet } from './cidr.js';
 import type { SampleSet } from './metrics.js';
 import type { Interesting } from './analyze.js';
 
-/** Thresholds of the rules. */
+/** Thresholds of the rules (see findings.ts for how each rule uses them). */
 export interface RuleOptions {
+  /** Highest destination port counted as reserved (UDP), default 1023. */
   reservedMaxPort: number;
+  /** P2P flows to one reserved port needed for a finding. */
   reservedMinFlows: number;
+  /** Unanswered share of incoming flows that counts as "mostly unanswered". */
   unansweredMinFraction: number;
+  /** Incoming flows (of the L4) a sample needs for the unanswered rules. */
   unansweredMinIncoming: number;
+  /** ratio-bytes-sent-to-rcvd at or below this is selfish (near −1). */
   selfishMaxRatio: number;
   /** Bytes received in a slot (per L4) for the slot to count for selfishness. */
   selfishMinBytes: number;
+  /** TCP connections to one server in one slot that count as repeated. */
   repeatedMinConn: number;
+  /** Activity metrics a host must be a high outlier in to be aggressive. */
   aggressiveMinMetrics: number;
   /** Slots a host must show a behaviour in. */
   minSlots: number;
@@ -24,6 +31,7 @@ export interface RuleOptions {
   minShare: number;
 }
 
+/** Default thresholds. */
 export const DEFAULT_RULES: Readonly<RuleOptions> = Object.freeze({
   reservedMaxPort: 1023,
   reservedMinFlows: 5,
@@ -37,6 +45,7 @@ export const DEFAULT_RULES: Readonly<RuleOptions> = Object.freeze({
   minShare: 0.5,
 });
 
+/** Rule names, as `Finding.rule` and the host table use them. */
 export type FindingRule = 'reserved-port' | 'departed-peer' | 'behind-nat' | 'selfish' | 'repeated-server' | 'aggressive';
 
 /** The fields of a flow record shown as evidence. */
@@ -64,6 +73,7 @@ export interface Finding {
   examples: FlowExample[];
 }
 
+/** The evidence fields of a flow record. */
 export const example = (r: FlowRecord): FlowExample => ({
   ts_start: r.ts_start,
   ts_end: r.ts_end,
@@ -81,8 +91,11 @@ export const example = (r: FlowRecord): FlowExample => ({
   resp_payload: r.resp_payload,
 });
 
+/** Distinct slot starts, ascending, at most 500. */
 export const sortedSlots = (s: Iterable<number>): number[] => [...new Set(s)].sort((a, b) => a - b).slice(0, 500);
+/** Keys of a count map, largest count first (ties by key). */
 export const byCount = (m: Map<string, number>): string[] => [...m.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k]) => k);
+/** Adds n to the count of k. */
 export const inc = <K>(m: Map<K, number>, k: K, n = 1): void => void m.set(k, (m.get(k) ?? 0) + n);
 
 /** Context shared by the rules. */

@@ -1,0 +1,530 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:gateway`: the thesis' §5 gateway experiment, reproduced in network namespaces
+ * (2 clients — gateway — 3 servers, thesis Figure 6; bench/lib/gateway-netns.mjs). The clients run
+ * many concurrent HTTP downloads of 2 MiB files (one TCP connection per download) from the servers,
+ * through the gateway, for a bounded time, under each configuration (bench/lib/gateway-configs.mjs):
+ *
+ *   0 plain forwarding · 1 NAT · 2 NAT + every packet queued (accept-all) · 3 p2pgw classification
+ *   · 4 HTTP inspected + file-name keywords · 5 4 + audit · 6 4 + virus scan (1,000 / 100,000 sigs)
+ *   · 7 everything on; plus config 4 with --queues 2, traced runs (--trace-steps) of 4 and 6, and
+ *   a scan buffer sweep of 6.
+ *
+ * Every figure is reported as a ratio to a baseline measured in the same run. Runs are interleaved
+ * (run 1 of every configuration, then run 2, …) so slow drifts of the shared machine hit every
+ * configuration alike. Output: bench/results/<date>-<host>.{json,md} and SVG charts; the table is
+ * printed.
+ *
+ * Options: --quick (1 run, 3 s windows, fewer sweep points, no profiles) · --only KEYS (comma list
+ * of run keys, e.g. 0,3,4 or 6-100k, 4-q2, 6-buf32k; `sweep`, `trace`, `queues` select groups)
+ * · --runs N · --window S · --warmup S · --conns N (concurrent downloads per client×server pair)
+ * · --client wrk|node · --profile / --no-profile · --out DIR · --status-interval MS · --keep
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createTopology, destroyStale, addr, run } from './lib/gateway-netns.mjs';
+import { CONFIGS, extras, writeDaemonConfig, writeNdb } from './lib/gateway-configs.mjs';
+import {
+  readCpu, cpuSplit, procTree, procCpuSeconds, procCpuSplit, procMem, readNfq, clientRxBytes, readStatus, pollStatus,
+  waitIdle, backgroundLoad, topFrames,
+} from './lib/gateway-measure.mjs';
+import { summarize, renderMarkdown, renderCharts, renderTable } from './lib/gateway-report.mjs';
+
+const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
+const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+const TRAFFIC = path.join(ROOT, 'bench', 'lib', 'gateway-traffic.mjs');
+const ACCEPTALL = path.join(ROOT, 'bench', 'lib', 'gateway-acceptall.mjs');
+const PORT = 8080;
+const FILE_BYTES = 2 * 1024 * 1024;
+
+const { values: a } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    runs: { type: 'string' },
+    window: { type: 'string' },
+    warmup: { type: 'string' },
+    conns: { type: 'string' },
+    client: { type: 'string' },
+    profile: { type: 'boolean' },
+    'no-profile': { type: 'boolean' },
+    out: { type: 'string' },
+    'status-interval': { type: 'string' },
+    'start-timeout': { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (a.help) {
+  process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^#!.*\n\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
+  process.exit(0);
+}
+
+const quick = a.quick;
+const opt = {
+  quick,
+  runs: Number(a.runs ?? (quick ? 1 : 3)),
+  window: Number(a.window ?? (quick ? 3 : 8)),
+  warmup: Number(a.warmup ?? (quick ? 1 : 2)),
+  conns: Number(a.conns ?? 8),
+  profile: a['no-profile'] ? false : (a.profile ?? !quick),
+  statusIntervalMs: Number(a['status-interval'] ?? 1000),
+  startTimeoutMs: Number(a['start-timeout'] ?? 90) * 1000,
+  out: path.resolve(a.out ?? path.join(ROOT, 'bench', 'results')),
+};
+const log = (...m) => process.stderr.write(`[bench:gateway ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Preconditions
+if (process.getuid?.() !== 0) {
+  log('needs root (network namespaces, iptables, NFQUEUE); nothing was run');
+  process.exit(77);
+}
+if (!fs.existsSync(MAIN)) {
+  log(`${MAIN} is missing: run \`npm run build\` first`);
+  process.exit(1);
+}
+const haveWrk = spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error === undefined;
+const client = a.client ?? (haveWrk ? 'wrk' : 'node');
+if (client === 'wrk' && !haveWrk) {
+  log('--client wrk: wrk is not installed (apt-get install wrk)');
+  process.exit(1);
+}
+const help = spawnSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8' });
+const flags = { '--trace-steps': /--trace-steps/.test(help.stdout + help.stderr), '--queues': /--queues/.test(help.stdout + help.stderr) };
+
+// ---------------------------------------------------------------------------------------------
+// Plan
+const all = [...CONFIGS, ...extras({ quick })];
+const only = a.only ? a.only.split(',').map((s) => s.trim()).filter(Boolean) : null;
+const selected = all.filter((c) => !only || only.includes(c.key) || (c.group && only.includes(c.group)));
+if (!selected.length) {
+  log(`--only ${a.only}: no such configuration (known: ${all.map((c) => c.key).join(', ')}, sweep, trace, queues)`);
+  process.exit(2);
+}
+const skipped = [];
+const runnable = selected.filter((c) => {
+  if (c.needsFlag && !flags[c.needsFlag]) {
+    skipped.push({ key: c.key, reason: `this build's \`p2pgw run\` has no ${c.needsFlag}` });
+    return false;
+  }
+  return true;
+});
+// Interleaved main runs (configurations 0–7 and 4-q2, `runs` times each), then the one-off runs.
+const repeated = runnable.filter((c) => !c.runs);
+const oneOff = runnable.filter((c) => c.runs);
+const plan = [];
+for (let r = 1; r <= opt.runs; r++) for (const c of repeated) plan.push({ cfg: c, run: r });
+for (const c of oneOff) for (let r = 1; r <= c.runs; r++) plan.push({ cfg: c, run: r });
+
+// ---------------------------------------------------------------------------------------------
+const t0 = Date.now();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-bench-gw-'));
+const ctx = { dir: tmp, status: path.join(tmp, 'status.sock'), ndb1k: path.join(tmp, 'random-1000.ndb'), ndb100k: path.join(tmp, 'random-100000.ndb') };
+writeNdb(ctx.ndb1k, 1000);
+if (runnable.some((c) => c.bigDb)) writeNdb(ctx.ndb100k, 100_000);
+const lua = path.join(tmp, 'report.lua');
+fs.writeFileSync(lua, [
+  'done = function(s, latency, requests)',
+  '  io.write(string.format(\'{"bytes":%d,"requests":%d,"duration_us":%d,"errors":%d,"timeouts":%d}\\n\',',
+  '    s.bytes, s.requests, s.duration, s.errors.connect + s.errors.read + s.errors.write + s.errors.status, s.errors.timeout))',
+  'end',
+  '',
+].join('\n'));
+
+const rulesOut = spawnSync(process.execPath, [MAIN, 'rules'], { encoding: 'utf8' }).stdout ?? '';
+const rules = rulesOut.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 5)
+  .map((f) => ({ app: f[0], mark: f[1], action: f[2], l4: f[3], signatures: Number(f[4]) }));
+
+const stale = await destroyStale();
+if (stale.length) log(`removed stale namespaces: ${stale.join(', ')}`);
+log(`building the topology (2 clients, gateway, 3 servers); client ${client}, ${opt.conns} downloads per client×server pair (${opt.conns * 6} concurrent)`);
+const lab = await createTopology();
+let interrupted = false;
+const onSignal = (sig) => {
+  if (interrupted) return;
+  interrupted = true;
+  log(`${sig}: cleaning up`);
+  lab.destroySync();
+  if (!a.keep) fs.rmSync(tmp, { recursive: true, force: true });
+  process.exit(130);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+const gw = lab.ns.gw;
+const ipt = (...args) => lab.exec(gw, ['iptables', '-w', ...args]);
+
+async function startServers() {
+  const servers = lab.ns.servers.map((n) => lab.spawn(n, [process.execPath, TRAFFIC, 'server', '--port', String(PORT), '--size', String(FILE_BYTES), '--max-seconds', '1800']));
+  await Promise.all(servers.map((s, j) => new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`server ${j + 1} did not start`)), 15_000);
+    s.stdout.once('data', () => (clearTimeout(t), resolve()));
+    s.once('exit', (c) => reject(new Error(`server ${j + 1} exited (${c})`)));
+  })));
+  return servers;
+}
+const servers = await startServers();
+const serverPids = servers.map((s) => s.pid);
+
+/** Lines of a child's stream, JSON ones parsed. */
+function collectLines(stream, onJson) {
+  let buf = '';
+  const text = [];
+  stream.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.startsWith('{')) {
+        try {
+          onJson(JSON.parse(line));
+          continue;
+        } catch {
+          /* not JSON */
+        }
+      }
+      text.push(line);
+      if (text.length > 200) text.shift();
+    }
+  });
+  return text;
+}
+
+const waitExit = (p, ms) => new Promise((resolve) => {
+  if (p.exitCode !== null || p.signalCode !== null) return resolve(true);
+  const t = setTimeout(() => resolve(false), ms);
+  p.once('exit', () => (clearTimeout(t), resolve(true)));
+});
+
+/** Our chains' or queue rules still in the gateway's tables (IPv4 and IPv6). */
+async function leftoverRules() {
+  const left = [];
+  for (const tool of ['iptables-save', 'ip6tables-save']) {
+    const r = await lab.exec(gw, [tool]);
+    for (const l of r.stdout.split('\n')) if (/P2PGW|NFQUEUE/.test(l)) left.push(`${tool}: ${l}`);
+  }
+  return left;
+}
+
+/** Back to a clean gateway: our NAT/queue rules gone, conntrack empty. */
+async function resetGateway() {
+  for (const t of ['nat', 'mangle', 'filter']) {
+    await ipt('-t', t, '-F');
+    await ipt('-t', t, '-X');
+  }
+  await lab.exec(gw, ['conntrack', '-F']).catch(() => undefined);
+}
+
+/** Starts what the configuration needs in the gateway; returns {proc, pid, startup_ms, settle_ms, lines, stderr} or throws. */
+async function setup(cfg, { profileDir } = {}) {
+  if (cfg.kind === 'plain') return { kind: 'plain' };
+  const nat = await ipt('-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan+', '-j', 'MASQUERADE');
+  if (nat.code !== 0) throw new Error(`MASQUERADE: ${nat.stderr.trim()}`);
+  if (cfg.kind === 'nat') return { kind: 'nat' };
+  if (cfg.kind === 'acceptall') {
+    const p = lab.spawn(gw, [process.execPath, ACCEPTALL]);
+    const res = { kind: 'acceptall', proc: p, pid: p.pid, lines: [], info: null };
+    res.stderr = collectLines(p.stderr, () => {});
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('accept-all program did not bind the queue in 10 s')), 10_000);
+      collectLines(p.stdout, (j) => {
+        res.lines.push(j);
+        if (j.ready) (clearTimeout(t), (res.info = j), resolve());
+      });
+      p.once('exit', (c) => (clearTimeout(t), reject(new Error(`accept-all exited (${c}): ${res.stderr.join('\n')}`))));
+    });
+    // Every forwarded packet, both directions, at the daemon's hook (mangle FORWARD).
+    const q = await ipt('-t', 'mangle', '-A', 'FORWARD', '-p', 'tcp', '-j', 'NFQUEUE', '--queue-num', '0', '--queue-bypass');
+    if (q.code !== 0) throw new Error(`NFQUEUE rule: ${q.stderr.trim()}`);
+    return res;
+  }
+  const file = writeDaemonConfig(cfg, ctx);
+  fs.rmSync(ctx.status, { force: true });
+  const env = { ...process.env };
+  if (profileDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim();
+  const argv = [process.execPath, MAIN, 'run', '--config', file, '--log-dest', 'stderr', '--status-socket', ctx.status, ...(cfg.args ?? [])];
+  const started = Date.now();
+  const p = lab.spawn(gw, argv, { env });
+  const res = { kind: 'daemon', proc: p, pid: p.pid, lines: [], config: file, argv: argv.slice(1) };
+  const ready = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`did not start: no \`ready\` line within ${opt.startTimeoutMs / 1000} s`)), opt.startTimeoutMs);
+    res.stderr = collectLines(p.stderr, (j) => {
+      if (j.msg === 'classified') return; // one per connection: count, don't keep
+      res.lines.push(j);
+      if (j.msg === 'ready' && j.pid === p.pid) (clearTimeout(t), resolve());
+    });
+    p.once('exit', (c, s) => (clearTimeout(t), reject(new Error(`did not start: exited (${c ?? s}) before \`ready\`: ${res.stderr.slice(-5).join(' | ')}`))));
+  });
+  try {
+    await ready;
+  } catch (e) {
+    p.kill('SIGKILL');
+    await waitExit(p, 5000);
+    res.error = e.message;
+    return res;
+  }
+  res.startup_ms = Date.now() - started;
+  // Scan workers compile their matchers after `ready`: wait until the daemon is idle.
+  const idle = await waitIdle(procTree(p.pid), { capMs: opt.startTimeoutMs });
+  res.settle_ms = idle === null ? null : res.startup_ms + idle;
+  res.idle_mem = procMem(procTree(p.pid));
+  if (p.exitCode !== null) res.error = `exited (${p.exitCode}) after ready: ${res.stderr.slice(-5).join(' | ')}`;
+  return res;
+}
+
+/** Stops what setup() started; returns {stopped lines, exit code, leftover rules}. */
+async function teardown(s) {
+  const out = { exit: null, stopped: [], rules_left: [] };
+  if (s.kind === 'acceptall') {
+    await ipt('-t', 'mangle', '-D', 'FORWARD', '-p', 'tcp', '-j', 'NFQUEUE', '--queue-num', '0', '--queue-bypass');
+    s.proc.kill('SIGTERM');
+    if (!(await waitExit(s.proc, 5000))) s.proc.kill('SIGKILL');
+    out.exit = s.proc.exitCode;
+    out.packets = s.lines.find((j) => typeof j.packets === 'number')?.packets ?? null;
+  } else if (s.kind === 'daemon' && s.proc) {
+    if (s.proc.exitCode === null && s.proc.signalCode === null) {
+      s.proc.kill('SIGTERM');
+      if (!(await waitExit(s.proc, 20_000))) {
+        s.proc.kill('SIGKILL');
+        await waitExit(s.proc, 5000);
+        out.killed = true;
+      }
+    }
+    await sleep(100); // the last lines
+    out.exit = s.proc.exitCode ?? s.proc.signalCode;
+    out.stopped = s.lines.filter((j) => j.msg === 'stopped');
+    out.rules_left = await leftoverRules();
+  }
+  await resetGateway();
+  return out;
+}
+
+/** Starts the load: one wrk (or node client) per client×server pair, and the latency probe. */
+function startLoad(seconds) {
+  const procs = [];
+  for (const c of lab.ns.clients) {
+    for (let j = 1; j <= lab.ns.servers.length; j++) {
+      const url = `http://${addr.server(j)}:${PORT}/files/bench-file-${j}.bin`;
+      const argv = client === 'wrk'
+        ? ['wrk', '-t1', `-c${opt.conns}`, `-d${seconds}s`, '--timeout', '30s', '-H', 'Connection: close', '-s', lua, url]
+        : [process.execPath, TRAFFIC, 'client', '--url', url, '--conns', String(opt.conns), '--seconds', String(seconds)];
+      const p = lab.spawn(c, argv);
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', () => {});
+      procs.push({ p, done: new Promise((r) => p.once('exit', () => r(out))) });
+    }
+  }
+  return procs;
+}
+
+function startProbe(seconds) {
+  const p = lab.spawn(lab.ns.clients[0], [process.execPath, TRAFFIC, 'probe', '--url', `http://${addr.server(1)}:${PORT}/tiny`, '--interval-ms', '50', '--seconds', String(seconds)]);
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  return { p, done: new Promise((r) => p.once('exit', () => r(out))) };
+}
+
+const pct = (xs, q) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+/** One measured run of one configuration. */
+async function measure(cfg, runNo, { profileDir } = {}) {
+  const rec = { key: cfg.key, run: runNo, label: cfg.label, profiled: !!profileDir, notes: [] };
+  rec.background_load_pct = await backgroundLoad(700);
+  const s = await setup(cfg, { profileDir });
+  if (s.error) {
+    rec.error = s.error;
+    rec.startup_ms = null;
+    await teardown(s);
+    return rec;
+  }
+  rec.startup_ms = s.startup_ms ?? null;
+  rec.settle_ms = s.settle_ms ?? null;
+  if (s.idle_mem) rec.daemon_idle_rss = s.idle_mem.rss;
+  if (s.info) rec.queue_options = s.info;
+  const dur = Math.ceil(opt.warmup + opt.window + 0.5);
+  const loaders = startLoad(dur);
+  const loaderPids = loaders.map((l) => l.p.pid);
+  const tStart = Date.now();
+  await sleep(opt.warmup * 1000);
+  // Window start.
+  const daemonPids = s.pid ? procTree(s.pid) : [];
+  const probe = startProbe(opt.window);
+  const A = {
+    t: performance.now(), cpu: readCpu(), rx: await clientRxBytes(lab), nfq: await readNfq(lab),
+    daemon: procCpuSplit(daemonPids), load: procCpuSeconds(loaderPids), servers: procCpuSeconds(serverPids), self: process.cpuUsage(),
+  };
+  const poll = s.kind === 'daemon' ? pollStatus(ctx.status, opt.statusIntervalMs) : null;
+  await sleep(Math.max(0, tStart + (opt.warmup + opt.window) * 1000 - Date.now()));
+  // Window end.
+  const daemonPids2 = s.pid ? procTree(s.pid) : [];
+  const B = {
+    t: performance.now(), cpu: readCpu(), rx: await clientRxBytes(lab), nfq: await readNfq(lab),
+    daemon: procCpuSplit(daemonPids2), load: procCpuSeconds(loaderPids), servers: procCpuSeconds(serverPids), self: process.cpuUsage(),
+  };
+  const mem = daemonPids2.length ? procMem(daemonPids2) : null;
+  const polled = poll ? await poll.stop() : null;
+  const finalStatus = s.kind === 'daemon' ? await readStatus(ctx.status, 3000) : null;
+  const winS = (B.t - A.t) / 1000;
+  rec.window_s = Math.round(winS * 1000) / 1000;
+  rec.mbps = Math.round(((B.rx - A.rx) * 8) / winS / 1e4) / 100;
+  rec.cpu = cpuSplit(A.cpu, B.cpu);
+  if (s.pid) {
+    rec.daemon = {
+      cpu_pct: Math.round(((B.daemon.user + B.daemon.system - A.daemon.user - A.daemon.system) / winS) * 1000) / 10,
+      user_pct: Math.round(((B.daemon.user - A.daemon.user) / winS) * 1000) / 10,
+      sys_pct: Math.round(((B.daemon.system - A.daemon.system) / winS) * 1000) / 10,
+      processes: daemonPids2.length,
+      rss: mem?.rss ?? null,
+      hwm: mem?.hwm ?? null,
+    };
+  }
+  rec.loadgen_cpu_pct = {
+    clients: Math.round(((B.load - A.load) / winS) * 1000) / 10,
+    servers: Math.round(((B.servers - A.servers) / winS) * 1000) / 10,
+    bench: Math.round(((B.self.user + B.self.system - A.self.user - A.self.system) / 1e6 / winS) * 1000) / 10,
+  };
+  rec.nfq_window = { queue_dropped: B.nfq.queue_dropped - A.nfq.queue_dropped, user_dropped: B.nfq.user_dropped - A.nfq.user_dropped, queued: B.nfq.id_sequence - A.nfq.id_sequence };
+  rec.queued_pps = Math.round(rec.nfq_window.queued / winS);
+  if (polled) {
+    rec.held_max_polled = polled.held_max;
+    rec.status_polls = polled.ok;
+  }
+  if (finalStatus) {
+    rec.held_peak = finalStatus.held_peak ?? null;
+    const c = finalStatus.counters ?? {};
+    rec.counters = Object.fromEntries(Object.entries(c).filter(([k]) =>
+      /^(packets|flow_created|inspected_flows|held_packets|scans|scanned_bytes|infected|keyword_hits|transfers|inspect_gaps|hold_cap|hold_timeout|scan_timeout|scan_error|kernel_queue_dropped|accepted_unjudged|audit_files|audit_write_error|audit_quota_evicted|tcp_out_of_order|reassembly_gap|classified_http|unclassified|verdict_callback_error)$/.test(k)));
+    if (finalStatus.steps) rec.steps = finalStatus.steps;
+    if (Array.isArray(finalStatus.workers)) rec.worker_steps = finalStatus.workers.map((w) => w.steps).filter(Boolean);
+  }
+  // Loaders and probe end by themselves (bounded); collect their summaries.
+  const outs = await Promise.race([Promise.all(loaders.map((l) => l.done)), sleep(20_000).then(() => null)]);
+  if (!outs) {
+    rec.notes.push('a load client overran its time; killed');
+    for (const l of loaders) l.p.kill('SIGKILL');
+  }
+  const sums = (outs ?? []).map((o) => {
+    try {
+      return JSON.parse(o.trim().split('\n').pop());
+    } catch {
+      return null;
+    }
+  }).filter(Boolean);
+  const bytes = sums.reduce((x, y) => x + y.bytes, 0);
+  const durS = median(sums.map((x) => x.duration_us / 1e6)) || dur;
+  rec.goodput_mbps = Math.round((bytes * 8) / durS / 1e4) / 100;
+  rec.downloads = sums.reduce((x, y) => x + y.requests, 0);
+  rec.download_errors = sums.reduce((x, y) => x + (y.errors ?? 0) + (y.timeouts ?? 0), 0);
+  const pr = await Promise.race([probe.done, sleep(10_000).then(() => '')]);
+  try {
+    const j = JSON.parse(pr.trim().split('\n').pop());
+    rec.probe = { n: j.samples_ms.length, errors: j.errors, p50_ms: pct(j.samples_ms, 0.5), p99_ms: pct(j.samples_ms, 0.99), max_ms: Math.max(...j.samples_ms) };
+  } catch {
+    rec.probe = null;
+  }
+  const td = await teardown(s);
+  if (s.kind === 'daemon') {
+    rec.daemon_exit = td.exit;
+    rec.rules_left = td.rules_left;
+    if (td.killed) rec.notes.push('daemon did not stop within 20 s of SIGTERM; killed');
+    const stopped = td.stopped;
+    const kqd = stopped.reduce((x, j) => x + (j.counters?.kernel_queue_dropped ?? 0), 0);
+    rec.kernel_queue_dropped = kqd;
+    const steps = stopped.map((j) => j.steps).filter(Boolean);
+    if (steps.length) rec.steps_stopped = steps.length === 1 ? steps[0] : steps;
+    if (!rec.steps && steps.length === 1) rec.steps = steps[0];
+    const warn = s.lines.filter((j) => j.level >= 40 && j.msg !== 'blocked').map((j) => j.msg);
+    if (warn.length) rec.daemon_warnings = [...new Set(warn)].slice(0, 10);
+  } else if (s.kind === 'acceptall') {
+    rec.acceptall_packets = td.packets;
+  }
+  if (s.kind === 'acceptall' && s.pid) {
+    // Memory of the accept-all program was read with the daemon's helper above (rec.daemon).
+  }
+  return rec;
+}
+
+// ---------------------------------------------------------------------------------------------
+const results = [];
+let failed = null;
+try {
+  log(`plan: ${plan.length} runs (${opt.runs}× ${repeated.map((c) => c.key).join(' ')}${oneOff.length ? `; once: ${oneOff.map((c) => c.key).join(' ')}` : ''}), window ${opt.window} s after ${opt.warmup} s warm-up`);
+  for (const s of skipped) log(`skipping ${s.key}: ${s.reason}`);
+  let i = 0;
+  for (const { cfg, run: r } of plan) {
+    i++;
+    const rec = await measure(cfg, r);
+    results.push(rec);
+    log(`${String(i).padStart(2)}/${plan.length} ${cfg.key.padEnd(8)} run ${r}: ${rec.error ? `ERROR ${rec.error}` : `${rec.mbps} Mb/s, cpu u/s/si ${rec.cpu.user}/${rec.cpu.system}/${rec.cpu.softirq}%${rec.daemon ? `, daemon ${rec.daemon.cpu_pct}% ${(rec.daemon.rss / 2 ** 20).toFixed(0)} MiB` : ''}${rec.held_peak != null ? `, held_peak ${rec.held_peak}` : ''}, bg ${rec.background_load_pct}%`}`);
+  }
+  var summary = summarize(results, { runnable, opt });
+  // Profiles for the targets that were missed (one extra run each, not part of the statistics).
+  summary.profiles = [];
+  if (opt.profile) {
+    const want = [...new Set(summary.targets.filter((t) => t.met === false && t.profile).map((t) => t.profile))].slice(0, 4);
+    for (const key of want) {
+      const cfg = runnable.find((c) => c.key === key) ?? all.find((c) => c.key === key);
+      if (!cfg || cfg.kind !== 'daemon' || (cfg.needsFlag && !flags[cfg.needsFlag])) continue;
+      const dir = path.join(tmp, `prof-${key}`);
+      fs.mkdirSync(dir, { recursive: true });
+      log(`profiling ${key} (node --cpu-prof on the daemon${cfg.args?.includes('--queues') ? ' and its queue workers' : ''})`);
+      const rec = await measure(cfg, 0, { profileDir: dir });
+      const top = topFrames(dir, 15);
+      summary.profiles.push({ key, mbps: rec.mbps, daemon_cpu_pct: rec.daemon?.cpu_pct ?? null, ...top, per_file: top.per_file });
+      fs.cpSync(dir, path.join(opt.out, 'profiles', key), { recursive: true });
+    }
+  }
+} catch (e) {
+  failed = e;
+  log(`FAILED: ${e.stack ?? e}`);
+} finally {
+  await lab.destroy();
+  if (!a.keep) fs.rmSync(tmp, { recursive: true, force: true });
+}
+if (failed && !results.length) process.exit(1);
+summary ??= summarize(results, { runnable, opt });
+
+const host = os.hostname().replace(/[^A-Za-z0-9_.-]/g, '_');
+const date = new Date().toISOString().slice(0, 10);
+const base = `${date}-${host}${quick ? '-quick' : ''}`;
+fs.mkdirSync(opt.out, { recursive: true });
+const doc = {
+  bench: 'gateway',
+  date: new Date().toISOString(),
+  host,
+  machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, mem_bytes: os.totalmem() },
+  options: { ...opt, client, file_bytes: FILE_BYTES, concurrent_downloads: opt.conns * 6 },
+  flags,
+  skipped,
+  rules: { apps: rules.length, signatures: rules.reduce((x, r) => x + r.signatures, 0), table: rules },
+  topology_notes: lab.notes,
+  duration_s: Math.round((Date.now() - t0) / 1000),
+  error: failed ? String(failed.stack ?? failed) : null,
+  ...summary,
+  runs: results,
+};
+const jsonFile = path.join(opt.out, `${base}.json`);
+fs.writeFileSync(jsonFile, `${JSON.stringify(doc, null, 2)}\n`);
+const charts = renderCharts(doc, opt.out, base);
+doc.charts = charts;
+fs.writeFileSync(jsonFile, `${JSON.stringify(doc, null, 2)}\n`);
+fs.writeFileSync(path.join(opt.out, `${base}.md`), renderMarkdown(doc));
+process.stdout.write(`${renderTable(doc)}\n`);
+log(`wrote ${path.relative(ROOT, jsonFile)}, ${base}.md and ${charts.length} chart(s) in ${path.relative(ROOT, opt.out) || '.'} (${doc.duration_s} s)`);
+process.exit(failed ? 1 : 0);
