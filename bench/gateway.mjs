@@ -38,6 +38,7 @@ const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const TRAFFIC = path.join(ROOT, 'bench', 'lib', 'gateway-traffic.mjs');
 const ACCEPTALL = path.join(ROOT, 'bench', 'lib', 'gateway-acceptall.mjs');
+const DBBUILD = path.join(ROOT, 'bench', 'lib', 'gateway-dbbuild.mjs');
 const PORT = 8080;
 const FILE_BYTES = 2 * 1024 * 1024;
 
@@ -55,6 +56,8 @@ const { values: a } = parseArgs({
     out: { type: 'string' },
     'status-interval': { type: 'string' },
     'start-timeout': { type: 'string' },
+    'quiet-pct': { type: 'string' },
+    'quiet-budget': { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
@@ -74,6 +77,8 @@ const opt = {
   profile: a['no-profile'] ? false : (a.profile ?? !quick),
   statusIntervalMs: Number(a['status-interval'] ?? 1000),
   startTimeoutMs: Number(a['start-timeout'] ?? 90) * 1000,
+  quietPct: Number(a['quiet-pct'] ?? 25),
+  quietBudgetS: Number(a['quiet-budget'] ?? (quick ? 10 : 90)),
   out: path.resolve(a.out ?? path.join(ROOT, 'bench', 'results')),
 };
 const log = (...m) => process.stderr.write(`[bench:gateway ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}\n`);
@@ -100,6 +105,7 @@ if (client === 'wrk' && !haveWrk) {
   process.exit(1);
 }
 const help = spawnSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8' });
+const havePerf = spawnSync('perf', ['--version'], { encoding: 'utf8' }).status === 0;
 const flags = { '--trace-steps': /--trace-steps/.test(help.stdout + help.stderr), '--queues': /--queues/.test(help.stdout + help.stderr) };
 
 // ---------------------------------------------------------------------------------------------
@@ -119,15 +125,11 @@ const runnable = selected.filter((c) => {
   }
   return true;
 });
-// Interleaved main runs (configurations 0–7 and 4-q2, `runs` times each), then the one-off runs.
-const repeated = runnable.filter((c) => !c.runs);
-const oneOff = runnable.filter((c) => c.runs);
-const plan = [];
-for (let r = 1; r <= opt.runs; r++) for (const c of repeated) plan.push({ cfg: c, run: r });
-for (const c of oneOff) for (let r = 1; r <= c.runs; r++) plan.push({ cfg: c, run: r });
-
 // ---------------------------------------------------------------------------------------------
 const t0 = Date.now();
+const host = os.hostname().replace(/[^A-Za-z0-9_.-]/g, '_');
+const date = new Date().toISOString().slice(0, 10);
+const base = `${date}-${host}${quick ? '-quick' : ''}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-bench-gw-'));
 const ctx = { dir: tmp, status: path.join(tmp, 'status.sock'), ndb1k: path.join(tmp, 'random-1000.ndb'), ndb100k: path.join(tmp, 'random-100000.ndb') };
 writeNdb(ctx.ndb1k, 1000);
@@ -140,6 +142,31 @@ fs.writeFileSync(lua, [
   'end',
   '',
 ].join('\n'));
+
+// Signature databases: build them once the way the scan workers do (child process, time-limited)
+// to report build time and memory; a database the scanner cannot load is measured once only.
+const dbBuilds = {};
+for (const [key, file, count] of [['6', ctx.ndb1k, 1000], ['6-100k', ctx.ndb100k, 100_000]]) {
+  if (!runnable.some((c) => c.key === key || (key === '6' && /^6-(buf|trace)/.test(c.key)))) continue;
+  log(`building the ${count}-signature database once, as a scan worker does (limit ${opt.startTimeoutMs / 1000} s)`);
+  const t = Date.now();
+  const r = await run([process.execPath, DBBUILD, file], { timeoutMs: opt.startTimeoutMs });
+  let j = null;
+  try {
+    j = JSON.parse(r.stdout.trim().split('\n').pop());
+  } catch {
+    j = { error: r.signal ? `did not finish within ${opt.startTimeoutMs / 1000} s` : `exit ${r.code}: ${r.stderr.trim().split('\n').pop()}` };
+  }
+  dbBuilds[key] = { ...j, generated: count, wall_ms: Date.now() - t };
+}
+const bigDbFailed = dbBuilds['6-100k']?.error;
+
+// Interleaved main runs (configurations 0–7 and 4-q2, `runs` times each), then the one-off runs.
+const repeated = runnable.filter((c) => !c.runs && !(c.bigDb && bigDbFailed));
+const oneOff = runnable.filter((c) => c.runs || (c.bigDb && bigDbFailed));
+const plan = [];
+for (let r = 1; r <= opt.runs; r++) for (const c of repeated) plan.push({ cfg: c, run: r });
+for (const c of oneOff) for (let r = 1; r <= (c.runs ?? 1); r++) plan.push({ cfg: c, run: r });
 
 const rulesOut = spawnSync(process.execPath, [MAIN, 'rules'], { encoding: 'utf8' }).stdout ?? '';
 const rules = rulesOut.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 5)
@@ -234,13 +261,19 @@ async function setup(cfg, { profileDir } = {}) {
   if (cfg.kind === 'nat') return { kind: 'nat' };
   if (cfg.kind === 'acceptall') {
     const p = lab.spawn(gw, [process.execPath, ACCEPTALL]);
-    const res = { kind: 'acceptall', proc: p, pid: p.pid, lines: [], info: null };
+    const res = { kind: 'acceptall', proc: p, pid: p.pid, lines: [], info: null, onCount: null };
+    res.received = () => new Promise((resolve) => {
+      const t = setTimeout(() => ((res.onCount = null), resolve(null)), 2000);
+      res.onCount = (n) => (clearTimeout(t), resolve(n));
+      p.kill('SIGUSR2');
+    });
     res.stderr = collectLines(p.stderr, () => {});
     await new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('accept-all program did not bind the queue in 10 s')), 10_000);
       collectLines(p.stdout, (j) => {
         res.lines.push(j);
         if (j.ready) (clearTimeout(t), (res.info = j), resolve());
+        if (typeof j.count === 'number' && res.onCount) (res.onCount(j.count), (res.onCount = null));
       });
       p.once('exit', (c) => (clearTimeout(t), reject(new Error(`accept-all exited (${c}): ${res.stderr.join('\n')}`))));
     });
@@ -252,11 +285,15 @@ async function setup(cfg, { profileDir } = {}) {
   const file = writeDaemonConfig(cfg, ctx);
   fs.rmSync(ctx.status, { force: true });
   const env = { ...process.env };
-  if (profileDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim();
+  if (profileDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}${havePerf ? ' --perf-basic-prof' : ''}`.trim();
   const argv = [process.execPath, MAIN, 'run', '--config', file, '--log-dest', 'stderr', '--status-socket', ctx.status, ...(cfg.args ?? [])];
   const started = Date.now();
   const p = lab.spawn(gw, argv, { env });
   const res = { kind: 'daemon', proc: p, pid: p.pid, lines: [], config: file, argv: argv.slice(1) };
+  res.received = async () => {
+    const st = await readStatus(ctx.status, 3000);
+    return st?.nfq?.received ?? null;
+  };
   const ready = new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`did not start: no \`ready\` line within ${opt.startTimeoutMs / 1000} s`)), opt.startTimeoutMs);
     res.stderr = collectLines(p.stderr, (j) => {
@@ -336,6 +373,34 @@ function startProbe(seconds) {
   return { p, done: new Promise((r) => p.once('exit', () => r(out))) };
 }
 
+/** Top symbols of a perf.data file by self time: [{pct, dso, sym}]. */
+async function perfTop(file, n = 20) {
+  const r = await run(['perf', 'report', '-i', file, '--stdio', '--no-children', '--sort', 'dso,sym', '-g', 'none', '--percent-limit', '0.5'], { timeoutMs: 60_000 });
+  const rows = [];
+  const byDso = {};
+  for (const l of r.stdout.split('\n')) {
+    const m = /^\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)$/.exec(l);
+    if (!m) continue;
+    const row = { pct: Number(m[1]), dso: m[2], kernel: m[3] === 'k', sym: m[4].trim() };
+    rows.push(row);
+  }
+  const all = await run(['perf', 'report', '-i', file, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none'], { timeoutMs: 60_000 });
+  for (const l of all.stdout.split('\n')) {
+    const m = /^\s*([\d.]+)%\s+(\S+)\s*$/.exec(l);
+    if (m) byDso[m[2]] = Number(m[1]);
+  }
+  return { top: rows.slice(0, n), by_dso: byDso };
+}
+
+const quietBudget = { ms: opt.quietBudgetS * 1000 };
+
+/** Packets that hit the gateway's NFQUEUE rules so far (mangle table counters). */
+async function queueRuleHits() {
+  const r = await ipt('-t', 'mangle', '-L', '-v', '-x', '-n');
+  if (r.code !== 0) return null;
+  return r.stdout.split('\n').filter((l) => /NFQUEUE/.test(l)).reduce((a, l) => a + Number(l.trim().split(/\s+/)[0] || 0), 0);
+}
+
 const pct = (xs, q) => {
   if (!xs.length) return null;
   const s = [...xs].sort((x, y) => x - y);
@@ -343,9 +408,17 @@ const pct = (xs, q) => {
 };
 
 /** One measured run of one configuration. */
-async function measure(cfg, runNo, { profileDir } = {}) {
+async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
   const rec = { key: cfg.key, run: runNo, label: cfg.label, profiled: !!profileDir, notes: [] };
   rec.background_load_pct = await backgroundLoad(700);
+  // Other work on the machine (it is shared): wait a little for it to calm down, within a budget.
+  const waitStart = Date.now();
+  while (rec.background_load_pct > opt.quietPct && Date.now() - waitStart < 10_000 && quietBudget.ms > 0) {
+    await sleep(1000);
+    rec.background_load_pct = await backgroundLoad(700);
+  }
+  rec.quiet_wait_ms = Date.now() - waitStart;
+  quietBudget.ms -= rec.quiet_wait_ms;
   const s = await setup(cfg, { profileDir });
   if (s.error) {
     rec.error = s.error;
@@ -354,6 +427,8 @@ async function measure(cfg, runNo, { profileDir } = {}) {
     return rec;
   }
   rec.startup_ms = s.startup_ms ?? null;
+  rec.daemon_pid = s.pid ?? null;
+  rec.daemon_pids = [];
   rec.settle_ms = s.settle_ms ?? null;
   if (s.idle_mem) rec.daemon_idle_rss = s.idle_mem.rss;
   if (s.info) rec.queue_options = s.info;
@@ -365,20 +440,28 @@ async function measure(cfg, runNo, { profileDir } = {}) {
   // Window start.
   const daemonPids = s.pid ? procTree(s.pid) : [];
   const probe = startProbe(opt.window);
+  const [hitsA, recvA] = await Promise.all([queueRuleHits(), s.received ? s.received() : null]);
   const A = {
-    t: performance.now(), cpu: readCpu(), rx: await clientRxBytes(lab), nfq: await readNfq(lab),
+    t: performance.now(), epoch: Date.now(), cpu: readCpu(), rx: await clientRxBytes(lab), nfq: await readNfq(lab),
     daemon: procCpuSplit(daemonPids), load: procCpuSeconds(loaderPids), servers: procCpuSeconds(serverPids), self: process.cpuUsage(),
   };
   const poll = s.kind === 'daemon' ? pollStatus(ctx.status, opt.statusIntervalMs) : null;
+  const perf = perfFile && havePerf && daemonPids.length
+    ? run(['perf', 'record', '-F', '499', '-g', '-p', daemonPids.join(','), '-o', perfFile, '--', 'sleep', String(Math.max(1, opt.window - 1))], { timeoutMs: (opt.window + 20) * 1000 })
+    : null;
   await sleep(Math.max(0, tStart + (opt.warmup + opt.window) * 1000 - Date.now()));
   // Window end.
   const daemonPids2 = s.pid ? procTree(s.pid) : [];
   const B = {
-    t: performance.now(), cpu: readCpu(), rx: await clientRxBytes(lab), nfq: await readNfq(lab),
+    t: performance.now(), epoch: Date.now(), cpu: readCpu(), rx: await clientRxBytes(lab), nfq: await readNfq(lab),
     daemon: procCpuSplit(daemonPids2), load: procCpuSeconds(loaderPids), servers: procCpuSeconds(serverPids), self: process.cpuUsage(),
   };
+  const [hitsB, recvB] = await Promise.all([queueRuleHits(), s.received ? s.received() : null]);
+  rec.window_epoch = [A.epoch, B.epoch];
+  rec.daemon_pids = daemonPids2;
   const mem = daemonPids2.length ? procMem(daemonPids2) : null;
   const polled = poll ? await poll.stop() : null;
+  if (perf) rec.perf = await perf.then((r) => (r.code === 0 ? perfFile : `perf record failed: ${r.stderr.trim().split('\n').pop()}`));
   const finalStatus = s.kind === 'daemon' ? await readStatus(ctx.status, 3000) : null;
   const winS = (B.t - A.t) / 1000;
   rec.window_s = Math.round(winS * 1000) / 1000;
@@ -401,6 +484,16 @@ async function measure(cfg, runNo, { profileDir } = {}) {
   };
   rec.nfq_window = { queue_dropped: B.nfq.queue_dropped - A.nfq.queue_dropped, user_dropped: B.nfq.user_dropped - A.nfq.user_dropped, queued: B.nfq.id_sequence - A.nfq.id_sequence };
   rec.queued_pps = Math.round(rec.nfq_window.queued / winS);
+  if (hitsA != null && hitsB != null && hitsB > hitsA) {
+    // Packets that hit an NFQUEUE rule but never reached user space: accepted by the kernel because
+    // the queue or the netlink socket was full (fail-open; the kernel counts these nowhere).
+    rec.queue_rule_hits = hitsB - hitsA;
+    if (recvA != null && recvB != null) {
+      rec.userspace_received = recvB - recvA;
+      rec.failopen_bypass = Math.max(0, rec.queue_rule_hits - rec.userspace_received);
+      rec.failopen_bypass_pct = Math.round((1000 * rec.failopen_bypass) / rec.queue_rule_hits) / 10;
+    }
+  }
   if (polled) {
     rec.held_max_polled = polled.held_max;
     rec.status_polls = polled.ok;
@@ -449,8 +542,14 @@ async function measure(cfg, runNo, { profileDir } = {}) {
     const steps = stopped.map((j) => j.steps).filter(Boolean);
     if (steps.length) rec.steps_stopped = steps.length === 1 ? steps[0] : steps;
     if (!rec.steps && steps.length === 1) rec.steps = steps[0];
-    const warn = s.lines.filter((j) => j.level >= 40 && j.msg !== 'blocked').map((j) => j.msg);
-    if (warn.length) rec.daemon_warnings = [...new Set(warn)].slice(0, 10);
+    const [w0, w1] = rec.window_epoch;
+    const warn = {};
+    for (const j of s.lines) {
+      if (j.level < 40 || j.msg === 'blocked' || !(j.time >= w0 && j.time <= w1)) continue;
+      const k = `${j.msg}${j.why ? ` (${j.why})` : ''}`;
+      warn[k] = (warn[k] ?? 0) + 1;
+    }
+    if (Object.keys(warn).length) rec.daemon_warnings = warn;
   } else if (s.kind === 'acceptall') {
     rec.acceptall_packets = td.packets;
   }
@@ -474,20 +573,30 @@ try {
     log(`${String(i).padStart(2)}/${plan.length} ${cfg.key.padEnd(8)} run ${r}: ${rec.error ? `ERROR ${rec.error}` : `${rec.mbps} Mb/s, cpu u/s/si ${rec.cpu.user}/${rec.cpu.system}/${rec.cpu.softirq}%${rec.daemon ? `, daemon ${rec.daemon.cpu_pct}% ${(rec.daemon.rss / 2 ** 20).toFixed(0)} MiB` : ''}${rec.held_peak != null ? `, held_peak ${rec.held_peak}` : ''}, bg ${rec.background_load_pct}%`}`);
   }
   var summary = summarize(results, { runnable, opt });
-  // Profiles for the targets that were missed (one extra run each, not part of the statistics).
+  // Profiles for the targets that were missed (one extra run each, not part of the statistics):
+  // node --cpu-prof on the daemon (JS frames by self time, main thread and scan workers) and, when
+  // perf is installed, `perf record` on the same processes (kernel and native frames too).
   summary.profiles = [];
   if (opt.profile) {
-    const want = [...new Set(summary.targets.filter((t) => t.met === false && t.profile).map((t) => t.profile))].slice(0, 4);
+    const want = [...new Set(summary.targets.filter((t) => t.met === false && t.profile).flatMap((t) => (t.profile === '4' && t.name.startsWith('4/2') ? ['4', '2'] : [t.profile])))].slice(0, 5);
     for (const key of want) {
       const cfg = runnable.find((c) => c.key === key) ?? all.find((c) => c.key === key);
-      if (!cfg || cfg.kind !== 'daemon' || (cfg.needsFlag && !flags[cfg.needsFlag])) continue;
+      if (!cfg || !['daemon', 'acceptall'].includes(cfg.kind) || (cfg.needsFlag && !flags[cfg.needsFlag])) continue;
+      if (cfg.kind === 'acceptall' && !havePerf) continue;
       const dir = path.join(tmp, `prof-${key}`);
       fs.mkdirSync(dir, { recursive: true });
-      log(`profiling ${key} (node --cpu-prof on the daemon${cfg.args?.includes('--queues') ? ' and its queue workers' : ''})`);
-      const rec = await measure(cfg, 0, { profileDir: dir });
-      const top = topFrames(dir, 15);
-      summary.profiles.push({ key, mbps: rec.mbps, daemon_cpu_pct: rec.daemon?.cpu_pct ?? null, ...top, per_file: top.per_file });
-      fs.cpSync(dir, path.join(opt.out, 'profiles', key), { recursive: true });
+      const perfFile = havePerf ? path.join(dir, 'perf.data') : null;
+      log(`profiling ${key} (${cfg.kind === 'daemon' ? 'node --cpu-prof' : ''}${havePerf ? `${cfg.kind === 'daemon' ? ' + ' : ''}perf record` : ''})`);
+      const rec = await measure(cfg, 0, { profileDir: cfg.kind === 'daemon' ? dir : undefined, perfFile });
+      const prof = { key, label: cfg.label, mbps: rec.mbps, daemon_cpu_pct: rec.daemon?.cpu_pct ?? null, error: rec.error ?? null };
+      if (cfg.kind === 'daemon') Object.assign(prof, { cpuprof: topFrames(dir, 15) });
+      if (perfFile && rec.perf === perfFile) prof.perf = await perfTop(perfFile);
+      else if (rec.perf) prof.perf_error = rec.perf;
+      summary.profiles.push(prof);
+      const keepDir = path.join(opt.out, 'profiles', `${base}-${key}`);
+      fs.mkdirSync(keepDir, { recursive: true });
+      for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) fs.copyFileSync(path.join(dir, f), path.join(keepDir, f));
+      for (const pid of rec.daemon_pids ?? []) fs.rmSync(`/tmp/perf-${pid}.map`, { force: true });
     }
   }
 } catch (e) {
@@ -500,9 +609,6 @@ try {
 if (failed && !results.length) process.exit(1);
 summary ??= summarize(results, { runnable, opt });
 
-const host = os.hostname().replace(/[^A-Za-z0-9_.-]/g, '_');
-const date = new Date().toISOString().slice(0, 10);
-const base = `${date}-${host}${quick ? '-quick' : ''}`;
 fs.mkdirSync(opt.out, { recursive: true });
 const doc = {
   bench: 'gateway',
@@ -512,6 +618,7 @@ const doc = {
   options: { ...opt, client, file_bytes: FILE_BYTES, concurrent_downloads: opt.conns * 6 },
   flags,
   skipped,
+  db_builds: dbBuilds,
   rules: { apps: rules.length, signatures: rules.reduce((x, r) => x + r.signatures, 0), table: rules },
   topology_notes: lab.notes,
   duration_s: Math.round((Date.now() - t0) / 1000),

@@ -7,7 +7,8 @@
  *
  *   node gateway-acceptall.mjs [--queue N]
  *
- * Prints `{"ready":true,...}` once bound; on SIGTERM prints `{"packets":N}`, unbinds and exits.
+ * Prints `{"ready":true,...}` once bound; on SIGUSR2 prints `{"count":N}` (packets so far); on
+ * SIGTERM prints `{"packets":N}`, unbinds and exits.
  * The iptables rule that feeds the queue is installed and removed by the caller.
  */
 import { createRequire } from 'node:module';
@@ -30,6 +31,7 @@ b.read((info) => {
   return 0;
 });
 process.stdout.write(`${JSON.stringify({ ready: true, queue: Number(o.queue), maxlen: DEFAULTS.queue.maxlen, fail_open: DEFAULTS.queue.failOpen, rcvbuf: DEFAULTS.queue.rcvbuf, rc_maxlen: rcMax, rc_fail_open: rcFail })}\n`);
+process.on('SIGUSR2', () => process.stdout.write(`${JSON.stringify({ count: packets })}\n`));
 const stop = () => {
   // The caller removed the NFQUEUE rule first; give in-flight packets a moment, then unbind.
   setTimeout(() => {

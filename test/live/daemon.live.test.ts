@@ -99,7 +99,9 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   });
 
   it('re-enacted BitTorrent flows from bittorrent.pcap end with connmark = BitTorrent mark', async () => {
-    daemon = await startDaemon(lab, undefined, ['--trace-steps']);
+    const flowLog = path.join(tmp, 'flowlog');
+    const exportDir = path.join(tmp, 'export');
+    daemon = await startDaemon(lab, undefined, ['--trace-steps', '--flow-log', flowLog, '--export-pcap', exportDir]);
     const src = ['--capture', capture('bittorrent.pcap'), '--base-port', '41000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 5000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 5000, concurrency: 8, sessions: 24 });
@@ -117,6 +119,10 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     // Every queued packet got exactly one verdict, and none had a bad checksum.
     expect(stopped.nfq.received).toBe(stopped.nfq.accept + stopped.nfq.drop + stopped.nfq.repeat);
     expect(stopped.counters.tcp_bad_checksum ?? 0).toBe(0);
+    // --flow-log: every flow ended at stop and was written whole; --export-pcap: a labelled capture
+    const logged = fs.readdirSync(flowLog).flatMap((f) => fs.readFileSync(path.join(flowLog, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l));
+    expect(logged.filter((r) => r.app === 'bittorrent' && r.capture === 'live' && r.mark === 1)).toHaveLength(24);
+    expect(fs.statSync(path.join(exportDir, 'bittorrent.pcap')).size).toBeGreaterThan(24 * 100);
     // --trace-steps: every step of the classification path was timed
     const steps = (stopped as unknown as { steps: Record<string, { count: number; p50_us: number; p99_us: number }> }).steps;
     for (const s of ['decode', 'flow_lookup', 'order_check', 'matcher', 'dissector', 'verdict', 'packet']) {
