@@ -115,7 +115,10 @@ export class Pipeline {
     if (tr) tr.add('decode', performance.now() - t0);
     if (!res.ok) {
       this.counters.inc(res.event);
-      if (!res.ignorable) this.counters.inc('accepted_unjudged');
+      if (!res.ignorable) {
+        this.counters.inc('accepted_unjudged');
+        this.counters.inc('fail_open_accepts');
+      }
       return ACCEPT;
     }
     try {
@@ -123,6 +126,7 @@ export class Pipeline {
     } catch (err) {
       this.counters.inc('pipeline_error');
       this.counters.inc('accepted_unjudged');
+      this.counters.inc('fail_open_accepts');
       return ACCEPT;
     }
   }

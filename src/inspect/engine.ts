@@ -218,6 +218,7 @@ export class InspectEngine {
   private hold(f: InspectFlow, q: QPkt, where: 'ooo' | 'fifo'): void {
     if (f.held >= this.opts.maxHeldPerFlow || this.held >= this.opts.maxHeldTotal) {
       this.counters.inc('hold_cap');
+      this.counters.inc('fail_open_accepts');
       this.verdict(q, f.accept);
       if (where === 'ooo') this.releaseGap(f, q.dir, 'hold_cap');
       else this.stop(f, 'hold_cap');
@@ -250,6 +251,7 @@ export class InspectEngine {
       this.unheld(f);
       this.verdict(q, f.accept);
     }
+    if (list.length) this.counters.inc('fail_open_accepts', list.length);
     this.gap(f, dir, missing, why);
   }
 
@@ -265,6 +267,7 @@ export class InspectEngine {
   private stop(f: InspectFlow, why: string): void {
     f.busy = false;
     f.session.jobs.length = 0;
+    this.counters.inc('fail_open_accepts', f.held);
     this.releaseAll(f, f.accept);
     for (const dir of [0, 1] as const) this.gap(f, dir, 0, why);
     f.session.close();
@@ -293,6 +296,7 @@ export class InspectEngine {
     if (f.dead || !f.busy) return;
     if (error) {
       this.counters.inc('scan_error');
+      this.counters.inc('fail_open_accepts');
       this.logger?.error({ ...f.label, error }, 'scan failed; data accepted unscanned');
     }
     f.session.scanned(p, virus);
