@@ -34,6 +34,8 @@ export interface EffectiveConfig {
   log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };
   iptables: { backend: 'auto' | 'legacy' | 'nft'; chain: string };
   inspect: { killMark: number; maxHeldPerFlow: number; maxHeldTotal: number; holdTimeoutMs: number; scanTimeoutMs: number; preBufferBytes: number };
+  /** Caps of the stream parsers (src/apps/inspect/lines.ts INSPECT_LIMITS); absent keys keep the defaults. */
+  parserLimits: { maxLine?: number; maxHead?: number; maxMessage?: number; maxMetadata?: number; maxBtMessage?: number; maxPendingRequests?: number };
   keywords: { chat: boolean; filenames: boolean; lists: Record<string, string[]> };
   audit: { enabled: boolean; dir: string; chat: boolean; files: boolean; quotaBytes: number; minFreeBytes: number };
   /** `databases`: ClamAV `.ndb` files, absolute paths. */
@@ -152,6 +154,10 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
       holdTimeoutMs: ins.hold_timeout_ms ?? d.inspect.holdTimeoutMs,
       scanTimeoutMs: ins.scan_timeout_ms ?? d.inspect.scanTimeoutMs,
       preBufferBytes: ins.pre_buffer ?? d.inspect.preBufferBytes,
+    },
+    parserLimits: {
+      maxLine: ins.max_line, maxHead: ins.max_header, maxMessage: ins.max_message,
+      maxMetadata: ins.max_metadata, maxBtMessage: ins.max_bt_message, maxPendingRequests: ins.max_pending_requests,
     },
     keywords: { chat: kw.chat ?? d.keywords.chat, filenames: kw.filenames ?? d.keywords.filenames, lists: kw.lists ?? {} },
     audit: {

@@ -107,6 +107,12 @@ export const CONFIG_SCHEMA = {
         hold_timeout_ms: pos(600000),
         scan_timeout_ms: pos(600000),
         pre_buffer: pos(1 << 26),
+        max_line: pos(1 << 20),
+        max_header: pos(1 << 24),
+        max_message: pos(1 << 26),
+        max_metadata: pos(1 << 28),
+        max_bt_message: pos(1 << 28),
+        max_pending_requests: pos(1 << 16),
       },
     },
     keywords: {

@@ -32,6 +32,7 @@ import { StepTimer } from '../observe/steps.js';
 import { serveStatus } from '../observe/status.js';
 import type { Verdict } from '../inspect/engine.js';
 import { KeywordSet } from '../inspect/keywords.js';
+import { setInspectLimits } from '../apps/inspect/lines.js';
 import { Enforcement } from './enforcement.js';
 
 export interface RunOptions {
@@ -214,6 +215,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     const shared = content.inspect.shared;
     shared.keywords = keywords;
     shared.keywordsOn = { chat: next.keywords.chat, filenames: next.keywords.filenames };
+    setInspectLimits(next.parserLimits);
     if (!opts.logLevel) logger.level = next.log.level;
     await enforcement?.reload(next, built.classifier);
     counters.inc('reloads');

@@ -11,6 +11,7 @@ import { KeywordSet } from './keywords.js';
 import { PoolScanner, SyncScanner, type Scanner } from './scanner.js';
 import type { ContentShared } from './session.js';
 import { buildVirusDb } from './virusdb.js';
+import { setInspectLimits } from '../apps/inspect/lines.js';
 
 export interface ContentSetup {
   inspect: InspectOptions & { shared: ContentShared; preBufferBytes: number };
@@ -25,6 +26,7 @@ export interface ContentSetup {
  */
 export function buildContent(cfg: EffectiveConfig, counters: Counters, mode: 'live' | 'replay', logger?: Logger): ContentSetup {
   const notices: string[] = [];
+  setInspectLimits(cfg.parserLimits);
   const keywords = new KeywordSet(cfg.keywords.lists);
   const audit = cfg.audit.enabled
     ? new AuditStore(

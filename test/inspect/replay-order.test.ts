@@ -107,3 +107,23 @@ describe('inspected HTTP over crafted captures', () => {
     expect(r.index[0].size).toBeLessThan(BODY.length);
   });
 });
+
+describe('parser caps from the config', () => {
+  it('inspect.max_header below the response header size stops inspection with a counted weird (fail open)', async () => {
+    const { setInspectLimits, INSPECT_LIMITS } = await import('../../src/apps/inspect/lines.js');
+    const saved = { ...INSPECT_LIMITS };
+    try {
+      const file = path.join(tmp, 'cap.pcap');
+      fs.writeFileSync(file, pcapOf(session()));
+      const cfg = parseConfig(`apps:\n  http: {action: inspect}\ninspect: {max_header: 40}\n`, path.join(tmp, 'c.yaml'), APPS.map((a) => a.name));
+      cfg.rulesDir = parseConfig('', 'x', APPS.map((a) => a.name)).rulesDir;
+      expect(cfg.parserLimits.maxHead).toBe(40);
+      const verdicts: Verdict[] = [];
+      const { counters } = replayFiles([file], { config: cfg, onPacketVerdict: (_i, v) => verdicts.push(v) });
+      expect(counters.get('inspect_weird_http_header_too_long')).toBeGreaterThan(0);
+      expect(verdicts.every((v) => v.verdict !== 'drop')).toBe(true);
+    } finally {
+      setInspectLimits(saved);
+    }
+  });
+});

@@ -28,17 +28,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Dir, InspectEvents, StreamInspector } from '../types.js';
-import { Collector, decodeText, latin1, MAX_MIME } from './lines.js';
+import { Collector, decodeText, latin1, INSPECT_LIMITS } from './lines.js';
 
 /** A decoded bencode value (BEP 3 "bencoding"). */
 export type BValue = number | Uint8Array | BValue[] | Map<string, BValue>;
 
-/** Largest metadata (info dictionary) we assemble. */
-export const MAX_METADATA = 1024 * 1024;
 /** BEP 9 metadata piece size. */
 export const METADATA_PIECE = 16 * 1024;
-/** Largest peer-wire message length we accept as plausible. */
-export const MAX_MESSAGE = 4 * 1024 * 1024;
 const PSTR = '\x13BitTorrent protocol';
 const EXTENDED = 20;
 
@@ -167,7 +163,7 @@ export class BitTorrentMetaInspector implements StreamInspector {
       case 'length': {
         const len = ((b[0] << 24) >>> 0) + (b[1] << 16) + (b[2] << 8) + b[3];
         if (len === 0) return this.expectLength(st);
-        if (len > MAX_MESSAGE) return this.fail(dir, 'bt_message_too_long');
+        if (len > INSPECT_LIMITS.maxBtMessage) return this.fail(dir, 'bt_message_too_long');
         st.msgLen = len;
         st.state = 'id';
         st.buf = new Collector(1);
@@ -181,7 +177,7 @@ export class BitTorrentMetaInspector implements StreamInspector {
           st.skip = rest;
           return;
         }
-        if (rest > MAX_MIME) return this.fail(dir, 'bt_extended_too_long');
+        if (rest > INSPECT_LIMITS.maxMessage) return this.fail(dir, 'bt_extended_too_long');
         if (rest === 0) return this.expectLength(st);
         st.state = 'extended';
         st.buf = new Collector(rest);
@@ -214,7 +210,7 @@ export class BitTorrentMetaInspector implements StreamInspector {
     if (st.meta === null) {
       const size = st.metaSize ?? total;
       if (size === undefined || size <= 0) return this.events.weird('bt_bad_metadata_piece');
-      if (size > MAX_METADATA) return this.fail(dir, 'bt_metadata_too_large');
+      if (size > INSPECT_LIMITS.maxMetadata) return this.fail(dir, 'bt_metadata_too_large');
       const n = Math.ceil(size / METADATA_PIECE);
       st.meta = { buf: new Uint8Array(size), have: new Array<boolean>(n).fill(false), left: n };
     }

@@ -6,7 +6,7 @@
  * consumer that keeps them must copy.
  */
 import type { InspectEvents } from '../types.js';
-import { HeadReader, LINE_TOO_LONG, LineReader, MAX_LINE, latin1 } from './lines.js';
+import { HeadReader, LINE_TOO_LONG, LineReader, latin1, INSPECT_LIMITS } from './lines.js';
 
 /** How the body ends. */
 export type Framing = { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
@@ -35,7 +35,7 @@ export function chunkSize(line: string): number | null {
 export class BodyReader {
   private remaining: number;
   private chunk: ChunkState = 'size';
-  private line = new LineReader(MAX_LINE);
+  private line = new LineReader(INSPECT_LIMITS.maxLine);
   private trailer: HeadReader | null = null;
   /** The framing says the body is complete. */
   done = false;

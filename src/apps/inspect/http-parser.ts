@@ -42,7 +42,7 @@
 import type { Dir, FileInfo, InspectEvents, StreamInspector } from '../types.js';
 import { BodyReader, type Framing } from './http-body.js';
 import { contentLength, dispositionName, transferCodings, urlName, type NameInfo } from './headers.js';
-import { HEAD_TOO_LONG, HeadReader, LINE_TOO_LONG, type HeaderField } from './lines.js';
+import { HEAD_TOO_LONG, HeadReader, LINE_TOO_LONG, type HeaderField, INSPECT_LIMITS } from './lines.js';
 
 /** Application hooks: how a request target and header fields name the file. */
 export interface HttpHooks {
@@ -55,8 +55,6 @@ export interface HttpHooks {
 /** Plain HTTP: the last path segment of the target (RFC 3986), source `url`. */
 export const DEFAULT_HOOKS: HttpHooks = { targetName: urlName };
 
-/** Most requests we keep waiting for their responses (pipelining depth). */
-export const MAX_PENDING = 256;
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const VERSION = /^HTTP\/([0-9])\.([0-9])$/;
@@ -174,7 +172,7 @@ export class HttpSession implements StreamInspector {
     const { method, target } = line;
     const name = this.hooks.targetName(target);
     if (name.name !== null) this.events.fileName(dir, name.name, name.source ?? 'url');
-    if (this.pending.length >= MAX_PENDING) return this.fail(dir, 'http_too_many_pending');
+    if (this.pending.length >= INSPECT_LIMITS.maxPendingRequests) return this.fail(dir, 'http_too_many_pending');
     this.pending.push({ method: method.toUpperCase(), name });
     if (method.toUpperCase() === 'CONNECT') return this.stop(dir);
     const framing = this.framing(head.fields, true);

@@ -12,7 +12,7 @@
  */
 import type { Dir, InspectEvents, StreamInspector } from '../types.js';
 import { HttpSession, type HttpHooks } from './http-parser.js';
-import { LINE_TOO_LONG, LineReader, MAX_HEAD, MAX_LINE, concatBytes, latin1Bytes } from './lines.js';
+import { LINE_TOO_LONG, LineReader, concatBytes, latin1Bytes, INSPECT_LIMITS } from './lines.js';
 
 /** What an application's push-aware HTTP inspector looks for. */
 export interface PushSpec {
@@ -43,7 +43,7 @@ export class PushHttpInspector implements StreamInspector {
   private held: Uint8Array[] = [];
   private heldBytes = 0;
   private heldEnd: 'end' | 'gap' | null = null;
-  private readonly line = new LineReader(MAX_LINE);
+  private readonly line = new LineReader(INSPECT_LIMITS.maxLine);
   private http: HttpSession | null = null;
 
   constructor(
@@ -97,7 +97,7 @@ export class PushHttpInspector implements StreamInspector {
     if (this.mode === 'http') return this.http!.onData(1, bytes);
     if (this.mode === 'ignore' || this.heldEnd !== null) return;
     this.heldBytes += bytes.length;
-    if (this.heldBytes > MAX_HEAD) {
+    if (this.heldBytes > INSPECT_LIMITS.maxHead) {
       this.events.weird(`${this.spec.app}_early_data`);
       this.held = [];
       this.heldEnd = 'gap';

@@ -21,6 +21,32 @@ export const MAX_HEAD = 64 * 1024;
 /** Longest MIME message (MSNP MSG payload) or other length-prefixed message we buffer. */
 export const MAX_MIME = 64 * 1024;
 
+/**
+ * The caps the stream parsers apply, process-wide. They start at the defaults above and come from
+ * the config (`inspect.max_line`, `max_header`, `max_message`, `max_metadata`, `max_bt_message`,
+ * `max_pending_requests`) through {@link setInspectLimits} at start-up and on reload. A cap that is
+ * hit is a named `weird` and stops inspecting that direction (fail open).
+ */
+export const INSPECT_LIMITS = {
+  /** One line (request/status/field/chunk-size line, MSNP command), bytes. */
+  maxLine: MAX_LINE,
+  /** One header or trailer section, bytes. */
+  maxHead: MAX_HEAD,
+  /** One buffered message (MSNP MSG payload, BitTorrent extended message), bytes. */
+  maxMessage: MAX_MIME,
+  /** BitTorrent torrent metadata (BEP 9), bytes. */
+  maxMetadata: 1024 * 1024,
+  /** Any BitTorrent peer-wire message, bytes. */
+  maxBtMessage: 4 * 1024 * 1024,
+  /** HTTP requests waiting for their responses (pipelining). */
+  maxPendingRequests: 256,
+};
+
+/** Sets some or all parser caps (positive integers). */
+export function setInspectLimits(l: Partial<typeof INSPECT_LIMITS>): void {
+  for (const [k, v] of Object.entries(l)) if (v !== undefined) (INSPECT_LIMITS as Record<string, number>)[k] = v;
+}
+
 /** `read` result: the current line exceeded the line cap. */
 export const LINE_TOO_LONG = -1;
 /** `read` result: the header section exceeded the section cap. */
@@ -115,7 +141,7 @@ export class LineReader {
   /** The line finished by the last `read` (without CR LF), or null if more bytes are needed. */
   line: Uint8Array | null = null;
 
-  constructor(readonly cap: number = MAX_LINE) {}
+  constructor(readonly cap: number = INSPECT_LIMITS.maxLine) {}
 
   /** Octets of an unfinished line buffered so far. */
   get pending(): number {
@@ -219,10 +245,11 @@ export function fieldValue(fields: readonly HeaderField[], name: string): string
  * Reads a header section incrementally: optionally a start line (request or status line, after
  * skipping empty lines as RFC 9112 §2.2 allows), then field lines up to the empty line (RFC 9112
  * §2.1), with obs-fold handled (§5.2). Also used for a chunked trailer section (§7.1.2: no start
- * line). Caps: each line {@link MAX_LINE}, the whole section {@link MAX_HEAD}.
+ * line). Caps: each line `INSPECT_LIMITS.maxLine`, the whole section `INSPECT_LIMITS.maxHead`.
  */
 export class HeadReader {
-  private readonly lines = new LineReader(MAX_LINE);
+  private readonly lines = new LineReader(INSPECT_LIMITS.maxLine);
+  private readonly maxHead = INSPECT_LIMITS.maxHead;
   private total = 0;
   /** The start line (latin-1), once read. */
   start: string | null = null;
@@ -255,7 +282,7 @@ export class HeadReader {
       const line = this.lines.line;
       if (line === null) continue;
       // Checked once per finished line, so the outcome does not depend on how input was split.
-      if (this.total > MAX_HEAD) return HEAD_TOO_LONG;
+      if (this.total > this.maxHead) return HEAD_TOO_LONG;
       this.take(latin1(line));
     }
     return i - off;

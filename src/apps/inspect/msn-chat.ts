@@ -29,7 +29,7 @@
  */
 import type { ChatMessage, Dir, InspectEvents, StreamInspector } from '../types.js';
 import { fieldParams } from './headers.js';
-import { baseName, Collector, decodeText, fieldValue, latin1, latin1Bytes, LineReader, MAX_LINE, MAX_MIME, parseFields } from './lines.js';
+import { baseName, Collector, decodeText, fieldValue, latin1, latin1Bytes, LineReader, parseFields, INSPECT_LIMITS } from './lines.js';
 
 /** Commands whose last parameter is a payload length (MSNP8–MSNP18). */
 const PAYLOAD_LAST = new Set(['GCF', 'UBX', 'UUX', 'ADL', 'RML', 'FQY', 'UUM', 'UBM', 'UBN', 'UUN', 'SDG', 'NFY', 'PUT', 'DEL']);
@@ -59,7 +59,7 @@ interface DirState {
   skip: number;
 }
 
-const fresh = (): DirState => ({ state: 'line', line: new LineReader(MAX_LINE), msg: null, from: undefined, skip: 0 });
+const fresh = (): DirState => ({ state: 'line', line: new LineReader(INSPECT_LIMITS.maxLine), msg: null, from: undefined, skip: 0 });
 
 /** MSNP chat inspector of one connection (see the file header). */
 export class MsnChatInspector implements StreamInspector {
@@ -122,7 +122,7 @@ export class MsnChatInspector implements StreamInspector {
       st.skip = len;
       return;
     }
-    if (len > MAX_MIME) return this.fail(dir, 'msn_msg_too_large');
+    if (len > INSPECT_LIMITS.maxMessage) return this.fail(dir, 'msn_msg_too_large');
     st.state = 'msg';
     st.msg = new Collector(len);
     // Client form `MSG <trid> <ack> <len>` has no sender; server form names the sender.

@@ -21,7 +21,7 @@
  * octets; still followed), `msnftp_overrun` (the blocks carry more than FIL announced).
  */
 import type { Dir, InspectEvents, StreamInspector } from '../types.js';
-import { LineReader, MAX_LINE, latin1 } from './lines.js';
+import { LineReader, latin1, INSPECT_LIMITS } from './lines.js';
 
 /** Largest block payload MSNFTP senders use. */
 export const MSNFTP_MAX_BLOCK = 2045;
@@ -41,7 +41,7 @@ interface DirState {
   left: number;
 }
 
-const fresh = (): DirState => ({ state: 'line', line: new LineReader(MAX_LINE), xfer: null, hdr: [], left: 0 });
+const fresh = (): DirState => ({ state: 'line', line: new LineReader(INSPECT_LIMITS.maxLine), xfer: null, hdr: [], left: 0 });
 
 /** MSNFTP inspector of one connection (see the file header). */
 export class MsnftpInspector implements StreamInspector {
