@@ -71,11 +71,13 @@ const quick = a.quick;
 const opt = {
   quick,
   runs: Number(a.runs ?? (quick ? 1 : 3)),
-  window: Number(a.window ?? (quick ? 3 : 8)),
+  window: Number(a.window ?? (quick ? 3 : 7)),
   warmup: Number(a.warmup ?? (quick ? 1 : 2)),
   conns: Number(a.conns ?? 8),
   profile: a['no-profile'] ? false : (a.profile ?? !quick),
-  statusIntervalMs: Number(a['status-interval'] ?? 1000),
+  // 0 = no polling during the window when the daemon reports held_peak itself (every status request
+  // makes the daemon run `conntrack -L` twice: polling perturbs what we measure); otherwise 200 ms.
+  statusIntervalMs: a['status-interval'] != null ? Number(a['status-interval']) : null,
   startTimeoutMs: Number(a['start-timeout'] ?? 90) * 1000,
   quietPct: Number(a['quiet-pct'] ?? 25),
   quietBudgetS: Number(a['quiet-budget'] ?? (quick ? 10 : 90)),
@@ -254,13 +256,13 @@ async function resetGateway() {
 }
 
 /** Starts what the configuration needs in the gateway; returns {proc, pid, startup_ms, settle_ms, lines, stderr} or throws. */
-async function setup(cfg, { profileDir } = {}) {
+async function setup(cfg, { profileDir, perfFile } = {}) {
   if (cfg.kind === 'plain') return { kind: 'plain' };
   const nat = await ipt('-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan+', '-j', 'MASQUERADE');
   if (nat.code !== 0) throw new Error(`MASQUERADE: ${nat.stderr.trim()}`);
   if (cfg.kind === 'nat') return { kind: 'nat' };
   if (cfg.kind === 'acceptall') {
-    const p = lab.spawn(gw, [process.execPath, ACCEPTALL]);
+    const p = lab.spawn(gw, [process.execPath, ACCEPTALL, ...(cfg.failOpen === false ? ['--fail-open', 'off'] : [])], { env: perfFile && havePerf ? { ...process.env, NODE_OPTIONS: '--perf-basic-prof' } : undefined });
     const res = { kind: 'acceptall', proc: p, pid: p.pid, lines: [], info: null, onCount: null };
     res.received = () => new Promise((resolve) => {
       const t = setTimeout(() => ((res.onCount = null), resolve(null)), 2000);
@@ -285,8 +287,11 @@ async function setup(cfg, { profileDir } = {}) {
   const file = writeDaemonConfig(cfg, ctx);
   fs.rmSync(ctx.status, { force: true });
   const env = { ...process.env };
-  if (profileDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}${havePerf ? ' --perf-basic-prof' : ''}`.trim();
-  const argv = [process.execPath, MAIN, 'run', '--config', file, '--log-dest', 'stderr', '--status-socket', ctx.status, ...(cfg.args ?? [])];
+  // --cpu-prof is not allowed in NODE_OPTIONS: it goes on the daemon's command line (queue workers
+  // of --queues are separate processes without it: perf covers them). --perf-basic-prof is allowed
+  // there, so every node process of the daemon writes /tmp/perf-<pid>.map for perf.
+  if (profileDir && havePerf) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
+  const argv = [process.execPath, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), MAIN, 'run', '--config', file, '--log-dest', 'stderr', '--status-socket', ctx.status, ...(cfg.args ?? [])];
   const started = Date.now();
   const p = lab.spawn(gw, argv, { env });
   const res = { kind: 'daemon', proc: p, pid: p.pid, lines: [], config: file, argv: argv.slice(1) };
@@ -316,6 +321,8 @@ async function setup(cfg, { profileDir } = {}) {
   const idle = await waitIdle(procTree(p.pid), { capMs: opt.startTimeoutMs });
   res.settle_ms = idle === null ? null : res.startup_ms + idle;
   res.idle_mem = procMem(procTree(p.pid));
+  const st0 = await readStatus(ctx.status, 3000);
+  res.hasHeldPeak = typeof st0?.held_peak === 'number';
   if (p.exitCode !== null) res.error = `exited (${p.exitCode}) after ready: ${res.stderr.slice(-5).join(' | ')}`;
   return res;
 }
@@ -419,7 +426,7 @@ async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
   }
   rec.quiet_wait_ms = Date.now() - waitStart;
   quietBudget.ms -= rec.quiet_wait_ms;
-  const s = await setup(cfg, { profileDir });
+  const s = await setup(cfg, { profileDir, perfFile });
   if (s.error) {
     rec.error = s.error;
     rec.startup_ms = null;
@@ -445,7 +452,8 @@ async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
     t: performance.now(), epoch: Date.now(), cpu: readCpu(), rx: await clientRxBytes(lab), nfq: await readNfq(lab),
     daemon: procCpuSplit(daemonPids), load: procCpuSeconds(loaderPids), servers: procCpuSeconds(serverPids), self: process.cpuUsage(),
   };
-  const poll = s.kind === 'daemon' ? pollStatus(ctx.status, opt.statusIntervalMs) : null;
+  const interval = opt.statusIntervalMs ?? (s.hasHeldPeak ? 0 : 200);
+  const poll = s.kind === 'daemon' && interval > 0 ? pollStatus(ctx.status, interval) : null;
   const perf = perfFile && havePerf && daemonPids.length
     ? run(['perf', 'record', '-F', '499', '-g', '-p', daemonPids.join(','), '-o', perfFile, '--', 'sleep', String(Math.max(1, opt.window - 1))], { timeoutMs: (opt.window + 20) * 1000 })
     : null;
@@ -493,6 +501,12 @@ async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
       rec.failopen_bypass = Math.max(0, rec.queue_rule_hits - rec.userspace_received);
       rec.failopen_bypass_pct = Math.round((1000 * rec.failopen_bypass) / rec.queue_rule_hits) / 10;
     }
+  }
+  if (rec.userspace_received != null && rec.daemon) {
+    rec.judged_pps = Math.round(rec.userspace_received / winS);
+    // CPU of the queue program (all its threads/processes) per packet it received: its per-packet
+    // cost, independent of how much CPU the shared machine left it.
+    if (rec.userspace_received > 0) rec.cpu_us_per_packet = Math.round(((rec.daemon.cpu_pct / 100) * winS * 1e6 * 100) / rec.userspace_received) / 100;
   }
   if (polled) {
     rec.held_max_polled = polled.held_max;

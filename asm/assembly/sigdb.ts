@@ -4,7 +4,7 @@
 // 256-bit byte classes) has an anchor window of static bytes. Tier tables map the q-grams of the
 // anchor windows (q = 4 hashed, or q = 2 / q = 1 direct) to (atom, offset) entries. The scanner looks
 // up one gram every k bytes (k = stride: an anchor window of q + k - 1 static bytes registers k
-// grams, one of which is always at an absolute position divisible by k), tests a 2-bit blocked Bloom
+// grams, one of which is always at an absolute position divisible by k), tests a 3-bit blocked Bloom
 // filter word (q = 4) or a direct bitmap (q = 1, 2), and only on a hit probes the CSR bucket and
 // verifies candidate atoms with masked 8-byte compares. Each lookup is O(1); each candidate costs
 // O(atom length / 8), so scanning is linear in the input for a fixed database.
@@ -27,7 +27,7 @@
 
 import { calloc, extendLast, inBounds, isLast } from "./mem";
 import {
-  ATOM_MASKED, ATOM_SIZE, CLASS_SIZE, ENTRY_SIZE, TIER_SIZE, H1, H2, OK, ERR_BAD_ARG, ERR_NOT_LOADED, ERR_ALREADY_LOADED, ERR_OUT_TOO_SMALL, u32At, validate, maxBucket,
+  ATOM_MASKED, ATOM_SIZE, CLASS_SIZE, ENTRY_SIZE, ENTRY_TAIL, TIER_SIZE, H1, H2, OK, ERR_BAD_ARG, ERR_NOT_LOADED, ERR_ALREADY_LOADED, ERR_OUT_TOO_SMALL, u32At, validate, maxBucket,
 } from "./sigdb_layout";
 
 let db: usize = 0;
@@ -162,12 +162,17 @@ function probe(en: usize, from: u32, to: u32, g: u32, p: i32, out: usize, w: i32
   for (let i = from; i < to; i++) {
     const e = en + <usize>i * ENTRY_SIZE;
     if (load<u32>(e) != g) continue;
-    const s = p - <i32>load<u32>(e, 8);
+    const ol = load<u32>(e, 8);
+    const s = p - <i32>(ol & 0xffff);
     if (s < 0) continue;
-    const atom = load<u32>(e, 4);
-    const rec = atoms + <usize>atom * ATOM_SIZE;
-    const end = s + <i32>load<u32>(rec);
+    const end = s + <i32>(ol >>> 16);
     if (end > sLen || end <= sCarry) continue;
+    let atom = load<u32>(e, 4);
+    if (atom & ENTRY_TAIL) {
+      if (load<u32>(sIn + <usize>(end - 4)) != load<u32>(e, 12)) continue;
+      atom &= ~ENTRY_TAIL;
+    }
+    const rec = atoms + <usize>atom * ATOM_SIZE;
     if (!verify(rec, sIn + <usize>s)) continue;
     const o = out + (<usize>w << 3);
     store<u32>(o, atom);
@@ -193,7 +198,7 @@ function scanTier4(tr: usize, p: i32, out: usize, cap: i32, w: i32): i32 {
     const wi = h1 >>> shift;
     const word = load<u64>(bm + (<usize>wi << 3));
     const h2 = (h1 ^ (h1 >>> 15)) * H2;
-    const m = (<u64>1 << <u64>(h2 >>> 26)) | (<u64>1 << <u64>((h2 >>> 20) & 63));
+    const m = (<u64>1 << <u64>(h2 >>> 26)) | (<u64>1 << <u64>((h2 >>> 20) & 63)) | (<u64>1 << <u64>((h2 >>> 14) & 63));
     if ((word & m) == m) {
       if (w + big > cap) {
         sStopped = true;

@@ -17,7 +17,9 @@
 // Class: 32 bytes, bit b set = byte value b allowed.
 // Tier record (TIER_SIZE): q (gram bytes: 1, 2 or 4), k (stride), wbits (log2 of 64-bit bitmap words),
 //   bitmap offset, buckets offset (nBuckets + 1 u32, CSR starts), entries offset, entry count,
-//   largest bucket. Entry (ENTRY_SIZE): gram, atom, offset of the gram inside the atom.
+//   largest bucket. Entry (ENTRY_SIZE = 16): gram; atom index | ENTRY_TAIL if the tail check is valid;
+//   offset of the gram inside the atom | atom length << 16; the atom's last 4 bytes (exact atoms):
+//   candidates whose last 4 input bytes differ are dropped without touching the atom tables.
 //   nBuckets = 2^wbits for q = 4 (bucket = bitmap word), 65536 for q = 2, 256 for q = 1.
 
 export const MAGIC: u32 = 0x31424453; // "SDB1"
@@ -26,7 +28,8 @@ export const HEADER_SIZE: u32 = 64;
 export const ATOM_SIZE: u32 = 16;
 export const CLASS_SIZE: u32 = 32;
 export const TIER_SIZE: u32 = 32;
-export const ENTRY_SIZE: u32 = 12;
+export const ENTRY_SIZE: u32 = 16;
+export const ENTRY_TAIL: u32 = 0x80000000;
 export const ATOM_MASKED: u32 = 1;
 export const MAX_ATOM_LEN: u32 = 65535;
 export const MAX_TIERS: u32 = 8;
@@ -137,11 +140,13 @@ export function validate(b: usize, total: u32): i32 {
     const en = b + <usize>enOff;
     for (let i: u32 = 0; i < nEnt; i++) {
       const e = en + <usize>i * ENTRY_SIZE;
-      const atom = load<u32>(e, 4);
-      const off = load<u32>(e, 8);
+      const atom = load<u32>(e, 4) & ~ENTRY_TAIL;
+      const off = load<u32>(e, 8) & 0xffff;
+      const elen = load<u32>(e, 8) >>> 16;
       if (atom >= nAtoms) return ERR_BAD_DB;
       const len = load<u32>(b + atomsOff + atom * ATOM_SIZE);
-      if (<u64>off + <u64>q > <u64>len) return ERR_BAD_DB;
+      if (<u64>off + <u64>q > <u64>len || elen != len) return ERR_BAD_DB;
+      if ((load<u32>(e, 4) & ENTRY_TAIL) != 0 && len < 4) return ERR_BAD_DB;
     }
   }
   maxBucket = mb;

@@ -5,7 +5,10 @@
  * see src/capture/nfq.ts), and accept every packet inside the callback. No decoding, no flow table:
  * what is left is the kernel → netlink → libuv → JS → netlink → kernel round trip per packet.
  *
- *   node gateway-acceptall.mjs [--queue N]
+ *   node gateway-acceptall.mjs [--queue N] [--fail-open on|off]
+ *
+ * `--fail-open off` (not the daemon's default) makes a full queue or socket drop instead of accept,
+ * so every forwarded packet has been through user space: the ceiling without fail-open leakage.
  *
  * Prints `{"ready":true,...}` once bound; on SIGUSR2 prints `{"count":N}` (packets so far); on
  * SIGTERM prints `{"packets":N}`, unbinds and exits.
@@ -15,13 +18,14 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../../dist/defaults.js';
 
-const { values: o } = parseArgs({ options: { queue: { type: 'string', default: String(DEFAULTS.queue.num) } } });
+const { values: o } = parseArgs({ options: { queue: { type: 'string', default: String(DEFAULTS.queue.num) }, 'fail-open': { type: 'string', default: DEFAULTS.queue.failOpen ? 'on' : 'off' } } });
+const failOpen = o['fail-open'] === 'on';
 const require = createRequire(import.meta.url);
 const nfq = require('nfqueue');
 const q = new nfq.NFQueue();
 q.open(Number(o.queue), DEFAULTS.queue.rcvbuf);
 const rcMax = q.setQueueMaxLen(DEFAULTS.queue.maxlen);
-const rcFail = q.setFailOpen(DEFAULTS.queue.failOpen);
+const rcFail = q.setFailOpen(failOpen);
 const b = q.bindings;
 const ACCEPT = nfq.NF_ACCEPT;
 let packets = 0;
@@ -30,7 +34,7 @@ b.read((info) => {
   b.setVerdict(info.id, ACCEPT, null);
   return 0;
 });
-process.stdout.write(`${JSON.stringify({ ready: true, queue: Number(o.queue), maxlen: DEFAULTS.queue.maxlen, fail_open: DEFAULTS.queue.failOpen, rcvbuf: DEFAULTS.queue.rcvbuf, rc_maxlen: rcMax, rc_fail_open: rcFail })}\n`);
+process.stdout.write(`${JSON.stringify({ ready: true, queue: Number(o.queue), maxlen: DEFAULTS.queue.maxlen, fail_open: failOpen, rcvbuf: DEFAULTS.queue.rcvbuf, rc_maxlen: rcMax, rc_fail_open: rcFail })}\n`);
 process.on('SIGUSR2', () => process.stdout.write(`${JSON.stringify({ count: packets })}\n`));
 const stop = () => {
   // The caller removed the NFQUEUE rule first; give in-flight packets a moment, then unbind.

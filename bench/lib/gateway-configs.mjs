@@ -34,6 +34,7 @@ export const CONFIGS = [
   { key: '0', label: 'plain forwarding', kind: 'plain' },
   { key: '1', label: 'NAT (MASQUERADE)', kind: 'nat' },
   { key: '2', label: 'NAT + every packet queued, accept-all', kind: 'acceptall' },
+  { key: '2-closed', label: '2 with fail-open off (a full queue drops)', kind: 'acceptall', failOpen: false },
   { key: '3', label: 'NAT + p2pgw classification (default config)', kind: 'daemon', yaml: () => ({}) },
   { key: '4', label: 'p2pgw, HTTP inspected + file-name keywords', kind: 'daemon', yaml: () => ({ ...inspectHttp, scan: { enabled: false } }) },
   {

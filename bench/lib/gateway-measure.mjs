@@ -225,6 +225,13 @@ export function topFrames(dir, n = 15) {
     }
     perFile.push({ file: f, total_ms: Math.round(fileMs) });
   }
-  const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
-  return { files: files.length, per_file: perFile, total_ms: Math.round(total), top: rows.map(([frame, t]) => ({ frame, self_ms: Math.round(t), self_pct: total ? Math.round((1000 * t) / total) / 10 : 0 })) };
+  // `(idle)`: the thread waited in the event loop (epoll), which on this shared machine includes
+  // waiting to be scheduled again; percentages are of the busy (non-idle) samples.
+  const idle = self.get('(idle)') ?? 0;
+  const busy = total - idle;
+  const rows = [...self.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, n);
+  return {
+    files: files.length, per_file: perFile, total_ms: Math.round(total), idle_ms: Math.round(idle), busy_ms: Math.round(busy),
+    top: rows.map(([frame, t]) => ({ frame, self_ms: Math.round(t), self_pct: busy ? Math.round((1000 * t) / busy) / 10 : 0 })),
+  };
 }

@@ -69,6 +69,8 @@ export function summarize(results, { runnable }) {
         return acc;
       }, {}),
       failopen_bypass_pct: stat(ok.map((r) => r.failopen_bypass_pct)),
+      judged_pps: stat(ok.map((r) => r.judged_pps)),
+      cpu_us_per_packet: stat(ok.map((r) => r.cpu_us_per_packet)),
       buf_kib: c.bufKiB ?? null,
     };
   });
@@ -118,6 +120,17 @@ export function summarize(results, { runnable }) {
       why: lat == null ? 'not measured (no traced configuration 4 run)' : undefined,
     },
   ];
+  // Context for 4/2: with fail-open (the daemon's default) a queue program that falls behind lets
+  // the excess through unjudged, so configuration 2's throughput can exceed what it judged; 2-closed
+  // drops instead, and CPU µs per judged packet compares the per-packet costs directly.
+  const us = (k) => by[k]?.cpu_us_per_packet?.median ?? null;
+  targets.splice(2, 0,
+    { ...target('4/2-closed (context: queue ceiling without fail-open leakage)', '4', '2-closed', 0.85, null), context: true },
+    {
+      name: '2/4 CPU µs per judged packet (context: per-packet capacity)', value: us('2') && us('4') ? r3(us('2') / us('4')) : null, goal: '≥ 0.85',
+      met: us('2') && us('4') ? us('2') / us('4') >= 0.85 : null, context: true, why: us('2') && us('4') ? undefined : 'not measured',
+      source: us('2') && us('4') ? `accept-all ${us('2')} µs, daemon (cfg 4) ${us('4')} µs of CPU per packet received from the queue` : undefined,
+    });
   const thesis = THESIS.map((t) => ({ ...t, thesis_ratio_to_nat: r3(t.mbps / THESIS[0].mbps), ours_mbps: m(t.ours), ours_ratio_to_nat: ratio(t.ours, '1') }));
   const sweep = configs.filter((c) => c.buf_kib != null).sort((x, y) => x.buf_kib - y.buf_kib)
     .map((c) => ({ buf_kib: c.buf_kib, mbps: m(c.key), ratio_to_4: ratio(c.key, '4'), daemon_hwm_mib: c.daemon_hwm_mib?.median ?? null, daemon_rss_mib: c.daemon_rss_mib?.median ?? null, scans: c.scans?.median ?? null, scan_p50_us: c.steps?.scan_per_buffer?.p50_us ?? null }));
@@ -141,7 +154,7 @@ function textTable(rows) {
 
 function mainRows(doc, { wide }) {
   const head = ['cfg', 'configuration', 'Mb/s median (min–max)', '÷0', '÷1', 'CPU user/sys/softirq %', 'daemon CPU %', 'RSS / HWM MiB', 'held peak', 'queue drops'];
-  if (wide) head.push('fail-open bypass %', 'probe RTT p50/p99 ms', 'load-gen CPU % (clients/servers)', 'bg load %');
+  if (wide) head.push('judged pkts/s', 'CPU µs/pkt', 'fail-open bypass %', 'probe RTT p50/p99 ms', 'load-gen CPU % (clients/servers)', 'bg load %');
   const rows = [head];
   for (const c of doc.configs.filter((x) => x.group === 'main' || x.group === 'queues')) {
     const row = [
@@ -155,7 +168,7 @@ function mainRows(doc, { wide }) {
       c.kind === 'daemon' || c.kind === 'acceptall' ? String(c.queue_drops) : '–',
     ];
     if (wide) {
-      row.push(c.failopen_bypass_pct ? fmt(c.failopen_bypass_pct.median, 1) : '–', c.probe_p50_ms != null ? `${fmt(c.probe_p50_ms, 2)} / ${fmt(c.probe_p99_ms, 2)}` : '–',
+      row.push(c.judged_pps ? fmt(c.judged_pps.median, 0) : '–', c.cpu_us_per_packet ? fmt(c.cpu_us_per_packet.median, 1) : '–', c.failopen_bypass_pct ? fmt(c.failopen_bypass_pct.median, 1) : '–', c.probe_p50_ms != null ? `${fmt(c.probe_p50_ms, 2)} / ${fmt(c.probe_p99_ms, 2)}` : '–',
         `${fmt(c.loadgen_clients_pct, 0)} / ${fmt(c.loadgen_servers_pct, 0)}`, fmtRange(c.background_load_pct, 0));
     }
     rows.push(row);
@@ -167,7 +180,7 @@ function targetRows(doc) {
   return [['target', 'goal', 'measured', 'met'], ...doc.targets.map((t) => [
     t.name, t.goal,
     t.value == null ? t.why : `${t.value}${t.unit ? ` ${t.unit}` : ''}${t.range ? ` (runs ${t.range[0]}–${t.range[1]})` : ''}`,
-    t.met == null ? 'n/a' : t.met ? 'yes' : 'NO',
+    t.context ? (t.met == null ? 'n/a' : t.met ? '(yes)' : '(no)') : t.met == null ? 'n/a' : t.met ? 'yes' : 'NO',
   ])];
 }
 
@@ -206,6 +219,7 @@ export function renderMarkdown(doc) {
   L.push('Mb/s = bytes received on the clients\' interfaces (L2) over the window. ÷0, ÷1: ratio of medians to plain forwarding and to NAT. ' +
     'CPU = /proc/stat deltas, **system-wide** (clients, servers, load generator, kernel forwarding and daemon share the 2 cores), in % of both cores. ' +
     'Daemon CPU in % of one core (all threads and queue workers). Queue drops = queue_dropped + user_dropped of /proc/net/netfilter/nfnetlink_queue over the window. ' +
+    'Judged pkts/s = packets the queue program received from the kernel per second; CPU µs/pkt = its CPU time per received packet; fail-open bypass = packets that hit an NFQUEUE rule but never reached user space (the queue or its socket was full and fail-open accepted them unjudged; the kernel counts these nowhere, so it is rule hits − packets received). ' +
     'Probe = RTT of a 2-byte HTTP request every 50 ms on one keep-alive connection during the window. bg load = busy share of the machine just before the run, with nothing of ours running (other work on the box).', '');
   L.push(mdTable(mainRows(doc, { wide: true })), '');
   L.push('## Targets', '', mdTable(targetRows(doc)), '');
@@ -243,7 +257,7 @@ export function renderMarkdown(doc) {
       L.push(`### ${p.key}: ${p.label} (${fmt(p.mbps)} Mb/s, ${p.daemon_cpu_pct != null ? `${fmt(p.daemon_cpu_pct, 0)}% of a core` : ''} while profiled)`, '');
       if (p.error) L.push(`error: ${p.error}`, '');
       if (p.cpuprof?.top?.length) {
-        L.push(`cpu-prof, ${p.cpuprof.files} file(s) (${p.cpuprof.per_file.map((f) => `${f.total_ms} ms`).join(', ')} sampled):`, '');
+        L.push(`cpu-prof, ${p.cpuprof.files} file(s) (${p.cpuprof.per_file.map((f) => `${f.total_ms} ms`).join(', ')} sampled; ${p.cpuprof.busy_ms} ms busy, ${p.cpuprof.idle_ms} ms \`(idle)\` = waiting in the event loop, which here includes waiting for a CPU; self % of the busy samples):`, '');
         L.push(mdTable([['self %', 'self ms', 'frame'], ...p.cpuprof.top.map((t) => [fmt(t.self_pct), String(t.self_ms), `\`${t.frame.replace(/\|/g, '\\|')}\``])]), '');
       }
       if (p.perf?.top?.length) {

@@ -11,6 +11,7 @@ import type { AuditContext, AuditFile, AuditStore } from './audit.js';
 import type { KeywordSet } from './keywords.js';
 import { ScanBuffer, type ScanJobData } from './scanbuffer.js';
 import type { Scanner } from './scanner.js';
+import type { FileHasher, HashSigs } from '../scan/hash.js';
 
 /** Everything sessions share: built once from the config. */
 export interface ContentShared {
@@ -19,6 +20,8 @@ export interface ContentShared {
   keywordsOn: { chat: boolean; filenames: boolean };
   audit: AuditStore | null;
   scanner: Scanner | null;
+  /** Whole-file hash signatures, checked when a transfer ends. */
+  hashes: HashSigs | null;
   /** Scan buffer size (bytes) and overlap (longest signature − 1). */
   scanBuffer: number;
   scanTail: number;
@@ -41,6 +44,7 @@ interface Transfer {
   name: string | null;
   audit: AuditFile | null;
   buf: ScanBuffer | null;
+  hasher: FileHasher | null;
   bytes: number;
 }
 
@@ -83,6 +87,7 @@ export class ContentSession implements InspectEvents {
       id, dir, name: info.name, bytes: 0,
       audit: s.audit ? s.audit.openFile(this.ctx, dir, info.name) : null,
       buf: s.scanner ? new ScanBuffer(s.scanBuffer, s.scanTail) : null,
+      hasher: s.hashes ? s.hashes.newHasher() : null,
     });
     return id;
   }
@@ -92,6 +97,7 @@ export class ContentSession implements InspectEvents {
     if (!t || this.kill) return;
     t.bytes += bytes.length;
     t.audit?.write(bytes);
+    t.hasher?.update(bytes);
     if (t.buf) for (const job of t.buf.push(bytes)) this.jobs.push({ transfer: t, job, final: false, complete: false });
   }
 
@@ -101,6 +107,19 @@ export class ContentSession implements InspectEvents {
     this.transfers.delete(id);
     if (this.kill) {
       t.audit?.abort();
+      return;
+    }
+    // Whole-file hash signatures (.hdb/.hsb) are checked once the transfer is complete, before the
+    // packet that completed it gets its verdict.
+    const hit = complete ? t.hasher?.finish()[0] : undefined;
+    if (hit) {
+      this.shared.counters.inc('infected');
+      t.audit?.abort();
+      this.kill = {
+        rule: `virus.${hit.name}`,
+        reason: `virus ${hit.name} (${hit.algo} of the whole file) in ${t.name ?? 'a transfer'}`,
+        fields: { virus: hit.name, file: t.name, hash: hit.algo },
+      };
       return;
     }
     const last = t.buf?.flush() ?? null;

@@ -35,10 +35,12 @@ export function buildContent(cfg: EffectiveConfig, counters: Counters, mode: 'li
       )
     : null;
   let scanner: Scanner | null = null;
+  let hashes: ContentShared['hashes'] = null;
   let tail = 0;
   if (cfg.scan.enabled) {
     const db = buildVirusDb({ eicar: cfg.scan.eicar, ndb: cfg.scan.databases });
     notices.push(...db.notices);
+    hashes = db.hashes;
     if (db.patterns.length) {
       tail = db.maxLen - 1;
       scanner = mode === 'live' ? new PoolScanner(db, cfg.scan.workers, cfg.scan.debugDelayMs) : new SyncScanner(db);
@@ -49,6 +51,7 @@ export function buildContent(cfg: EffectiveConfig, counters: Counters, mode: 'li
     keywordsOn: { chat: cfg.keywords.chat, filenames: cfg.keywords.filenames },
     audit,
     scanner,
+    hashes,
     scanBuffer: cfg.scan.bufferBytes,
     scanTail: tail,
     counters,

@@ -5,7 +5,11 @@
  * The database is plain data so it can be posted to scan worker threads.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { P2pgwError } from '../errors.js';
+import { HashSigs } from '../scan/hash.js';
+import { loadClamav } from '../scan/clamav.js';
+import { parseHashSig, type HashEntry } from '../scan/compile.js';
 
 /** The EICAR anti-virus test file signature (eicar.org), shipped and enabled by default. */
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
@@ -13,6 +17,8 @@ export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST
 export interface VirusDb {
   names: string[];
   patterns: Uint8Array[];
+  /** Whole-file hash signatures (`.hdb` MD5, `.hsb` SHA-1/SHA-256), checked at each transfer's end. */
+  hashes: HashSigs | null;
   /** Longest pattern length, bytes (the scan buffer's overlap is this − 1). */
   maxLen: number;
   /** Signatures that could not be used, with why (counted, shown at start-up). */
@@ -22,11 +28,15 @@ export interface VirusDb {
 /**
  * Builds the database.
  * @param opts.eicar include the EICAR test signature
- * @param opts.ndb paths of ClamAV `.ndb` files (`Name:TargetType:Offset:HexSignature`)
- * @throws P2pgwError(P2PGW_ERR_CONFIG) naming file:line for an unreadable file or malformed line
+ * @param opts.ndb paths of signature files: ClamAV `.ndb` (`Name:TargetType:Offset:HexSignature`)
+ *   body signatures, `.hdb` (MD5) and `.hsb` (SHA-1/SHA-256) file hashes (`Hash:Size:Name`)
+ * @throws P2pgwError(P2PGW_ERR_CONFIG / P2PGW_ERR_PATTERN) naming file:line for an unreadable file
+ *   or a malformed line
  */
 export function buildVirusDb(opts: { eicar: boolean; ndb?: readonly string[] }): VirusDb {
-  const db: VirusDb = { names: [], patterns: [], maxLen: 0, notices: [] };
+  const db: VirusDb = { names: [], patterns: [], hashes: null, maxLen: 0, notices: [] };
+  const hashNames: string[] = [];
+  const hashEntries: HashEntry[] = [];
   const add = (name: string, bytes: Uint8Array) => {
     db.names.push(name);
     db.patterns.push(bytes);
@@ -34,6 +44,16 @@ export function buildVirusDb(opts: { eicar: boolean; ndb?: readonly string[] }):
   };
   if (opts.eicar) add('Eicar-Test-Signature', new TextEncoder().encode(EICAR));
   for (const file of opts.ndb ?? []) {
+    const ext = path.extname(file).toLowerCase();
+    if (ext === '.hdb' || ext === '.hsb') {
+      for (const sig of loadClamav(file).sigs) {
+        if (!('hash' in sig) || sig.hash === undefined) continue;
+        const h = parseHashSig(sig);
+        hashEntries.push({ sig: hashNames.length, ...h });
+        hashNames.push(sig.name);
+      }
+      continue;
+    }
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
@@ -55,5 +75,6 @@ export function buildVirusDb(opts: { eicar: boolean; ndb?: readonly string[] }):
     });
     if (skipped) db.notices.push(`${file}: ${skipped} signature(s) skipped (non-zero target type, anchored offset or wildcards)`);
   }
+  if (hashEntries.length) db.hashes = new HashSigs(hashEntries, hashNames);
   return db;
 }

@@ -95,8 +95,9 @@ export function directOwners(meta: DbMeta): Uint8Array {
   return d;
 }
 
-/** Scan mode: normal (everything but EOF-anchored) or the end-of-stream pass over the tail. */
+/** Scan mode of processEvents: normal pass (every signature except EOF-anchored ones). */
 export const MODE_NORMAL = 0;
+/** Scan mode of processEvents: end-of-stream pass over the tail (EOF-anchored signatures only). */
 export const MODE_EOF = 1;
 
 /**

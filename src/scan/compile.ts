@@ -65,10 +65,13 @@ export interface HashEntry {
   size: number;
 }
 
-/** Offset kinds per signature (DbMeta.sigOff). */
+/** DbMeta.sigOff: offset `*` (match anywhere). */
 export const OFF_ANY = 0;
+/** DbMeta.sigOff: offset `n[,shift]` (start in [n, n + shift]). */
 export const OFF_ABS = 1;
+/** DbMeta.sigOff: offset `EOF-n[,shift]` (start in [size - n, size - n + shift]; reported at end). */
 export const OFF_EOF = 2;
+/** DbMeta.sigOff: a whole-file hash signature. */
 export const OFF_HASH = 3;
 
 /** JS-side metadata of a compiled database. Arrays are indexed by sig, variant, atom, owner, gap. */

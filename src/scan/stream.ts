@@ -116,6 +116,11 @@ class ScanCore {
     if (this.hasher) for (const h of this.hasher.finish()) this.queue.push(h.sig, 0, size);
   }
 
+  /** True if matches wait for delivery. */
+  get queued(): boolean {
+    return this.qh < this.queue.length;
+  }
+
   /** Delivers queued matches; if onMatch throws, the rest stay queued for the next call. */
   deliver(onMatch: OnSigMatch): void {
     const q = this.queue;
@@ -260,6 +265,14 @@ export class ChunkedScanner {
 
   /** Buffers `bytes`, scanning each buffer that fills up. */
   push(bytes: Uint8Array, onMatch: OnSigMatch): void {
+    const fill = this.#fill;
+    if (bytes.length < this.bufferSize - fill) {
+      // Fast path (most packets): the bytes fit without filling the buffer.
+      this.#buf.set(bytes, fill);
+      this.#fill = fill + bytes.length;
+      if (this.#core.queued) this.#core.deliver(onMatch);
+      return;
+    }
     let pos = 0;
     while (pos < bytes.length) {
       const n = Math.min(bytes.length - pos, this.bufferSize - this.#fill);

@@ -10,8 +10,10 @@
  * them per occurrence (q-gram filtering with sampling, cf. Navarro & Raffinot, "Flexible Pattern
  * Matching in Strings", 2002, ch. 3-4; Wu & Manber 1994 for block hashing). Windows are chosen
  * by a score that avoids common bytes (0x00, 0xff, space, letters) and already crowded buckets.
- * The q = 4 filter is a 2-bit blocked Bloom filter (one 64-bit word per lookup; Putze, Sanders,
+ * The q = 4 filter is a 3-bit blocked Bloom filter (one 64-bit word per lookup; Putze, Sanders,
  * Singler, "Cache-, Hash- and Space-Efficient Bloom Filters", 2007) sized at ~16 bits per entry.
+ * Each bucket entry also carries the atom's length and last 4 bytes, so most false candidates are
+ * dropped before the atom tables are touched (inputs that repeat a pattern's prefix).
  */
 import type { ByteClass } from './syntax.js';
 import { classMembers } from './syntax.js';
@@ -36,7 +38,9 @@ export interface TierStats {
   largestBucket: number;
 }
 
+/** Multiplier of the 4-gram hash (word index = top bits of gram * H1; mirrors sigdb_layout.ts). */
 export const H1 = 0x9e3779b1;
+/** Multiplier of the second hash round (the three Bloom bit positions; mirrors sigdb_layout.ts). */
 export const H2 = 0x85ebca77;
 const MAGIC = 0x31424453;
 const COMMON = new Uint8Array(256);
@@ -87,13 +91,6 @@ function grams(vars: number[][]): number[] {
     out = next;
   });
   return out;
-}
-
-/** Hash of a 4-gram: [word index, bit 1, bit 2] for `wbits` index bits (mirrors sigdb.ts). */
-export function hash4(g: number, wbits: number): [number, number, number] {
-  const h1 = Math.imul(g, H1) >>> 0;
-  const h2 = Math.imul((h1 ^ (h1 >>> 15)) >>> 0, H2) >>> 0;
-  return [h1 >>> (32 - wbits), h2 >>> 26, (h2 >>> 20) & 63];
 }
 
 /** Growable (gram, atom, offset) entry list. */
@@ -276,7 +273,7 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
     const bk = off;
     off = align(off + (nb + 1) * 4, 16);
     const en = off;
-    off = align(off + t.entries.length * 12, 16);
+    off = align(off + t.entries.length * 16, 16);
     return { wbits, nb, bm, bk, en };
   });
   const total = off;
@@ -342,6 +339,7 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
         bucketOf[i] = h1 >>> (32 - L.wbits);
         setBit(bucketOf[i], h2 >>> 26);
         setBit(bucketOf[i], (h2 >>> 20) & 63);
+        setBit(bucketOf[i], (h2 >>> 14) & 63);
       } else {
         bucketOf[i] = g;
         setBit(g >>> 6, g & 63);
@@ -356,12 +354,16 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
     }
     for (let i = 0; i <= L.nb; i++) dv.setUint32(L.bk + i * 4, counts[i], true);
     const fill = counts.slice(0, L.nb);
-    const u32 = new Uint32Array(blob.buffer, L.en, E.length * 3);
+    const u32 = new Uint32Array(blob.buffer, L.en, E.length * 4);
     for (let i = 0; i < E.length; i++) {
-      const at = fill[bucketOf[i]]++ * 3;
+      const at = fill[bucketOf[i]]++ * 4;
+      const a = E.atom[i];
+      const codes = atoms[a];
+      const len = codes.length;
       u32[at] = E.gram[i];
-      u32[at + 1] = E.atom[i];
-      u32[at + 2] = E.off[i];
+      u32[at + 1] = masked[a] ? a : (a | 0x80000000) >>> 0;
+      u32[at + 2] = (E.off[i] | (len << 16)) >>> 0;
+      if (!masked[a]) u32[at + 3] = (codes[len - 4] | (codes[len - 3] << 8) | (codes[len - 2] << 16) | (codes[len - 1] << 24)) >>> 0;
     }
     const tr = tiersOff + ti * 32;
     [t.q, t.k, L.wbits, L.bm, L.bk, L.en, t.entries.length, big].forEach((v, i) => dv.setUint32(tr + i * 4, v, true));

@@ -127,3 +127,39 @@ describe('parser caps from the config', () => {
     }
   });
 });
+
+describe('whole-file hash signatures (.hdb MD5, .hsb SHA-256)', () => {
+  for (const [ext, algo] of [['hdb', 'md5'], ['hsb', 'sha256']] as const) {
+    it(`a transfer whose ${algo} is in a .${ext} file is reset before its last packet; the audit keeps nothing`, () => {
+      const db = path.join(tmp, `sigs.${ext}`);
+      fs.writeFileSync(db, `# test\n${createHash(algo).update(BODY).digest('hex')}:${BODY.length}:Test.File.${ext}\n`);
+      const dir = path.join(tmp, `hash-${ext}`);
+      const file = path.join(tmp, `hash-${ext}.pcap`);
+      fs.writeFileSync(file, pcapOf(session()));
+      const cfg = parseConfig(
+        `apps:\n  http: {action: inspect}\nscan: {databases: [${JSON.stringify(db)}]}\naudit: {enabled: true, dir: ${JSON.stringify(dir)}, min_free: 0}\n`,
+        path.join(tmp, 'h.yaml'), APPS.map((a) => a.name),
+      );
+      cfg.rulesDir = parseConfig('', 'x', APPS.map((a) => a.name)).rulesDir;
+      const verdicts: Verdict[] = [];
+      const { counters, records } = replayFiles([file], { config: cfg, onPacketVerdict: (_i, v) => verdicts.push(v) });
+      expect(counters.get('infected')).toBe(1);
+      expect(records[0].verdict).toBe('reset');
+      const rst = verdicts.filter((v) => v.verdict === 'repeat' && v.packet);
+      expect(rst).toHaveLength(1); // the packet completing the file became a RST
+      expect(fs.existsSync(path.join(dir, 'index.jsonl'))).toBe(false);
+    });
+  }
+
+  it('a malformed hash line names file:line', () => {
+    const db = path.join(tmp, 'bad.hdb');
+    fs.writeFileSync(db, 'zz:10:Bad\n');
+    expect(() =>
+      replayFiles([path.join(tmp, 'inorder.pcap')], {
+        config: Object.assign(parseConfig(`scan: {databases: [${JSON.stringify(db)}]}\n`, path.join(tmp, 'b.yaml'), APPS.map((a) => a.name)), {
+          rulesDir: parseConfig('', 'x', APPS.map((a) => a.name)).rulesDir,
+        }),
+      }),
+    ).toThrow(/bad\.hdb:1/);
+  });
+});

@@ -94,6 +94,24 @@ describe('semantics by example', () => {
   });
 });
 
+describe('edge cases', () => {
+  it('empty databases and hash-only databases scan without matches or errors', () => {
+    const empty = SigDatabase.compile([]);
+    expect(empty.sigCount).toBe(0);
+    expect(hitsOf(empty, 'anything at all')).toEqual([]);
+    expect(hitsOf(SigDatabase.load(empty.serialize()), 'x')).toEqual([]);
+    const hashOnly = SigDatabase.compile([{ name: 'h', hash: createHash('sha256').update('abc').digest('hex') }]);
+    expect(hitsOf(hashOnly, 'abc')).toEqual([['h', 0, 3]]);
+    expect(hashOnly.chunked().bufferSize).toBe(32768);
+  });
+
+  it('single-byte and wildcard-only pieces still match (1-byte and 2-byte tiers)', () => {
+    const db = SigDatabase.compile([{ name: 'one', hex: '00' }, { name: 'two', hex: 'ff??fe' }, { name: 'nib', hex: '4?' }]);
+    expect(hitsOf(db, B('\x00\xff\x01\xfeA'))).toEqual([['one', 0, 1], ['two', 1, 4], ['nib', 4, 5]]);
+    expect(db.stats.tiers.map((t) => t.q)).toEqual([1]);
+  });
+});
+
 describe('compile errors', () => {
   const cases: [SigSource, RegExp][] = [
     [{ name: 'x', hex: '' }, /empty signature/],
