@@ -19,6 +19,7 @@
  * of run keys, e.g. 0,3,4 or 6-100k, 4-q2, 6-buf32k; `sweep`, `trace`, `queues` select groups)
  * · --runs N · --window S · --warmup S · --conns N (concurrent downloads per client×server pair)
  * · --client wrk|node · --profile / --no-profile · --out DIR · --status-interval MS · --keep
+ * · --render FILE.json (rewrite the markdown and charts of an earlier run; no root needed)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -59,11 +60,29 @@ const { values: a } = parseArgs({
     'quiet-pct': { type: 'string' },
     'quiet-budget': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    render: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (a.help) {
   process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^#!.*\n\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
+  process.exit(0);
+}
+
+// --render FILE.json: recompute the statistics and rewrite the markdown and charts of an earlier run.
+if (a.render) {
+  const file = path.resolve(a.render);
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const known = [...CONFIGS, ...extras({ quick: false }), ...extras({ quick: true })];
+  const runnable = [...new Map(known.map((c) => [c.key, c])).values()];
+  const { profiles } = doc;
+  Object.assign(doc, summarize(doc.runs, { runnable }), { profiles });
+  const dir = path.dirname(file);
+  const base = path.basename(file, '.json');
+  doc.charts = renderCharts(doc, dir, base);
+  fs.writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, `${base}.md`), renderMarkdown(doc));
+  process.stdout.write(`${renderTable(doc)}\n`);
   process.exit(0);
 }
 
@@ -166,6 +185,11 @@ const bigDbFailed = dbBuilds['6-100k']?.error;
 // Interleaved main runs (configurations 0–7 and 4-q2, `runs` times each), then the one-off runs.
 const repeated = runnable.filter((c) => !c.runs && !(c.bigDb && bigDbFailed));
 const oneOff = runnable.filter((c) => c.runs || (c.bigDb && bigDbFailed));
+// Within a round, each target's numerator runs right after its denominator (0→3, 2→4→6→4-q2), so
+// per-round (paired) ratios see the same machine conditions.
+const ROUND_ORDER = ['0', '3', '1', '2', '4', '6', '4-q2', '2-closed', '5', '7', '6-100k'];
+const rank = (k) => (ROUND_ORDER.includes(k) ? ROUND_ORDER.indexOf(k) : ROUND_ORDER.length);
+repeated.sort((x, y) => rank(x.key) - rank(y.key));
 const plan = [];
 for (let r = 1; r <= opt.runs; r++) for (const c of repeated) plan.push({ cfg: c, run: r });
 for (const c of oneOff) for (let r = 1; r <= (c.runs ?? 1); r++) plan.push({ cfg: c, run: r });
@@ -351,6 +375,8 @@ async function teardown(s) {
     out.rules_left = await leftoverRules();
   }
   await resetGateway();
+  // Each run starts with empty audit and flow-log directories.
+  for (const d of ['audit', 'flowlog']) fs.rmSync(path.join(ctx.dir, d), { recursive: true, force: true });
   return out;
 }
 
@@ -597,6 +623,7 @@ try {
       const cfg = runnable.find((c) => c.key === key) ?? all.find((c) => c.key === key);
       if (!cfg || !['daemon', 'acceptall'].includes(cfg.kind) || (cfg.needsFlag && !flags[cfg.needsFlag])) continue;
       if (cfg.kind === 'acceptall' && !havePerf) continue;
+      if (cfg.bigDb && bigDbFailed) continue; // nothing to profile: its scanner never started
       const dir = path.join(tmp, `prof-${key}`);
       fs.mkdirSync(dir, { recursive: true });
       const perfFile = havePerf ? path.join(dir, 'perf.data') : null;

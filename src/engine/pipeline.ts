@@ -101,7 +101,9 @@ export class Pipeline {
 
   /**
    * Judges one IP packet.
-   * @param ip the packet from the IP header on (NFQUEUE payload or a capture frame's IP part)
+   * @param ip the packet from the IP header on (NFQUEUE payload or a capture frame's IP part). It
+   *   is kept, not copied, while the packet is held: the caller must not reuse its memory (NFQUEUE
+   *   payloads are private copies; capture frames are views into the file buffer, which outlives them)
    * @param ts packet time, seconds
    * @param id queue packet id (live); replay may omit it
    * @returns the verdict; `accept` for anything that cannot be judged (counted); null when the
@@ -163,7 +165,7 @@ export class Pipeline {
     }
     if (st.insp && this.inspect) {
       const t1 = tr ? performance.now() : 0;
-      this.inspect.packet(st.insp, { id, pkt, ip: ip.slice(), dir, t: ts * 1000 });
+      this.inspect.packet(st.insp, { id, pkt, ip, dir, t: ts * 1000 });
       if (tr) tr.add('inspect', performance.now() - t1);
       return null;
     }
@@ -174,7 +176,7 @@ export class Pipeline {
         this.classify(flow, st, pkt, dir);
       }
     }
-    if (st.attach && this.inspect) return this.startInspection(flow, st, { id, pkt, ip: ip.slice(), dir, t: ts * 1000 });
+    if (st.attach && this.inspect) return this.startInspection(flow, st, { id, pkt, ip, dir, t: ts * 1000 });
     return this.decision(flow);
   }
 
