@@ -20,6 +20,8 @@
  * · --runs N · --window S · --warmup S · --conns N (concurrent downloads per client×server pair)
  * · --client wrk|node · --profile / --no-profile · --out DIR · --status-interval MS · --keep
  * · --render FILE.json (rewrite the markdown and charts of an earlier run; no root needed)
+ * · --keep-profiles (copy the raw .cpuprofile / perf.data files to <out>/profiles/)
+ * · --profile-keys K1,K2 (profile these configurations instead of the missed targets' ones)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -61,6 +63,8 @@ const { values: a } = parseArgs({
     'quiet-budget': { type: 'string' },
     keep: { type: 'boolean', default: false },
     render: { type: 'string' },
+    'keep-profiles': { type: 'boolean', default: false },
+    'profile-keys': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -93,7 +97,7 @@ const opt = {
   window: Number(a.window ?? (quick ? 3 : 7)),
   warmup: Number(a.warmup ?? (quick ? 1 : 2)),
   conns: Number(a.conns ?? 8),
-  profile: a['no-profile'] ? false : (a.profile ?? !quick),
+  profile: a['no-profile'] ? false : (a.profile ?? (!quick || !!a['profile-keys'])),
   // 0 = no polling during the window when the daemon reports held_peak itself (every status request
   // makes the daemon run `conntrack -L` twice: polling perturbs what we measure); otherwise 200 ms.
   statusIntervalMs: a['status-interval'] != null ? Number(a['status-interval']) : null,
@@ -342,7 +346,8 @@ async function setup(cfg, { profileDir, perfFile } = {}) {
   }
   res.startup_ms = Date.now() - started;
   // Scan workers compile their matchers after `ready`: wait until the daemon is idle.
-  const idle = await waitIdle(procTree(p.pid), { capMs: opt.startTimeoutMs });
+  // (A profiled daemon never gets that idle: V8's sampler thread keeps it busy; settle for less.)
+  const idle = await waitIdle(procTree(p.pid), profileDir ? { maxPct: 25, capMs: 10_000 } : { capMs: opt.startTimeoutMs });
   res.settle_ms = idle === null ? null : res.startup_ms + idle;
   res.idle_mem = procMem(procTree(p.pid));
   const st0 = await readStatus(ctx.status, 3000);
@@ -618,7 +623,7 @@ try {
   // perf is installed, `perf record` on the same processes (kernel and native frames too).
   summary.profiles = [];
   if (opt.profile) {
-    const want = [...new Set(summary.targets.filter((t) => t.met === false && t.profile).flatMap((t) => (t.profile === '4' && t.name.startsWith('4/2') ? ['4', '2'] : [t.profile])))].slice(0, 5);
+    const want = a['profile-keys'] ? a['profile-keys'].split(',') : [...new Set(summary.targets.filter((t) => t.met === false && t.profile).flatMap((t) => (t.profile === '4' && t.name.startsWith('4/2') ? ['4', '2'] : [t.profile])))].slice(0, 5);
     for (const key of want) {
       const cfg = runnable.find((c) => c.key === key) ?? all.find((c) => c.key === key);
       if (!cfg || !['daemon', 'acceptall'].includes(cfg.kind) || (cfg.needsFlag && !flags[cfg.needsFlag])) continue;
@@ -628,15 +633,22 @@ try {
       fs.mkdirSync(dir, { recursive: true });
       const perfFile = havePerf ? path.join(dir, 'perf.data') : null;
       log(`profiling ${key} (${cfg.kind === 'daemon' ? 'node --cpu-prof' : ''}${havePerf ? `${cfg.kind === 'daemon' ? ' + ' : ''}perf record` : ''})`);
+      const tp = Date.now();
       const rec = await measure(cfg, 0, { profileDir: cfg.kind === 'daemon' ? dir : undefined, perfFile });
-      const prof = { key, label: cfg.label, mbps: rec.mbps, daemon_cpu_pct: rec.daemon?.cpu_pct ?? null, error: rec.error ?? null };
+      log(`  run ${Math.round((Date.now() - tp) / 1000)} s`);
+      const prof = { key, label: cfg.label, mbps: rec.mbps, daemon_cpu_pct: rec.daemon?.cpu_pct ?? null, startup_ms: rec.startup_ms, settle_ms: rec.settle_ms, error: rec.error ?? null };
       if (cfg.kind === 'daemon') Object.assign(prof, { cpuprof: topFrames(dir, 15) });
+      const tr = Date.now();
       if (perfFile && rec.perf === perfFile) prof.perf = await perfTop(perfFile);
       else if (rec.perf) prof.perf_error = rec.perf;
+      log(`  reports ${Math.round((Date.now() - tr) / 1000)} s`);
       summary.profiles.push(prof);
-      const keepDir = path.join(opt.out, 'profiles', `${base}-${key}`);
-      fs.mkdirSync(keepDir, { recursive: true });
-      for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) fs.copyFileSync(path.join(dir, f), path.join(keepDir, f));
+      if (a['keep-profiles']) {
+        // Raw profiles (several MB each) for Chrome DevTools / speedscope; off by default.
+        const keepDir = path.join(opt.out, 'profiles', `${base}-${key}`);
+        fs.mkdirSync(keepDir, { recursive: true });
+        for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') || f === 'perf.data')) fs.copyFileSync(path.join(dir, f), path.join(keepDir, f));
+      }
       for (const pid of rec.daemon_pids ?? []) fs.rmSync(`/tmp/perf-${pid}.map`, { force: true });
     }
   }

@@ -4,7 +4,7 @@
 // Every engine must report the same matches (a mismatch is an error: exit code 1).
 //
 // Usage: npm run bench:matcher [-- --quick] [--sizes=100,1000] [--corpus-mib=64] [--no-clamscan]
-//        [--regexp-budget-ms=4000] [--reps=3] [--out=bench/results]
+//        [--regexp-budget-ms=4000] [--reps=3] [--engines=ours,ac,regexp,clamscan] [--out=bench/results]
 // Output: a markdown table on stdout and bench/results/matcher-<date>.{json,md}.
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,8 @@ const sizes = (args.sizes ?? (quick ? '100,1000' : '100,1000,10000,100000')).spl
 const corpusMiB = Number(args['corpus-mib'] ?? (quick ? 4 : 64));
 const reps = Number(args.reps ?? (quick ? 1 : 3));
 const regexpBudget = Number(args['regexp-budget-ms'] ?? (quick ? 500 : 4000));
-const useClam = args['no-clamscan'] !== true && haveClamscan();
+const engines = String(args.engines ?? 'ours,ac,regexp,clamscan').split(',');
+const useClam = engines.includes('clamscan') && args['no-clamscan'] !== true && haveClamscan();
 const FILE = 256 * 1024;
 const PLANTS = 4;
 const MB = (bytes, ms) => bytes / 1e6 / (ms / 1000);
@@ -37,6 +38,8 @@ const meta = {
   acCandidates: [], acChoice: null, mismatches: [], targets: [],
 };
 const records = [];
+/** Appends a result record with the 1-minute load average at the time (the machine is shared). */
+const add = (r) => records.push({ ...r, load1: Number(loadavg()[0].toFixed(2)) });
 const mismatch = (what) => {
   meta.mismatches.push(what);
   log(`MISMATCH: ${what}`);
@@ -70,7 +73,7 @@ function best(fn) {
 
 // 1. Pick the fastest correct pure-JS Aho-Corasick at 1,000 patterns on an 8 MiB sample (1 MiB with
 // --quick); each candidate runs in a child process stopped after 120 s (20 s with --quick).
-{
+if (engines.includes('ac')) {
   const nTrial = Math.min(1000, Math.max(...sizes));
   const pats = makePatterns(nTrial); // same generator and seed: a prefix of `all` + EICAR
   const sample = corpora[0][1].slice(0, quick ? 4 : 32);
@@ -102,10 +105,19 @@ for (const n of sizes) {
   const pats = setOf(n);
   const label = n;
   const ref = new Map(); // corpus -> sorted keys from p2pgw-stream
+  // Build and load times of p2pgw in a fresh process (what a router start sees), best of `reps`.
+  const fresh = { build_ms: Infinity, load_ms: Infinity };
+  for (let r = 0; r < reps; r++) {
+    const c = spawnSync(process.execPath, [new URL('./lib/build-trial.mjs', import.meta.url).pathname, String(n)], { encoding: 'utf8' });
+    if (c.status !== 0) throw new Error(`build trial failed: ${c.stderr}`);
+    const j = JSON.parse(c.stdout);
+    fresh.build_ms = Math.min(fresh.build_ms, j.build_ms);
+    fresh.load_ms = Math.min(fresh.load_ms, j.load_ms);
+  }
   for (const mode of ['stream', 'chunked']) {
     const e = oursEngine(mode);
-    const b = e.build(pats);
-    log(`${e.name} ${n}: build ${b.build_ms.toFixed(0)} ms, load ${b.load_ms.toFixed(0)} ms, tiers ${JSON.stringify(b.tiers)}`);
+    const b = { ...e.build(pats), ...fresh };
+    log(`${e.name} ${n}: build ${b.build_ms.toFixed(0)} ms, load ${b.load_ms.toFixed(0)} ms (fresh process), tiers ${JSON.stringify(b.tiers)}`);
     for (const [cname, files] of corpora) {
       const keys = [];
       e.scan(b.h, files, keys);
@@ -113,7 +125,7 @@ for (const n of sizes) {
       if (!ref.has(cname)) ref.set(cname, keys);
       else if (!sameKeys(keys, ref.get(cname))) mismatch(`${e.name} ${n} ${cname}: ${diffNote(keys, ref.get(cname))}`);
       const ms = best(() => e.scan(b.h, files, null));
-      records.push({ engine: e.name, patterns: label, corpus: cname, mbps: MB(bytesOf(files), ms), build_ms: b.build_ms, load_ms: b.load_ms, mem_bytes: b.mem_bytes, matches: keys.length, db_file_bytes: b.db_file_bytes });
+      add({ engine: e.name, patterns: label, corpus: cname, mbps: MB(bytesOf(files), ms), build_ms: b.build_ms, load_ms: b.load_ms, mem_bytes: b.mem_bytes, matches: keys.length, db_file_bytes: b.db_file_bytes });
     }
     if (mode === 'stream') {
       // Pathological: runs of a pattern's prefix (every byte a partial match) and of 'a' against
@@ -125,7 +137,7 @@ for (const n of sizes) {
         const pb = pset === pats ? b : e.build(pset);
         const ms = best(() => e.scan(pb.h, [input], null));
         const mbps = MB(input.length, ms);
-        records.push({ engine: e.name, patterns: label, corpus: cname, mbps, build_ms: pb.build_ms, mem_bytes: pb.mem_bytes, matches: 0, note: `${(mbps / rnd.mbps).toFixed(2)}× random` });
+        add({ engine: e.name, patterns: label, corpus: cname, mbps, build_ms: pb.build_ms, mem_bytes: pb.mem_bytes, matches: 0, note: `${(mbps / rnd.mbps).toFixed(2)}× random` });
       }
     }
   }
@@ -134,23 +146,23 @@ for (const n of sizes) {
     try {
       b = ac.build(pats);
     } catch (err) {
-      records.push({ engine: ac.name, patterns: label, corpus: '*', mbps: null, note: `build failed: ${err.message}` });
+      add({ engine: ac.name, patterns: label, corpus: '*', mbps: null, note: `build failed: ${err.message}` });
     }
     for (const [cname, files] of b ? corpora : []) {
       const keys = [];
       const ms = ac.scan(b.h, files, keys, strings.get(cname));
       keys.sort();
       if (!sameKeys(keys, ref.get(cname))) mismatch(`${ac.name} ${n} ${cname}: ${diffNote(keys, ref.get(cname))}`);
-      records.push({ engine: ac.name, patterns: label, corpus: cname, mbps: MB(bytesOf(files), ms), build_ms: b.build_ms, mem_bytes: b.mem_bytes, matches: keys.length, note: '1 run; Latin-1 strings prepared untimed' });
+      add({ engine: ac.name, patterns: label, corpus: cname, mbps: MB(bytesOf(files), ms), build_ms: b.build_ms, mem_bytes: b.mem_bytes, matches: keys.length, note: '1 run; Latin-1 strings prepared untimed' });
     }
   }
-  {
+  if (engines.includes('regexp')) {
     const e = regexpEngine(regexpBudget);
     let b;
     try {
       b = e.build(pats);
     } catch (err) {
-      records.push({ engine: e.name, patterns: label, corpus: '*', mbps: null, note: `cannot build: ${String(err.message).slice(0, 80)}` });
+      add({ engine: e.name, patterns: label, corpus: '*', mbps: null, note: `cannot build: ${String(err.message).slice(0, 80)}` });
     }
     for (const [cname, files] of b ? corpora : []) {
       const keys = [];
@@ -158,7 +170,7 @@ for (const n of sizes) {
       keys.sort();
       const want = ref.get(cname).filter((k) => Number(k.split(':')[0]) < done);
       if (!sameKeys(keys, want)) mismatch(`${e.name} ${n} ${cname}: ${diffNote(keys, want)}`);
-      records.push({ engine: e.name, patterns: label, corpus: cname, mbps: MB(bytesOf(files.slice(0, done)), ms), build_ms: b.build_ms, mem_bytes: b.mem_bytes, matches: keys.length, covered_bytes: bytesOf(files.slice(0, done)), note: `capped at ${regexpBudget} ms: ${done}/${files.length} files` });
+      add({ engine: e.name, patterns: label, corpus: cname, mbps: MB(bytesOf(files.slice(0, done)), ms), build_ms: b.build_ms, mem_bytes: b.mem_bytes, matches: keys.length, covered_bytes: bytesOf(files.slice(0, done)), note: `capped at ${regexpBudget} ms: ${done}/${files.length} files` });
     }
   }
   if (useClam) {
@@ -179,7 +191,7 @@ for (const n of sizes) {
         pairs += r.perFile.get(f)?.size ?? 0;
         if (a !== c) mismatch(`clamscan ${n} ${cname} file ${f}: ours [${a}] clamscan [${c}]`);
       }
-      records.push({ engine: 'clamscan', patterns: label, corpus: cname, mbps: MB(bytesOf(files), r.scan_ms), build_ms: r.load_ms, mem_bytes: r.mem_bytes, matches: pairs, note: `per-file signature sets; ${(r.load_ms / 1000).toFixed(1)} s DB load subtracted (build = load)` });
+      add({ engine: 'clamscan', patterns: label, corpus: cname, mbps: MB(bytesOf(files), r.scan_ms), build_ms: r.load_ms, mem_bytes: r.mem_bytes, matches: pairs, note: `per-file signature sets; ${(r.load_ms / 1000).toFixed(1)} s DB load subtracted (build = load)` });
     }
   }
 }

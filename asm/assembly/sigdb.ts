@@ -27,7 +27,7 @@
 
 import { calloc, extendLast, inBounds, isLast } from "./mem";
 import {
-  ATOM_MASKED, ATOM_SIZE, CLASS_SIZE, ENTRY_SIZE, ENTRY_TAIL, TIER_SIZE, H1, H2, OK, ERR_BAD_ARG, ERR_NOT_LOADED, ERR_ALREADY_LOADED, ERR_OUT_TOO_SMALL, u32At, validate, maxBucket,
+  ATOM_MASKED, ATOM_SIZE, CLASS_SIZE, ENTRY_SIZE, ENTRY_TAIL, TIER_SIZE, HC, OK, ERR_BAD_ARG, ERR_NOT_LOADED, ERR_ALREADY_LOADED, ERR_OUT_TOO_SMALL, u32At, validate, maxBucket,
 } from "./sigdb_layout";
 
 let db: usize = 0;
@@ -182,31 +182,108 @@ function probe(en: usize, from: u32, to: u32, g: u32, p: i32, out: usize, w: i32
   return w;
 }
 
-/** Hashed 4-gram tier with stride k. Stops (sStopped, sPos) when the output might overflow. */
+/**
+ * Hashed 4-gram tier with stride k: h = gram * HC (64-bit); word = h >> (64 - wbits); Bloom bits
+ * (h >> (58 - wbits)), (h >> (52 - wbits)), (h >> (46 - wbits)) mod 64 (i64.shl masks the count).
+ * Four lookups per iteration share one branch. Stops (sStopped, sPos) when output might overflow.
+ */
 function scanTier4(tr: usize, p: i32, out: usize, cap: i32, w: i32): i32 {
   const k = <i32>load<u32>(tr, 4);
-  const shift = 32 - load<u32>(tr, 8);
+  const wbits = <u64>load<u32>(tr, 8);
   const bm = db + <usize>load<u32>(tr, 12);
   const bk = db + <usize>load<u32>(tr, 16);
   const en = db + <usize>load<u32>(tr, 20);
   const big = <i32>load<u32>(tr, 28);
   const last = sLen - 4;
   const input = sIn;
-  for (; p <= last; p += k) {
-    const g = load<u32>(input + <usize>p);
-    const h1 = g * H1;
-    const wi = h1 >>> shift;
-    const word = load<u64>(bm + (<usize>wi << 3));
-    const h2 = (h1 ^ (h1 >>> 15)) * H2;
-    const m = (<u64>1 << <u64>(h2 >>> 26)) | (<u64>1 << <u64>((h2 >>> 20) & 63)) | (<u64>1 << <u64>((h2 >>> 14) & 63));
-    if ((word & m) == m) {
-      if (w + big > cap) {
-        sStopped = true;
-        sPos = p;
-        return w;
+  const si = 64 - wbits;
+  const s1 = 58 - wbits;
+  const s2 = 52 - wbits;
+  const s3 = 46 - wbits;
+  const k4 = k * 4;
+  while (p <= last) {
+    if (p + 3 * k <= last) {
+      const h0 = <u64>load<u32>(input + <usize>p) * HC;
+      const h1 = <u64>load<u32>(input + <usize>(p + k)) * HC;
+      const h2 = <u64>load<u32>(input + <usize>(p + 2 * k)) * HC;
+      const h3 = <u64>load<u32>(input + <usize>(p + 3 * k)) * HC;
+      const m0 = (<u64>1 << (h0 >> s1)) | (<u64>1 << (h0 >> s2)) | (<u64>1 << (h0 >> s3));
+      const m1 = (<u64>1 << (h1 >> s1)) | (<u64>1 << (h1 >> s2)) | (<u64>1 << (h1 >> s3));
+      const m2 = (<u64>1 << (h2 >> s1)) | (<u64>1 << (h2 >> s2)) | (<u64>1 << (h2 >> s3));
+      const m3 = (<u64>1 << (h3 >> s1)) | (<u64>1 << (h3 >> s2)) | (<u64>1 << (h3 >> s3));
+      const t0 = m0 & ~load<u64>(bm + (<usize>(h0 >> si) << 3));
+      const t1 = m1 & ~load<u64>(bm + (<usize>(h1 >> si) << 3));
+      const t2 = m2 & ~load<u64>(bm + (<usize>(h2 >> si) << 3));
+      const t3 = m3 & ~load<u64>(bm + (<usize>(h3 >> si) << 3));
+      if ((t0 == 0) | (t1 == 0) | (t2 == 0) | (t3 == 0)) {
+        // Slow path: re-check the four positions one by one (below).
+      } else {
+        p += k4;
+        continue;
       }
-      const bp = bk + (<usize>wi << 2);
-      w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
+    }
+    const end = min(p + k4, last + 1);
+    for (; p < end; p += k) {
+      const g = load<u32>(input + <usize>p);
+      const h = <u64>g * HC;
+      const wi = <usize>(h >> si);
+      const m = (<u64>1 << (h >> s1)) | (<u64>1 << (h >> s2)) | (<u64>1 << (h >> s3));
+      if ((m & ~load<u64>(bm + (wi << 3))) == 0) {
+        if (w + big > cap) {
+          sStopped = true;
+          sPos = p;
+          return w;
+        }
+        const bp = bk + (wi << 2);
+        w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
+      }
+    }
+  }
+  return w;
+}
+
+/** Like scanTier4 with a 1-bit filter (small databases: one shift instead of three per lookup). */
+function scanTier4One(tr: usize, p: i32, out: usize, cap: i32, w: i32): i32 {
+  const k = <i32>load<u32>(tr, 4);
+  const wbits = <u64>load<u32>(tr, 8);
+  const bm = db + <usize>load<u32>(tr, 12);
+  const bk = db + <usize>load<u32>(tr, 16);
+  const en = db + <usize>load<u32>(tr, 20);
+  const big = <i32>load<u32>(tr, 28);
+  const last = sLen - 4;
+  const input = sIn;
+  const si = 64 - wbits;
+  const s1 = 58 - wbits;
+  const k4 = k * 4;
+  while (p <= last) {
+    if (p + 3 * k <= last) {
+      const h0 = <u64>load<u32>(input + <usize>p) * HC;
+      const h1 = <u64>load<u32>(input + <usize>(p + k)) * HC;
+      const h2 = <u64>load<u32>(input + <usize>(p + 2 * k)) * HC;
+      const h3 = <u64>load<u32>(input + <usize>(p + 3 * k)) * HC;
+      const t0 = load<u64>(bm + (<usize>(h0 >> si) << 3)) >> (h0 >> s1);
+      const t1 = load<u64>(bm + (<usize>(h1 >> si) << 3)) >> (h1 >> s1);
+      const t2 = load<u64>(bm + (<usize>(h2 >> si) << 3)) >> (h2 >> s1);
+      const t3 = load<u64>(bm + (<usize>(h3 >> si) << 3)) >> (h3 >> s1);
+      if (((t0 | t1 | t2 | t3) & 1) == 0) {
+        p += k4;
+        continue;
+      }
+    }
+    const end = min(p + k4, last + 1);
+    for (; p < end; p += k) {
+      const g = load<u32>(input + <usize>p);
+      const h = <u64>g * HC;
+      const wi = <usize>(h >> si);
+      if ((load<u64>(bm + (wi << 3)) >> (h >> s1)) & 1) {
+        if (w + big > cap) {
+          sStopped = true;
+          sPos = p;
+          return w;
+        }
+        const bp = bk + (wi << 2);
+        w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
+      }
     }
   }
   return w;
@@ -245,12 +322,14 @@ export function scan_next(outPtr: i32, cap: i32): i32 {
   let w: i32 = 0;
   while (sTier < nTiers) {
     const tr = tiers + <usize>sTier * TIER_SIZE;
-    const q = load<u32>(tr);
+    const q = load<u32>(tr) & 0xff;
     const k = load<u32>(tr, 4);
     let p = sPos;
     if (p < 0) p = <i32>((k - sAbsMod % k) % k);
     sStopped = false;
-    w = q == 4 ? scanTier4(tr, p, out, cap, w) : scanTierDirect(tr, q, p, out, cap, w);
+    if (q != 4) w = scanTierDirect(tr, q, p, out, cap, w);
+    else if ((load<u32>(tr) >> 8) == 1) w = scanTier4One(tr, p, out, cap, w);
+    else w = scanTier4(tr, p, out, cap, w);
     if (sStopped) return w;
     sTier++;
     sPos = -1;

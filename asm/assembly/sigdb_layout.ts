@@ -15,7 +15,7 @@
 //   A chunk matches input x (u64 load) iff ((x | O) & A) == V. Then nClassPos u32 entries
 //   (position | class index << 16): the byte at `position` must be in the 256-bit class.
 // Class: 32 bytes, bit b set = byte value b allowed.
-// Tier record (TIER_SIZE): q (gram bytes: 1, 2 or 4), k (stride), wbits (log2 of 64-bit bitmap words),
+// Tier record (TIER_SIZE): q (gram bytes: 1, 2 or 4) | Bloom bits per entry << 8 (q = 4: 1 or 3), k (stride), wbits (log2 of 64-bit bitmap words),
 //   bitmap offset, buckets offset (nBuckets + 1 u32, CSR starts), entries offset, entry count,
 //   largest bucket. Entry (ENTRY_SIZE = 16): gram; atom index | ENTRY_TAIL if the tail check is valid;
 //   offset of the gram inside the atom | atom length << 16; the atom's last 4 bytes (exact atoms):
@@ -36,9 +36,8 @@ export const MAX_TIERS: u32 = 8;
 export const MAX_STRIDE: u32 = 8;
 export const MAX_WBITS: u32 = 22;
 
-/** Multiplicative hash constants for 4-byte grams (mirrored in src/scan/tables.ts). */
-export const H1: u32 = 0x9e3779b1;
-export const H2: u32 = 0x85ebca77;
+/** 64-bit multiplicative hash constant for 4-byte grams (mirrored in src/scan/tables.ts). */
+export const HC: u64 = 0x9e3779b97f4a7c15;
 
 export const OK: i32 = 0;
 export const ERR_OOM: i32 = -1;
@@ -111,7 +110,9 @@ export function validate(b: usize, total: u32): i32 {
   let mb: u32 = 0;
   for (let k: u32 = 0; k < nTiers; k++) {
     const r = b + tiersOff + k * TIER_SIZE;
-    const q = load<u32>(r);
+    const q = load<u32>(r) & 0xff;
+    const nbits = load<u32>(r) >> 8;
+    if (q == 4 ? nbits != 1 && nbits != 3 : nbits != 0) return ERR_BAD_DB;
     const stride = load<u32>(r, 4);
     const wbits = load<u32>(r, 8);
     const bmOff = <u64>load<u32>(r, 12);

@@ -11,9 +11,9 @@ export function markdown(meta, records) {
   lines.push(`Node ${meta.node}, ${meta.cpu}, ${meta.cores} cores; load average at start ${meta.loadStart}, at end ${meta.loadEnd}.`);
   lines.push(`Corpora: ${meta.corpusMiB} MiB each as ${meta.files} files of ${meta.fileKiB} KiB; ${meta.plantsPerFile} planted patterns per file, EICAR in every 16th. Best of ${meta.reps} runs.`);
   if (meta.acChoice) lines.push(`Pure-JS Aho-Corasick: tried ${meta.acCandidates.map((c) => `${c.pkg} (${c.ok ? `${fmt(c.mbps)} MB/s` : `excluded: ${c.error}`})`).join(', ')}; fastest correct: **${meta.acChoice}**.`);
-  lines.push('', '| patterns | corpus | engine | MB/s | build ms | load ms | memory MiB | matches | note |', '|---:|---|---|---:|---:|---:|---:|---:|---|');
+  lines.push('', '| patterns | corpus | engine | MB/s | build ms | load ms | memory MiB | matches | load avg | note |', '|---:|---|---|---:|---:|---:|---:|---:|---:|---|');
   for (const r of records) {
-    lines.push(`| ${r.patterns} | ${r.corpus} | ${r.engine} | ${fmt(r.mbps, r.mbps < 10 ? 2 : 0)} | ${fmt(r.build_ms)} | ${fmt(r.load_ms)} | ${mib(r.mem_bytes)} | ${r.matches ?? '–'} | ${r.note ?? ''} |`);
+    lines.push(`| ${r.patterns} | ${r.corpus} | ${r.engine} | ${fmt(r.mbps, r.mbps < 10 ? 2 : 0)} | ${fmt(r.build_ms)} | ${fmt(r.load_ms)} | ${mib(r.mem_bytes)} | ${r.matches ?? '–'} | ${fmt(r.load1, 1)} | ${r.note ?? ''} |`);
   }
   if (meta.targets?.length) {
     lines.push('', '## Targets', '', '| target | measured | met |', '|---|---|---|');

@@ -1,21 +1,26 @@
 /**
- * Scan worker thread: builds its own WebAssembly matcher from the posted database and answers
- * `{id, data, skip}` jobs with `{id, virus, ms}`. See scanner.ts.
+ * Scan worker thread: loads its own WebAssembly engine instance from the posted serialised
+ * database and answers `{op: 'scan', id, key, data, final}` with `{id, virus, ms}`; `{op: 'drop',
+ * key}` forgets a transfer. See scanner.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { compileDb, scanJob } from './scanner.js';
+import { SigDatabase } from '../scan/sigdb.js';
+import { TransferScanners } from './scanner.js';
 
-const db = workerData as { names: string[]; patterns: Uint8Array[]; delayMs: number };
-const m = compileDb(db);
+const init = workerData as { db: Uint8Array; delayMs: number };
+const scanners = new TransferScanners(SigDatabase.load(init.db, { source: 'scan worker database' }));
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-parentPort!.on('message', (job: { id: number; data: Uint8Array; skip: number }) => {
+parentPort!.on('message', (m: { op: 'scan'; id: number; key: string; data: Uint8Array; final: boolean } | { op: 'drop'; key: string }) => {
+  if (m.op === 'drop') {
+    scanners.drop(m.key);
+    return;
+  }
   const t = performance.now();
   try {
-    if (db.delayMs > 0) Atomics.wait(sleeper, 0, 0, db.delayMs); // test hook: a slow scanner
-    const virus = scanJob(m, db, { data: job.data, skip: job.skip, base: 0 });
-    parentPort!.postMessage({ id: job.id, virus, ms: performance.now() - t });
+    if (init.delayMs > 0) Atomics.wait(sleeper, 0, 0, init.delayMs); // test hook: a slow scanner
+    parentPort!.postMessage({ id: m.id, virus: scanners.run(m), ms: performance.now() - t });
   } catch (err) {
-    parentPort!.postMessage({ id: job.id, virus: null, ms: performance.now() - t, error: String(err) });
+    parentPort!.postMessage({ id: m.id, virus: null, ms: performance.now() - t, error: String(err) });
   }
 });

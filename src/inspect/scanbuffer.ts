@@ -1,29 +1,30 @@
 /**
- * The thesis' scan buffer (§3.5.2): a transfer's body is cut into buffers of `size` bytes; each
- * scan job is the previous buffer's last `tail` bytes (longest signature − 1) followed by the new
- * bytes, so a signature split across two buffers is still seen. A match is reported only when it
- * ends inside the new bytes (end > `skip`), so each occurrence is reported exactly once.
+ * Batches a transfer's body into scan jobs of `size` bytes (thesis §3.5.2: a transfer is scanned
+ * when its buffer is full or at the end of the file). The overlap tail of (longest signature − 1)
+ * bytes is kept by the worker's ChunkedScanner (src/scan/stream.ts) between the jobs of one
+ * transfer, so a signature split across buffers is found exactly once.
  */
 export interface ScanJobData {
-  /** Tail of the previous buffer followed by the new bytes. */
+  /** Transfer key: every job of one transfer goes to the same worker, in order. */
+  key: string;
+  /** The new bytes of this buffer. */
   data: Uint8Array;
-  /** Length of the tail prefix: matches ending at or before it were reported by the previous job. */
-  skip: number;
   /** Absolute transfer offset of data[0]. */
   base: number;
+  /** The transfer's last job: the scanner finishes it (EOF-anchored signatures). */
+  final: boolean;
 }
 
 export class ScanBuffer {
   private buf: Uint8Array;
   private fill = 0;
-  private tailBytes: Uint8Array = new Uint8Array(0);
   private consumed = 0;
 
   /**
-   * @param size buffer size in bytes (the thesis' best: 20–40 KB; default 32 KiB)
-   * @param tail overlap kept between buffers: longest signature length − 1 (≥ 0)
+   * @param key transfer key
+   * @param size buffer size in bytes (1–128 KiB; the thesis found 20–40 KB best; default 32 KiB)
    */
-  constructor(readonly size: number, readonly tail: number) {
+  constructor(readonly key: string, readonly size: number) {
     this.buf = new Uint8Array(size);
   }
 
@@ -41,23 +42,19 @@ export class ScanBuffer {
       this.buf.set(bytes.subarray(off, off + n), this.fill);
       this.fill += n;
       off += n;
-      if (this.fill === this.size) jobs.push(this.cut());
+      if (this.fill === this.size) jobs.push(this.cut(false));
     }
     return jobs;
   }
 
-  /** The job for the last, partial buffer at the end of the transfer, or null if nothing is pending. */
-  flush(): ScanJobData | null {
-    return this.fill ? this.cut() : null;
+  /** The transfer's final job: the pending bytes (possibly none). */
+  finish(): ScanJobData {
+    return this.cut(true);
   }
 
-  private cut(): ScanJobData {
-    const data = new Uint8Array(this.tailBytes.length + this.fill);
-    data.set(this.tailBytes, 0);
-    data.set(this.buf.subarray(0, this.fill), this.tailBytes.length);
-    const job = { data, skip: this.tailBytes.length, base: this.consumed - this.tailBytes.length };
+  private cut(final: boolean): ScanJobData {
+    const job = { key: this.key, data: this.buf.slice(0, this.fill), base: this.consumed, final };
     this.consumed += this.fill;
-    this.tailBytes = data.slice(Math.max(0, data.length - this.tail));
     this.fill = 0;
     return job;
   }

@@ -1,16 +1,18 @@
 /**
  * Scanners run scan jobs against the virus database. `SyncScanner` scans in-process (replay,
- * tests); `PoolScanner` uses worker threads, each with its own WebAssembly matcher instance, so a
- * slow scan holds only its own connection's packets (thesis §3.5.2 without head-of-line blocking).
+ * tests); `PoolScanner` uses worker threads, each with its own WebAssembly engine instance loaded
+ * from the serialised database, so a slow scan holds only its own connection's packets (thesis
+ * §3.5.2 without head-of-line blocking). A transfer is pinned to one worker (by its key), which
+ * keeps the transfer's ChunkedScanner — and so its overlap tail and partial matches — between jobs.
  */
 import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Matcher } from '../scan/matcher.js';
-import type { VirusDb } from './virusdb.js';
+import { SigDatabase } from '../scan/sigdb.js';
+import type { ChunkedScanner } from '../scan/stream.js';
 import type { ScanJobData } from './scanbuffer.js';
 
-/** Outcome of one job: the first signature that ends in the new bytes, or null if clean. */
+/** Outcome of one job: the first signature found (in this job), or null if clean. */
 export interface ScanResult {
   virus: string | null;
   /** Scan time in ms (worker side). */
@@ -20,44 +22,67 @@ export interface ScanResult {
 
 export interface Scanner {
   scan(job: ScanJobData, done: (r: ScanResult) => void): void;
+  /** Forgets a transfer that ends without a final job (connection killed or closed). */
+  drop(key: string): void;
   /** Jobs submitted and not finished. */
   readonly busy: number;
   close(): Promise<void>;
 }
 
-/** Scans `job` with `m`: first match ending after `skip` wins. Shared by both scanners. */
-export function scanJob(m: Matcher, db: Pick<VirusDb, 'names' | 'patterns'>, job: ScanJobData): string | null {
-  let hit: number | null = null;
-  m.scan(job.data, (id, start) => {
-    if (hit === null && start + db.patterns[id].length > job.skip) hit = id;
-  });
-  return hit === null ? null : db.names[hit];
-}
+/**
+ * The per-transfer scanners of one thread, shared by both scanner kinds: runs `job` on the
+ * transfer's ChunkedScanner (created on its first job, finished and forgotten on its final one).
+ */
+export class TransferScanners {
+  private readonly byKey = new Map<string, ChunkedScanner>();
 
-/** Compiles the database into a matcher (one per thread). */
-export function compileDb(db: Pick<VirusDb, 'patterns'>): Matcher {
-  return Matcher.compile(db.patterns.map((bytes, id) => ({ id, bytes })));
+  constructor(private readonly db: SigDatabase) {}
+
+  run(job: Pick<ScanJobData, 'key' | 'data' | 'final'>): string | null {
+    let sc = this.byKey.get(job.key);
+    if (!sc) this.byKey.set(job.key, (sc = this.db.chunked({ bufferSize: Math.max(job.data.length, 1024) })));
+    let hit: number | null = null;
+    const on = (sig: number) => {
+      if (hit === null) hit = sig;
+    };
+    sc.push(job.data, on);
+    if (job.final) {
+      sc.finish(on);
+      this.byKey.delete(job.key);
+    } else {
+      sc.flush(on);
+    }
+    if (hit !== null) this.byKey.delete(job.key);
+    return hit === null ? null : this.db.sigName(hit);
+  }
+
+  drop(key: string): void {
+    this.byKey.delete(key);
+  }
+
+  get transfers(): number {
+    return this.byKey.size;
+  }
 }
 
 export class SyncScanner implements Scanner {
-  private readonly m: Matcher;
+  private readonly t: TransferScanners;
   readonly busy = 0;
 
-  constructor(private readonly db: VirusDb) {
-    this.m = compileDb(db);
+  constructor(db: SigDatabase) {
+    this.t = new TransferScanners(db);
   }
 
   scan(job: ScanJobData, done: (r: ScanResult) => void): void {
-    const t = performance.now();
-    done({ virus: scanJob(this.m, this.db, job), ms: performance.now() - t });
+    const t0 = performance.now();
+    done({ virus: this.t.run(job), ms: performance.now() - t0 });
+  }
+
+  drop(key: string): void {
+    this.t.drop(key);
   }
 
   async close(): Promise<void> {}
-}
-
-interface Pending {
-  id: number;
-  done: (r: ScanResult) => void;
 }
 
 /** The worker script: beside this module in dist/, or dist/ when running from src/ under tests. */
@@ -66,28 +91,34 @@ export function workerScript(): string {
   return fs.existsSync(here) ? here : fileURLToPath(new URL('../../dist/inspect/scan-worker.js', import.meta.url));
 }
 
+/** Worker index of a transfer key (FNV-1a): all of a transfer's jobs go to the same worker. */
+export function workerOf(key: string, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % n;
+}
+
 export class PoolScanner implements Scanner {
-  private readonly workers: { w: Worker; jobs: Map<number, Pending> }[] = [];
+  private readonly workers: { w: Worker; jobs: Map<number, (r: ScanResult) => void> }[] = [];
   private nextId = 1;
-  private rr = 0;
 
   /**
-   * @param db the database, posted to each worker
+   * @param dbBytes the serialised database (SigDatabase.serialize), posted to each worker
    * @param threads worker count (≥ 1)
    * @param debugDelayMs test hook: each scan sleeps this long first (0 in production)
    */
-  constructor(db: VirusDb, threads: number, debugDelayMs = 0) {
+  constructor(dbBytes: Uint8Array, threads: number, debugDelayMs = 0) {
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const w = new Worker(workerScript(), { workerData: { names: db.names, patterns: db.patterns, delayMs: debugDelayMs } });
-      const slot = { w, jobs: new Map<number, Pending>() };
+      const w = new Worker(workerScript(), { workerData: { db: dbBytes, delayMs: debugDelayMs } });
+      const slot = { w, jobs: new Map<number, (r: ScanResult) => void>() };
       w.on('message', (m: { id: number; virus: string | null; ms: number; error?: string }) => {
-        const p = slot.jobs.get(m.id);
-        if (!p) return;
+        const done = slot.jobs.get(m.id);
+        if (!done) return;
         slot.jobs.delete(m.id);
-        p.done({ virus: m.virus, ms: m.ms, error: m.error });
+        done({ virus: m.virus, ms: m.ms, error: m.error });
       });
       w.on('error', (err) => {
-        for (const p of slot.jobs.values()) p.done({ virus: null, ms: 0, error: String(err) });
+        for (const done of slot.jobs.values()) done({ virus: null, ms: 0, error: String(err) });
         slot.jobs.clear();
       });
       w.unref();
@@ -100,12 +131,14 @@ export class PoolScanner implements Scanner {
   }
 
   scan(job: ScanJobData, done: (r: ScanResult) => void): void {
-    // Least-loaded worker, round-robin among equals.
-    let best = this.workers[this.rr++ % this.workers.length];
-    for (const s of this.workers) if (s.jobs.size < best.jobs.size) best = s;
+    const slot = this.workers[workerOf(job.key, this.workers.length)];
     const id = this.nextId++;
-    best.jobs.set(id, { id, done });
-    best.w.postMessage({ id, data: job.data, skip: job.skip }, [job.data.buffer as ArrayBuffer]);
+    slot.jobs.set(id, done);
+    slot.w.postMessage({ op: 'scan', id, key: job.key, data: job.data, final: job.final }, [job.data.buffer as ArrayBuffer]);
+  }
+
+  drop(key: string): void {
+    this.workers[workerOf(key, this.workers.length)].w.postMessage({ op: 'drop', key });
   }
 
   async close(): Promise<void> {

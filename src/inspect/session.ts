@@ -22,9 +22,8 @@ export interface ContentShared {
   scanner: Scanner | null;
   /** Whole-file hash signatures, checked when a transfer ends. */
   hashes: HashSigs | null;
-  /** Scan buffer size (bytes) and overlap (longest signature − 1). */
+  /** Scan buffer size, bytes. */
   scanBuffer: number;
-  scanTail: number;
   counters: Counters;
   logger?: Logger;
 }
@@ -56,11 +55,15 @@ export interface PendingScan {
   complete: boolean;
 }
 
+let sessionSeq = 0;
+
 export class ContentSession implements InspectEvents {
   kill: KillReason | null = null;
   readonly jobs: PendingScan[] = [];
   private readonly transfers = new Map<number, Transfer>();
   private nextId = 1;
+  /** Unique per session (process-wide), so transfer keys of different connections never collide. */
+  private readonly uid = ++sessionSeq;
 
   constructor(
     private readonly shared: ContentShared,
@@ -86,7 +89,7 @@ export class ContentSession implements InspectEvents {
     this.transfers.set(id, {
       id, dir, name: info.name, bytes: 0,
       audit: s.audit ? s.audit.openFile(this.ctx, dir, info.name) : null,
-      buf: s.scanner ? new ScanBuffer(s.scanBuffer, s.scanTail) : null,
+      buf: s.scanner ? new ScanBuffer(`${this.uid}/${id}`, s.scanBuffer) : null,
       hasher: s.hashes ? s.hashes.newHasher() : null,
     });
     return id;
@@ -122,10 +125,9 @@ export class ContentSession implements InspectEvents {
       };
       return;
     }
-    const last = t.buf?.flush() ?? null;
     if (t.buf) {
       // The audit copy commits once the last buffer is scanned clean (final job), even when empty.
-      this.jobs.push({ transfer: t, job: last ?? { data: new Uint8Array(0), skip: 0, base: t.bytes }, final: true, complete });
+      this.jobs.push({ transfer: t, job: t.buf.finish(), final: true, complete });
     } else {
       this.commit(t, complete);
     }
@@ -138,7 +140,7 @@ export class ContentSession implements InspectEvents {
   /** Called by the engine with a finished scan job. */
   scanned(p: PendingScan, virus: string | null): void {
     this.shared.counters.inc('scans');
-    this.shared.counters.inc('scanned_bytes', p.job.data.length - p.job.skip);
+    this.shared.counters.inc('scanned_bytes', p.job.data.length);
     if (virus) {
       this.shared.counters.inc('infected');
       p.transfer.audit?.abort();
@@ -154,8 +156,12 @@ export class ContentSession implements InspectEvents {
 
   /** Connection over or inspection stopped: keep what was received (incomplete), drop pending jobs. */
   close(): void {
-    for (const p of this.jobs.splice(0)) if (p.final) this.commit(p.transfer, false);
+    for (const p of this.jobs.splice(0)) {
+      this.shared.scanner?.drop(p.job.key);
+      if (p.final) this.commit(p.transfer, false);
+    }
     for (const t of this.transfers.values()) {
+      if (t.buf) this.shared.scanner?.drop(t.buf.key);
       if (this.kill) t.audit?.abort();
       else this.commit(t, false);
     }

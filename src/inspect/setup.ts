@@ -36,14 +36,12 @@ export function buildContent(cfg: EffectiveConfig, counters: Counters, mode: 'li
     : null;
   let scanner: Scanner | null = null;
   let hashes: ContentShared['hashes'] = null;
-  let tail = 0;
   if (cfg.scan.enabled) {
-    const db = buildVirusDb({ eicar: cfg.scan.eicar, ndb: cfg.scan.databases });
-    notices.push(...db.notices);
-    hashes = db.hashes;
-    if (db.patterns.length) {
-      tail = db.maxLen - 1;
-      scanner = mode === 'live' ? new PoolScanner(db, cfg.scan.workers, cfg.scan.debugDelayMs) : new SyncScanner(db);
+    const v = buildVirusDb({ eicar: cfg.scan.eicar, files: cfg.scan.databases });
+    notices.push(...v.notices);
+    hashes = v.hashes;
+    if (v.db && v.bytes) {
+      scanner = mode === 'live' ? new PoolScanner(v.bytes, cfg.scan.workers, cfg.scan.debugDelayMs) : new SyncScanner(v.db);
     }
   }
   const shared: ContentShared = {
@@ -53,7 +51,6 @@ export function buildContent(cfg: EffectiveConfig, counters: Counters, mode: 'li
     scanner,
     hashes,
     scanBuffer: cfg.scan.bufferBytes,
-    scanTail: tail,
     counters,
     logger,
   };

@@ -1,26 +1,30 @@
 /**
- * Virus signature database for the content scanner. v1 holds literal body signatures (the shipped
- * EICAR test signature, plus literal hex signatures from ClamAV `.ndb` files: target type 0 and
- * offset `*`, bodies without wildcards); other signatures are counted as skipped with a notice.
- * The database is plain data so it can be posted to scan worker threads.
+ * Virus signature database for the content scanner (thesis §3.5.2). Body signatures (the shipped
+ * EICAR test signature, ClamAV `.ndb` with the full body-signature syntax, p2pgw `.pat`, or a
+ * database compiled beforehand with `p2pgw compile-sigs` into a `.p2pgwdb` file) are compiled into
+ * the WebAssembly signature engine (src/scan); its serialised bytes are posted to each scan worker,
+ * which loads its own instance. Whole-file hashes (`.hdb` MD5, `.hsb` SHA-1/SHA-256) are checked in
+ * the main thread at the end of each transfer.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { P2pgwError } from '../errors.js';
 import { HashSigs } from '../scan/hash.js';
-import { loadClamav } from '../scan/clamav.js';
-import { parseHashSig, type HashEntry } from '../scan/compile.js';
+import { loadSigFiles } from '../scan/clamav.js';
+import { parseHashSig, type BodySigSource, type HashEntry, type SigSource } from '../scan/compile.js';
+import { SigDatabase } from '../scan/sigdb.js';
 
 /** The EICAR anti-virus test file signature (eicar.org), shipped and enabled by default. */
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 
 export interface VirusDb {
-  names: string[];
-  patterns: Uint8Array[];
+  /** Compiled body signatures (null when there are none). */
+  db: SigDatabase | null;
+  /** `db` serialised, for the scan workers. */
+  bytes: Uint8Array | null;
   /** Whole-file hash signatures (`.hdb` MD5, `.hsb` SHA-1/SHA-256), checked at each transfer's end. */
   hashes: HashSigs | null;
-  /** Longest pattern length, bytes (the scan buffer's overlap is this − 1). */
-  maxLen: number;
+  /** Number of body signatures. */
+  bodySigs: number;
   /** Signatures that could not be used, with why (counted, shown at start-up). */
   notices: string[];
 }
@@ -28,53 +32,35 @@ export interface VirusDb {
 /**
  * Builds the database.
  * @param opts.eicar include the EICAR test signature
- * @param opts.ndb paths of signature files: ClamAV `.ndb` (`Name:TargetType:Offset:HexSignature`)
- *   body signatures, `.hdb` (MD5) and `.hsb` (SHA-1/SHA-256) file hashes (`Hash:Size:Name`)
- * @throws P2pgwError(P2PGW_ERR_CONFIG / P2PGW_ERR_PATTERN) naming file:line for an unreadable file
+ * @param opts.files signature files: `.ndb`, `.pat` (body), `.hdb`/`.hsb` (hashes), or one
+ *   `.p2pgwdb` compiled database (then EICAR and the other body files must be compiled into it)
+ * @throws P2pgwError (P2PGW_ERR_PATTERN / P2PGW_ERR_CONFIG) naming file:line for an unreadable file
  *   or a malformed line
  */
-export function buildVirusDb(opts: { eicar: boolean; ndb?: readonly string[] }): VirusDb {
-  const db: VirusDb = { names: [], patterns: [], hashes: null, maxLen: 0, notices: [] };
-  const hashNames: string[] = [];
-  const hashEntries: HashEntry[] = [];
-  const add = (name: string, bytes: Uint8Array) => {
-    db.names.push(name);
-    db.patterns.push(bytes);
-    db.maxLen = Math.max(db.maxLen, bytes.length);
-  };
-  if (opts.eicar) add('Eicar-Test-Signature', new TextEncoder().encode(EICAR));
-  for (const file of opts.ndb ?? []) {
-    const ext = path.extname(file).toLowerCase();
-    if (ext === '.hdb' || ext === '.hsb') {
-      for (const sig of loadClamav(file).sigs) {
-        if (!('hash' in sig) || sig.hash === undefined) continue;
-        const h = parseHashSig(sig);
-        hashEntries.push({ sig: hashNames.length, ...h });
-        hashNames.push(sig.name);
-      }
-      continue;
-    }
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new P2pgwError('P2PGW_ERR_CONFIG', `${file}: cannot read: ${(err as Error).message}`);
-    }
-    let skipped = 0;
-    text.split('\n').forEach((raw, i) => {
-      const line = raw.trim();
-      if (!line || line.startsWith('#')) return;
-      const f = line.split(':');
-      if (f.length < 4) throw new P2pgwError('P2PGW_ERR_CONFIG', `${file}:${i + 1}: expected Name:TargetType:Offset:HexSignature`);
-      const [name, target, offset, hex] = f;
-      if (target !== '0' || offset !== '*' || !/^([0-9a-fA-F]{2})+$/.test(hex)) {
-        skipped++;
-        return;
-      }
-      add(name, Uint8Array.from(Buffer.from(hex, 'hex')));
-    });
-    if (skipped) db.notices.push(`${file}: ${skipped} signature(s) skipped (non-zero target type, anchored offset or wildcards)`);
+export function buildVirusDb(opts: { eicar: boolean; files?: readonly string[] }): VirusDb {
+  const files = opts.files ?? [];
+  const compiled = files.filter((f) => path.extname(f).toLowerCase() === '.p2pgwdb');
+  const loaded = loadSigFiles(files.filter((f) => !compiled.includes(f)));
+  const body: BodySigSource[] = loaded.sigs.filter((s): s is BodySigSource => !('hash' in s && s.hash !== undefined));
+  const hashSrc = loaded.sigs.filter((s): s is SigSource & { hash: string } => 'hash' in s && s.hash !== undefined);
+  const notices = [...loaded.notices];
+  let db: SigDatabase | null = null;
+  if (compiled.length > 1 || (compiled.length === 1 && body.length)) {
+    throw new P2pgwError('P2PGW_ERR_CONFIG', `scan.databases: a compiled database (${compiled.join(', ')}) must be the only body-signature database; compile the others into it with \`p2pgw compile-sigs\``);
   }
-  if (hashEntries.length) db.hashes = new HashSigs(hashEntries, hashNames);
-  return db;
+  if (compiled.length === 1) {
+    db = SigDatabase.loadFile(compiled[0]);
+    if (opts.eicar) notices.push(`${compiled[0]}: EICAR is used only if it was compiled into this database`);
+  } else {
+    if (opts.eicar) body.unshift({ name: 'Eicar-Test-Signature', literal: EICAR, origin: '<built-in EICAR>' });
+    if (body.length) db = SigDatabase.compile(body);
+  }
+  const hashEntries: HashEntry[] = hashSrc.map((s, sig) => ({ sig, ...parseHashSig(s) }));
+  return {
+    db,
+    bytes: db ? db.serialize() : null,
+    hashes: hashEntries.length ? new HashSigs(hashEntries, hashSrc.map((s) => s.name)) : null,
+    bodySigs: db ? db.sigCount : 0,
+    notices,
+  };
 }

@@ -76,7 +76,7 @@ export function sigdbModule(debug = process.env.P2PGW_WASM_DEBUG === '1'): WasmM
   try {
     mod = new Wasm.Module(bytes);
   } catch (cause) {
-    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot compile ${fileURLToPath(url)} (WebAssembly SIMD needed)`, { cause });
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot compile ${fileURLToPath(url)}`, { cause });
   }
   modules.set(debug, mod);
   return mod;

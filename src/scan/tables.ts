@@ -10,7 +10,7 @@
  * them per occurrence (q-gram filtering with sampling, cf. Navarro & Raffinot, "Flexible Pattern
  * Matching in Strings", 2002, ch. 3-4; Wu & Manber 1994 for block hashing). Windows are chosen
  * by a score that avoids common bytes (0x00, 0xff, space, letters) and already crowded buckets.
- * The q = 4 filter is a 3-bit blocked Bloom filter (one 64-bit word per lookup; Putze, Sanders,
+ * The q = 4 filter is a 3-bit blocked Bloom filter (one 64-bit word per lookup; 1 bit for small ones; Putze, Sanders,
  * Singler, "Cache-, Hash- and Space-Efficient Bloom Filters", 2007) sized at ~16 bits per entry.
  * Each bucket entry also carries the atom's length and last 4 bytes, so most false candidates are
  * dropped before the atom tables are touched (inputs that repeat a pattern's prefix).
@@ -24,24 +24,51 @@ export interface TableOptions {
   maxStride?: number;
   /** log2 of the largest q = 4 filter, in 64-bit words (default 17 = 1 MiB). */
   maxFilterBits?: number;
-  /** Filter bits per entry (default 16). */
+  /** Filter bits per entry (default 16; 32 for small 1-bit filters). */
   bitsPerEntry?: number;
+  /** Largest q = 4 filter (bytes) probed with 1 Bloom bit instead of 3 (default 64 KiB). */
+  oneBitFilterBytes?: number;
 }
 
 /** Shape of one tier, for reports. */
 export interface TierStats {
   q: number;
   stride: number;
+  /** Bloom bits per entry of a q = 4 filter (1 for small filters, else 3; 0 for direct tiers). */
+  bloomBits: number;
   atoms: number;
   entries: number;
   filterBytes: number;
   largestBucket: number;
 }
 
-/** Multiplier of the 4-gram hash (word index = top bits of gram * H1; mirrors sigdb_layout.ts). */
+/** Multiplier of the anchor-choice load counter (any odd constant; not part of the engine ABI). */
 export const H1 = 0x9e3779b1;
-/** Multiplier of the second hash round (the three Bloom bit positions; mirrors sigdb_layout.ts). */
-export const H2 = 0x85ebca77;
+/** High and low halves of the engine's 64-bit gram hash multiplier HC (asm/assembly/sigdb_layout.ts). */
+export const HC_HI = 0x9e3779b9;
+export const HC_LO = 0x7f4a7c15;
+
+/** (g * HC) mod 2^64 for a u32 gram g, as [high u32, low u32] (exact, via 16-bit limbs). */
+export function gramHash(g: number): [number, number] {
+  const a0 = g & 0xffff;
+  const a1 = g >>> 16;
+  const b0 = HC_LO & 0xffff;
+  const b1 = HC_LO >>> 16;
+  const p00 = a0 * b0;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  const lo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
+  const hiLo = (a1 * b1 + Math.floor(p01 / 65536) + Math.floor(p10 / 65536) + Math.floor(mid / 65536)) >>> 0;
+  return [(hiLo + Math.imul(g, HC_HI)) >>> 0, lo];
+}
+
+/** Bits [s, s + 6) of the 64-bit value hi:lo (0 <= s <= 58). */
+function bits6(hi: number, lo: number, s: number): number {
+  if (s >= 32) return (hi >>> (s - 32)) & 63;
+  if (s <= 26) return (lo >>> s) & 63;
+  return ((lo >>> s) | (hi << (32 - s))) & 63;
+}
 const MAGIC = 0x31424453;
 const COMMON = new Uint8Array(256);
 for (let b = 0; b < 256; b++) {
@@ -226,12 +253,12 @@ export function buildEngineBlob(atoms: readonly Int32Array[], classes: readonly 
       }
     }
   });
-  return assemble(atoms, classes, info, [tL, tM, t2, t1].filter((t) => t.entries.length > 0), maxBits, bitsPer);
+  return assemble(atoms, classes, info, [tL, tM, t2, t1].filter((t) => t.entries.length > 0), maxBits, bitsPer, opt.oneBitFilterBytes ?? 64 * 1024);
 }
 
 const align = (n: number, to: number): number => Math.ceil(n / to) * to;
 
-function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], info: ClassInfo[], tiers: TierBuild[], maxBits: number, bitsPer: number): {
+function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], info: ClassInfo[], tiers: TierBuild[], maxBits: number, bitsPer: number, oneBit: number): {
   blob: Uint8Array;
   tiers: TierStats[];
 } {
@@ -266,7 +293,10 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
   const dataLen = off - dataOff;
   off = align(off, 16);
   const layout = tiers.map((t) => {
-    const wbits = t.q === 4 ? Math.min(maxBits, Math.max(1, Math.ceil(Math.log2(Math.max(2, (t.entries.length * bitsPer) / 64))))) : t.q === 2 ? 10 : 2;
+    const wbitsFor = (per: number): number => Math.min(maxBits, Math.max(1, Math.ceil(Math.log2(Math.max(2, (t.entries.length * per) / 64)))));
+    // Small filters (cache-resident anyway) use 1 Bloom bit at twice the size: fewer instructions.
+    const nbits = t.q !== 4 ? 0 : 8 << wbitsFor(2 * bitsPer) <= oneBit ? 1 : 3;
+    const wbits = t.q === 4 ? wbitsFor(nbits === 1 ? 2 * bitsPer : bitsPer) : t.q === 2 ? 10 : 2;
     const nb = t.q === 4 ? 1 << wbits : t.q === 2 ? 65536 : 256;
     const bm = off;
     off = align(off + (8 << wbits), 16);
@@ -274,7 +304,7 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
     off = align(off + (nb + 1) * 4, 16);
     const en = off;
     off = align(off + t.entries.length * 16, 16);
-    return { wbits, nb, bm, bk, en };
+    return { wbits, nb, bm, bk, en, nbits };
   });
   const total = off;
   const blob = new Uint8Array(total);
@@ -334,12 +364,14 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
     for (let i = 0; i < E.length; i++) {
       const g = E.gram[i];
       if (t.q === 4) {
-        const h1 = Math.imul(g, H1) >>> 0;
-        const h2 = Math.imul((h1 ^ (h1 >>> 15)) >>> 0, H2) >>> 0;
-        bucketOf[i] = h1 >>> (32 - L.wbits);
-        setBit(bucketOf[i], h2 >>> 26);
-        setBit(bucketOf[i], (h2 >>> 20) & 63);
-        setBit(bucketOf[i], (h2 >>> 14) & 63);
+        const [hi, lo] = gramHash(g);
+        const wb = L.wbits;
+        bucketOf[i] = hi >>> (32 - wb);
+        setBit(bucketOf[i], bits6(hi, lo, 58 - wb));
+        if (L.nbits === 3) {
+          setBit(bucketOf[i], bits6(hi, lo, 52 - wb));
+          setBit(bucketOf[i], bits6(hi, lo, 46 - wb));
+        }
       } else {
         bucketOf[i] = g;
         setBit(g >>> 6, g & 63);
@@ -366,8 +398,8 @@ function assemble(atoms: readonly Int32Array[], classes: readonly ByteClass[], i
       if (!masked[a]) u32[at + 3] = (codes[len - 4] | (codes[len - 3] << 8) | (codes[len - 2] << 16) | (codes[len - 1] << 24)) >>> 0;
     }
     const tr = tiersOff + ti * 32;
-    [t.q, t.k, L.wbits, L.bm, L.bk, L.en, t.entries.length, big].forEach((v, i) => dv.setUint32(tr + i * 4, v, true));
-    stats.push({ q: t.q, stride: t.k, atoms: t.atoms, entries: t.entries.length, filterBytes: 8 << L.wbits, largestBucket: big });
+    [t.q | (L.nbits << 8), t.k, L.wbits, L.bm, L.bk, L.en, t.entries.length, big].forEach((v, i) => dv.setUint32(tr + i * 4, v, true));
+    stats.push({ q: t.q, stride: t.k, bloomBits: L.nbits, atoms: t.atoms, entries: t.entries.length, filterBytes: 8 << L.wbits, largestBucket: big });
   });
   return { blob, tiers: stats };
 }

@@ -112,6 +112,30 @@ describe('edge cases', () => {
   });
 });
 
+describe('larger databases (3-bit filter, many tiers) vs a direct search', () => {
+  it('5,000 random patterns planted in random data, chunked and streamed', () => {
+    let x = 12345;
+    const rnd = (): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
+    const pats: Buffer[] = [];
+    for (let i = 0; i < 5000; i++) pats.push(Buffer.from(Array.from({ length: 2 + Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256))));
+    const db = SigDatabase.compile(pats.map((p, i) => ({ name: `p${i}`, literal: p })));
+    expect(db.stats.tiers.find((t) => t.q === 4 && t.stride === 5)?.bloomBits).toBe(3);
+    const input = Buffer.from(Array.from({ length: 300_000 }, () => Math.floor(rnd() * 256)));
+    for (let i = 0; i < 400; i++) pats[i * 12].copy(input, Math.floor(rnd() * (input.length - 64)));
+    const want: string[] = [];
+    pats.forEach((p, id) => {
+      for (let at = input.indexOf(p); at >= 0; at = input.indexOf(p, at + 1)) want.push(`${id}:${at}`);
+    });
+    want.sort();
+    const got: string[] = [];
+    const sc = db.chunked();
+    for (let p = 0; p < input.length; p += 1460) sc.push(input.subarray(p, p + 1460), (id, s) => got.push(`${id}:${s}`));
+    sc.finish((id, s) => got.push(`${id}:${s}`));
+    expect(got.sort()).toEqual(want);
+    expect(want.length).toBeGreaterThan(400);
+  });
+});
+
 describe('compile errors', () => {
   const cases: [SigSource, RegExp][] = [
     [{ name: 'x', hex: '' }, /empty signature/],
