@@ -35,6 +35,8 @@ Commands:
   analyze <flows.jsonl|capture>... --local CIDR[,CIDR] [--isp CIDR] [--slot S] [--html FILE] [--json FILE|-]
                                   host-behaviour analysis: per-metric DBSCAN, findings, HTML report
   sink --wan IFACE [...]          collect unsolicited P2P requests reaching an idle address (see \`p2pgw sink --help\`)
+  compile-sigs <in.ndb|.hdb|.hsb|.pat>... -o DB.p2pgwdb
+                                  compile signatures once, so a router loads them at start-up fast
   check-config [FILE]             validate a config file and the rules it names; touches nothing
   rules [--config FILE]           list applications, marks, actions and signatures
 
@@ -205,6 +207,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'sink': {
       const { sinkMain } = await import('./sink.js');
       return sinkMain(rest);
+    }
+    case 'compile-sigs': {
+      const { compileSigsMain } = await import('./compile-sigs.js');
+      return compileSigsMain(rest);
     }
     case 'check-config':
       return cmdCheckConfig(rest);
