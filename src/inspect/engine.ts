@@ -49,6 +49,12 @@ export interface QPkt {
   dir: Dir;
   /** Arrival time, ms. */
   t: number;
+  /**
+   * The sequence number this direction expected when the packet was processed (the receiver's
+   * RCV.NXT): a kill's RST must carry exactly it (RFC 5961 §3.2), also for a segment that partly
+   * overlapped bytes already delivered.
+   */
+  rcvNxt?: number;
 }
 
 const ACCEPT: Verdict = Object.freeze({ verdict: 'accept' });
@@ -175,6 +181,7 @@ export class InspectEngine {
     if (pkt.l4 !== 'tcp' || f.stopped[dir]) return this.verdict(q, f.accept);
     const exp = f.ra.expectedSeq(dir);
     const len = pkt.payload.length;
+    if (exp !== null) q.rcvNxt = exp;
     if (exp !== null && len > 0) {
       const d = seqDiff(dataSeq(pkt), exp);
       if (d + len <= 0) {
@@ -332,7 +339,7 @@ export class InspectEngine {
     this.counters.inc('killed_flows');
     const v: Verdict =
       q.pkt.l4 === 'tcp'
-        ? { verdict: 'repeat', mark: this.opts.killMark, packet: rstFrom(q.ip, q.pkt) }
+        ? { verdict: 'repeat', mark: this.opts.killMark, packet: rstFrom(q.ip, q.pkt, q.rcvNxt) }
         : { verdict: 'repeat', mark: this.opts.killMark };
     this.verdict(q, v);
     this.releaseAll(f, DROP);

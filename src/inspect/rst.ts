@@ -1,6 +1,6 @@
 /**
- * Rewrites a queued TCP packet into a RST toward its receiver (RFC 9293 §3.10.7.4: a RST whose
- * sequence number is exactly the receiver's next expected one is accepted in every state). The
+ * Rewrites a queued TCP packet into a RST toward its receiver (RFC 9293 §3.10.7.4, RFC 5961 §3.2:
+ * a RST whose sequence number is exactly the receiver's next expected one is accepted at once). The
  * daemon returns it with the offending packet's id, so the data is never delivered and the
  * receiver's end of the connection is reset at once; the kernel's REJECT on the kill connmark
  * resets the sender on its next packet. Together: "drop the packet, reset both ends".
@@ -11,10 +11,12 @@ import { internetChecksum, pseudoSumV4, pseudoSumV6, transportChecksum } from '.
 
 /**
  * Builds the RST packet (no options, no payload) from the IP packet `ip` that `pkt` was decoded from.
+ * @param seq sequence number to carry: the receiver's RCV.NXT (default pkt.seq). RFC 5961 §3.2:
+ *   only a RST whose sequence number is exactly RCV.NXT resets at once; others draw a challenge ACK
  * @returns IPv4 (20 + 20 bytes) or IPv6 (40 + 20 bytes) packet; addresses and ports as in `ip`,
- *   seq = pkt.seq, ack = pkt.ack, flags RST|ACK, valid checksums
+ *   seq as above, ack = pkt.ack, flags RST|ACK, valid checksums
  */
-export function rstFrom(ip: Uint8Array, pkt: DecodedPacket): Uint8Array {
+export function rstFrom(ip: Uint8Array, pkt: DecodedPacket, seq: number = pkt.seq): Uint8Array {
   const v6 = pkt.family === 6;
   const ipLen = v6 ? 40 : 20;
   const out = new Uint8Array(ipLen + 20);
@@ -48,7 +50,7 @@ export function rstFrom(ip: Uint8Array, pkt: DecodedPacket): Uint8Array {
     out[o + 2] = (v >>> 8) & 0xff;
     out[o + 3] = v & 0xff;
   };
-  w32(t + 4, pkt.seq >>> 0);
+  w32(t + 4, seq >>> 0);
   w32(t + 8, pkt.ack >>> 0);
   out[t + 12] = 0x50;
   out[t + 13] = TCP_RST | TCP_ACK;

@@ -147,3 +147,14 @@ describe('rstFrom', () => {
     expect(r.pkt.payload.length).toBe(0);
   });
 });
+
+describe('rstFrom with the receiver\'s RCV.NXT', () => {
+  it('carries the given sequence number (a partly overlapping segment must not draw a challenge ACK)', () => {
+    const ip = ipv4({ src: '10.0.0.1', dst: '10.0.0.2', sport: 4000, dport: 80, l4: 'tcp', seq: 1000, ack: 7, flags: 0x18, payload: 'abcdef' });
+    const d = decodeIp(ip);
+    if (!d.ok) throw new Error(d.event);
+    const r = decodeIp(rstFrom(ip, d.pkt, 1004));
+    if (!r.ok) throw new Error(r.event);
+    expect(r.pkt.seq).toBe(1004);
+  });
+});
