@@ -1,8 +1,8 @@
 /**
  * Batches a transfer's body into scan jobs of `size` bytes (thesis §3.5.2: a transfer is scanned
- * when its buffer is full or at the end of the file). The overlap tail of (longest signature − 1)
- * bytes is kept by the worker's ChunkedScanner (src/scan/stream.ts) between the jobs of one
- * transfer, so a signature split across buffers is found exactly once.
+ * when its buffer is full or at the end of the file). The overlap tail (longest atom − 1 bytes)
+ * and partial matches are kept by the worker's signature stream (src/scan/stream.ts) between the
+ * jobs of one transfer, so a signature split across buffers is found exactly once.
  */
 export interface ScanJobData {
   /** Transfer key: every job of one transfer goes to the same worker, in order. */

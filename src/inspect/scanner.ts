@@ -3,13 +3,15 @@
  * tests); `PoolScanner` uses worker threads, each with its own WebAssembly engine instance loaded
  * from the serialised database, so a slow scan holds only its own connection's packets (thesis
  * §3.5.2 without head-of-line blocking). A transfer is pinned to one worker (by its key), which
- * keeps the transfer's ChunkedScanner — and so its overlap tail and partial matches — between jobs.
+ * keeps the transfer's signature stream — its overlap carry (longest atom − 1 bytes) and partial
+ * matches — between jobs, so each buffer is scanned once and a signature split across buffers is
+ * reported exactly once.
  */
 import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SigDatabase } from '../scan/sigdb.js';
-import type { ChunkedScanner } from '../scan/stream.js';
+import type { SigStream } from '../scan/stream.js';
 import type { ScanJobData } from './scanbuffer.js';
 
 /** Outcome of one job: the first signature found (in this job), or null if clean. */
@@ -31,26 +33,25 @@ export interface Scanner {
 
 /**
  * The per-transfer scanners of one thread, shared by both scanner kinds: runs `job` on the
- * transfer's ChunkedScanner (created on its first job, finished and forgotten on its final one).
+ * transfer's signature stream (created on its first job, ended and forgotten on its final one).
  */
 export class TransferScanners {
-  private readonly byKey = new Map<string, ChunkedScanner>();
+  private readonly byKey = new Map<string, SigStream>();
 
   constructor(private readonly db: SigDatabase) {}
 
   run(job: Pick<ScanJobData, 'key' | 'data' | 'final'>): string | null {
-    let sc = this.byKey.get(job.key);
-    if (!sc) this.byKey.set(job.key, (sc = this.db.chunked({ bufferSize: Math.max(job.data.length, 1024) })));
+    let st = this.byKey.get(job.key);
+    // Whole-file hashes are checked in the main thread (ContentSession), not here.
+    if (!st) this.byKey.set(job.key, (st = this.db.newStream({ hashes: false })));
     let hit: number | null = null;
     const on = (sig: number) => {
       if (hit === null) hit = sig;
     };
-    sc.push(job.data, on);
+    st.write(job.data, on);
     if (job.final) {
-      sc.finish(on);
+      st.end(on);
       this.byKey.delete(job.key);
-    } else {
-      sc.flush(on);
     }
     if (hit !== null) this.byKey.delete(job.key);
     return hit === null ? null : this.db.sigName(hit);
