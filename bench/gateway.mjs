@@ -318,7 +318,7 @@ async function setup(cfg, { profileDir, perfFile } = {}) {
   // --cpu-prof is not allowed in NODE_OPTIONS: it goes on the daemon's command line (queue workers
   // of --queues are separate processes without it: perf covers them). --perf-basic-prof is allowed
   // there, so every node process of the daemon writes /tmp/perf-<pid>.map for perf.
-  if (profileDir && havePerf) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
+  if (perfFile && havePerf) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
   const argv = [process.execPath, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), MAIN, 'run', '--config', file, '--log-dest', 'stderr', '--status-socket', ctx.status, ...(cfg.args ?? [])];
   const started = Date.now();
   const p = lab.spawn(gw, argv, { env });
@@ -427,7 +427,24 @@ async function perfTop(file, n = 20) {
     const m = /^\s*([\d.]+)%\s+(\S+)\s*$/.exec(l);
     if (m) byDso[m[2]] = Number(m[1]);
   }
-  return { top: rows.slice(0, n), by_dso: byDso };
+  // Inclusive shares of the paths that explain a queued packet's cost (perf --children).
+  const PATHS = {
+    nfqnl_recv_verdict: 'verdict syscall: the kernel reinjects and forwards the packet (NAT, veth) in the caller',
+    net_rx_action: 'softirq run inside the caller (the receiving end\'s stack, on this one box)',
+    tcp_v4_rcv: 'TCP receive of the client/server, done in the caller\'s softirq',
+    __sys_recvfrom: 'reading queued packets from the netlink socket',
+    'nfqueue::nf_callback': 'binding callback per packet (info object, payload copy, JS)',
+    'node::MakeCallback': 'JS work per packet (pipeline, inspection, verdict call)',
+    'node::Buffer::Copy': 'copying each payload into a Buffer',
+    do_epoll_wait: 'event loop poll (one packet per loop iteration)',
+  };
+  const ch = await run(['perf', 'report', '-i', file, '--stdio', '--children', '--sort', 'sym', '-g', 'none'], { timeoutMs: 60_000 });
+  const inclusive = {};
+  for (const l of ch.stdout.split('\n')) {
+    const m = /^\s*([\d.]+)%\s+[\d.]+%\s+\[.\]\s+(\S+)/.exec(l);
+    if (m && PATHS[m[2]] && inclusive[m[2]] === undefined) inclusive[m[2]] = { pct: Number(m[1]), what: PATHS[m[2]] };
+  }
+  return { top: rows.slice(0, n), by_dso: byDso, inclusive };
 }
 
 const quietBudget = { ms: opt.quietBudgetS * 1000 };
@@ -632,12 +649,15 @@ try {
       const dir = path.join(tmp, `prof-${key}`);
       fs.mkdirSync(dir, { recursive: true });
       const perfFile = havePerf ? path.join(dir, 'perf.data') : null;
-      log(`profiling ${key} (${cfg.kind === 'daemon' ? 'node --cpu-prof' : ''}${havePerf ? `${cfg.kind === 'daemon' ? ' + ' : ''}perf record` : ''})`);
+      log(`profiling ${key}`);
       const tp = Date.now();
-      const rec = await measure(cfg, 0, { profileDir: cfg.kind === 'daemon' ? dir : undefined, perfFile });
+      // With --queues the packets are judged in worker processes that --cpu-prof does not reach:
+      // perf (which follows every process of the daemon) profiles those.
+      const cpuProf = cfg.kind === 'daemon' && !cfg.args?.includes('--queues');
+      const rec = await measure(cfg, 0, { profileDir: cpuProf ? dir : undefined, perfFile });
       log(`  run ${Math.round((Date.now() - tp) / 1000)} s`);
       const prof = { key, label: cfg.label, mbps: rec.mbps, daemon_cpu_pct: rec.daemon?.cpu_pct ?? null, startup_ms: rec.startup_ms, settle_ms: rec.settle_ms, error: rec.error ?? null };
-      if (cfg.kind === 'daemon') Object.assign(prof, { cpuprof: topFrames(dir, 15) });
+      if (cpuProf) Object.assign(prof, { cpuprof: topFrames(dir, 15) });
       const tr = Date.now();
       if (perfFile && rec.perf === perfFile) prof.perf = await perfTop(perfFile);
       else if (rec.perf) prof.perf_error = rec.perf;

@@ -299,6 +299,11 @@ export function renderMarkdown(doc) {
       if (p.perf?.top?.length) {
         const d = Object.entries(p.perf.by_dso).sort((x, y) => y[1] - x[1]).slice(0, 6).map(([k, v]) => `${k} ${v}%`).join(', ');
         L.push(`perf, by object: ${d}`, '');
+        if (p.perf.inclusive && Object.keys(p.perf.inclusive).length) {
+          L.push('perf, inclusive time of the paths a queued packet takes (% of the process\'s samples, children included):', '');
+          L.push(mdTable([['incl. %', 'path', 'what'], ...Object.entries(p.perf.inclusive).map(([k, v]) => [fmt(v.pct, 1), `\`${k}\``, v.what])]), '');
+          L.push('Flat self time (kernel symbols such as `_raw_spin_unlock_irqrestore` are where interrupts are re-enabled: pending softirq work is sampled there on this VM):', '');
+        }
         L.push(mdTable([['self %', 'object', 'symbol'], ...p.perf.top.slice(0, 15).map((t) => [fmt(t.pct, 2), t.dso, `\`${t.sym.replace(/\|/g, '\\|')}\``])]), '');
       }
       if (p.perf_error) L.push(`perf: ${p.perf_error}`, '');
