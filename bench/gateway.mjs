@@ -22,6 +22,7 @@
  * · --render FILE.json (rewrite the markdown and charts of an earlier run; no root needed)
  * · --keep-profiles (copy the raw .cpuprofile / perf.data files to <out>/profiles/)
  * · --profile-keys K1,K2 (profile these configurations instead of the missed targets' ones)
+ * · --dry-run (print the plan of runs and exit)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -65,6 +66,7 @@ const { values: a } = parseArgs({
     render: { type: 'string' },
     'keep-profiles': { type: 'boolean', default: false },
     'profile-keys': { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -103,7 +105,7 @@ const opt = {
   statusIntervalMs: a['status-interval'] != null ? Number(a['status-interval']) : null,
   startTimeoutMs: Number(a['start-timeout'] ?? 90) * 1000,
   quietPct: Number(a['quiet-pct'] ?? 25),
-  quietBudgetS: Number(a['quiet-budget'] ?? (quick ? 10 : 90)),
+  quietBudgetS: Number(a['quiet-budget'] ?? (quick ? 10 : 60)),
   out: path.resolve(a.out ?? path.join(ROOT, 'bench', 'results')),
 };
 const log = (...m) => process.stderr.write(`[bench:gateway ${new Date().toISOString().slice(11, 19)}] ${m.join(' ')}\n`);
@@ -196,7 +198,18 @@ const rank = (k) => (ROUND_ORDER.includes(k) ? ROUND_ORDER.indexOf(k) : ROUND_OR
 repeated.sort((x, y) => rank(x.key) - rank(y.key));
 const plan = [];
 for (let r = 1; r <= opt.runs; r++) for (const c of repeated) plan.push({ cfg: c, run: r });
-for (const c of oneOff) for (let r = 1; r <= (c.runs ?? 1); r++) plan.push({ cfg: c, run: r });
+for (const c of oneOff.filter((x) => x.group !== 'sweep')) for (let r = 1; r <= (c.runs ?? 1); r++) plan.push({ cfg: c, run: r });
+// The sweep's points in rounds, up and then down the buffer sizes, so a drift does not follow the size.
+const sweep = oneOff.filter((x) => x.group === 'sweep');
+for (let r = 1; r <= Math.max(0, ...sweep.map((c) => c.runs)); r++) {
+  for (const c of r % 2 ? sweep : [...sweep].reverse()) if (r <= c.runs) plan.push({ cfg: c, run: r });
+}
+
+if (a['dry-run']) {
+  for (const [i, p] of plan.entries()) process.stdout.write(`${String(i + 1).padStart(2)} ${p.cfg.key} run ${p.run}\n`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  process.exit(0);
+}
 
 const rulesOut = spawnSync(process.execPath, [MAIN, 'rules'], { encoding: 'utf8' }).stdout ?? '';
 const rules = rulesOut.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 5)
@@ -433,7 +446,7 @@ async function perfTop(file, n = 20) {
     net_rx_action: 'softirq run inside the caller (the receiving end\'s stack, on this one box)',
     tcp_v4_rcv: 'TCP receive of the client/server, done in the caller\'s softirq',
     __sys_recvfrom: 'reading queued packets from the netlink socket',
-    'nfqueue::nf_callback': 'binding callback per packet (info object, payload copy, JS)',
+    'nfqueue::nf_callback': 'binding callback per packet (info object, payload copy, JS; perf\'s call chains through JIT code are cut, so most of the verdict syscall shows only in its own row)',
     'node::MakeCallback': 'JS work per packet (pipeline, inspection, verdict call)',
     'node::Buffer::Copy': 'copying each payload into a Buffer',
     do_epoll_wait: 'event loop poll (one packet per loop iteration)',
@@ -625,7 +638,7 @@ async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
 const results = [];
 let failed = null;
 try {
-  log(`plan: ${plan.length} runs (${opt.runs}× ${repeated.map((c) => c.key).join(' ')}${oneOff.length ? `; once: ${oneOff.map((c) => c.key).join(' ')}` : ''}), window ${opt.window} s after ${opt.warmup} s warm-up`);
+  log(`plan: ${plan.length} runs (${opt.runs}× ${repeated.map((c) => c.key).join(' ')}${oneOff.length ? `; then ${oneOff.map((c) => `${c.key}${(c.runs ?? 1) > 1 ? `×${c.runs}` : ''}`).join(' ')}` : ''}), window ${opt.window} s after ${opt.warmup} s warm-up`);
   for (const s of skipped) log(`skipping ${s.key}: ${s.reason}`);
   let i = 0;
   for (const { cfg, run: r } of plan) {

@@ -68,7 +68,7 @@ export function extras({ quick }) {
     { ...base4, key: '4-trace', label: '4 with --trace-steps', group: 'trace', needsFlag: '--trace-steps', args: ['--trace-steps'], runs: 1 },
     { ...base6, key: '6-trace', label: '6 (1,000 sigs) with --trace-steps', group: 'trace', needsFlag: '--trace-steps', args: ['--trace-steps'], runs: 1 },
     ...sweep.map((k) => ({
-      ...base6, key: `6-buf${k}k`, label: `6 (1,000 sigs), scan buffer ${k} KiB`, group: 'sweep', bufKiB: k, runs: 1,
+      ...base6, key: `6-buf${k}k`, label: `6 (1,000 sigs), scan buffer ${k} KiB`, group: 'sweep', bufKiB: k, runs: quick ? 1 : 2,
       yaml: (c) => ({ ...base6.yaml(c), scan: { ...base6.yaml(c).scan, buffer: k * 1024 } }),
     })),
   ];

@@ -153,7 +153,7 @@ export function summarize(results, { runnable }) {
     });
   const thesis = THESIS.map((t) => ({ ...t, thesis_ratio_to_nat: r3(t.mbps / THESIS[0].mbps), ours_mbps: m(t.ours), ours_ratio_to_nat: ratio(t.ours, '1') }));
   const sweep = configs.filter((c) => c.buf_kib != null).sort((x, y) => x.buf_kib - y.buf_kib)
-    .map((c) => ({ buf_kib: c.buf_kib, mbps: m(c.key), ratio_to_4: ratio(c.key, '4'), daemon_hwm_mib: c.daemon_hwm_mib?.median ?? null, daemon_rss_mib: c.daemon_rss_mib?.median ?? null, scans: c.scans?.median ?? null, scan_p50_us: c.steps?.scan_per_buffer?.p50_us ?? null }));
+    .map((c) => ({ buf_kib: c.buf_kib, mbps: m(c.key), mbps_min: c.mbps?.min ?? null, mbps_max: c.mbps?.max ?? null, runs: c.ok_runs, ratio_to_4: ratio(c.key, '4'), daemon_hwm_mib: c.daemon_hwm_mib?.median ?? null, daemon_rss_mib: c.daemon_rss_mib?.median ?? null, scans: c.scans?.median ?? null, scan_p50_us: c.steps?.scan_per_buffer?.p50_us ?? null }));
   return { configs, targets, thesis, sweep };
 }
 
@@ -270,8 +270,9 @@ export function renderMarkdown(doc) {
     for (const c of traced) L.push(`### ${c.key}: ${c.label} (${fmt(c.mbps?.median)} Mb/s while traced)`, '', mdTable(stepRows(c.steps ?? c.worker_steps?.[0])), '');
   }
   if (doc.sweep.length) {
-    L.push('## Scan buffer sweep (configuration 6, 1,000 signatures, one run each)', '');
-    L.push(mdTable([['buffer KiB', 'Mb/s', '÷ cfg 4', 'daemon RSS MiB', 'daemon HWM MiB', 'scans'], ...doc.sweep.map((s) => [String(s.buf_kib), fmt(s.mbps), fmt(s.ratio_to_4, 3), fmt(s.daemon_rss_mib, 0), fmt(s.daemon_hwm_mib, 0), fmt(s.scans, 0)])]), '');
+    L.push('## Scan buffer sweep (configuration 6, 1,000 signatures)', '');
+    L.push('Each point runs in rounds (sizes up, then down), median and min–max over its runs; ÷ cfg 4 uses configuration 4\'s median.', '');
+    L.push(mdTable([['buffer KiB', 'runs', 'Mb/s median (min–max)', '÷ cfg 4', 'daemon RSS MiB', 'daemon HWM MiB', 'scans / run'], ...doc.sweep.map((s) => [String(s.buf_kib), String(s.runs ?? 1), `${fmt(s.mbps)} (${fmt(s.mbps_min)}–${fmt(s.mbps_max)})`, fmt(s.ratio_to_4, 3), fmt(s.daemon_rss_mib, 0), fmt(s.daemon_hwm_mib, 0), fmt(s.scans, 0)])]), '');
   }
   const db = doc.configs.filter((c) => ['6', '6-100k'].includes(c.key));
   if (db.length || Object.keys(doc.db_builds ?? {}).length) {
@@ -399,7 +400,7 @@ function sweepChart(title, sweep) {
   const W = 800, H = 380, left = 70, right = 70, top = 50, bottom = 60;
   const n = sweep.length;
   const bw = (W - left - right) / n;
-  const vmax = Math.max(1, ...sweep.map((s) => s.mbps ?? 0)) * 1.1;
+  const vmax = Math.max(1, ...sweep.map((s) => s.mbps_max ?? s.mbps ?? 0)) * 1.1;
   const mmax = Math.max(1, ...sweep.map((s) => s.daemon_hwm_mib ?? 0)) * 1.1;
   const y = (v) => top + (H - top - bottom) * (1 - v / vmax);
   const ym = (v) => top + (H - top - bottom) * (1 - v / mmax);
@@ -408,7 +409,11 @@ function sweepChart(title, sweep) {
   const pts = [];
   sweep.forEach((s, i) => {
     const x0 = left + i * bw + bw * 0.15;
-    if (s.mbps != null) b.push(`<rect x="${x0}" y="${y(s.mbps)}" width="${bw * 0.7}" height="${H - bottom - y(s.mbps)}" fill="#4a7bb7"/><text x="${x0 + bw * 0.35}" y="${y(s.mbps) - 4}" text-anchor="middle" font-size="10">${fmt(s.mbps, 0)}</text>`);
+    if (s.mbps != null) b.push(`<rect x="${x0}" y="${y(s.mbps)}" width="${bw * 0.7}" height="${H - bottom - y(s.mbps)}" fill="#4a7bb7"/><text x="${x0 + bw * 0.35 + 8}" y="${y(s.mbps) - 4}" font-size="10">${fmt(s.mbps, 0)}</text>`);
+    if (s.mbps_min != null && s.mbps_max != null && s.mbps_max > s.mbps_min) {
+      const xc = x0 + bw * 0.35;
+      b.push(`<line x1="${xc}" y1="${y(s.mbps_min)}" x2="${xc}" y2="${y(s.mbps_max)}" stroke="black"/><line x1="${xc - 4}" y1="${y(s.mbps_min)}" x2="${xc + 4}" y2="${y(s.mbps_min)}" stroke="black"/><line x1="${xc - 4}" y1="${y(s.mbps_max)}" x2="${xc + 4}" y2="${y(s.mbps_max)}" stroke="black"/>`);
+    }
     b.push(`<text x="${x0 + bw * 0.35}" y="${H - bottom + 16}" text-anchor="middle">${s.buf_kib}</text>`);
     if (s.daemon_hwm_mib != null) pts.push([x0 + bw * 0.35, ym(s.daemon_hwm_mib), s.daemon_hwm_mib]);
   });
