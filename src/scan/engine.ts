@@ -6,13 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, P2pgwError } from '../errors.js';
-import { asmBuildUrl, type WasmMemory, type WasmModule } from './wasm.js';
+import { asmBuildUrl, instantiateChecked, Wasm, type WasmMemory, type WasmModule } from './wasm.js';
 
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (mod: WasmModule, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
-}
-const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** ABI version of asm/assembly/sigdb.ts this wrapper speaks. */
 export const SIGDB_ABI_VERSION = 2;
@@ -107,23 +102,7 @@ export class Engine {
 
   /** @throws P2pgwError(P2PGW_ERR_WASM) if the blob is rejected or memory runs out. */
   constructor(blob: Uint8Array, debug?: boolean) {
-    let inst: InstanceType<WasmApi['Instance']>;
-    try {
-      inst = new Wasm.Instance(sigdbModule(debug), {
-        env: {
-          abort(): never {
-            throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, 'sigdb aborted');
-          },
-        },
-      });
-    } catch (cause) {
-      if (cause instanceof P2pgwError) throw cause;
-      throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, 'cannot instantiate the sigdb module', { cause });
-    }
-    const ex = inst.exports as unknown as SigdbExports;
-    if (ex.abi_version() !== SIGDB_ABI_VERSION) {
-      throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `sigdb module ABI ${ex.abi_version()}, expected ${SIGDB_ABI_VERSION}: run \`npm run build:asm\``);
-    }
+    const ex = instantiateChecked<SigdbExports>(sigdbModule(debug), 'sigdb', SIGDB_ABI_VERSION);
     this.ex = ex;
     const ptr = ex.alloc(blob.length) >>> 0;
     if (ptr === 0) throw sigdbError(SigdbCodes.ERR_OOM, 'load');

@@ -20,14 +20,43 @@ export interface WasmMemory {
 export interface WasmModule {
   readonly __wasmModule?: never;
 }
-interface WasmApi {
+export interface WasmApi {
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (
     mod: WasmModule,
     imports: Record<string, Record<string, unknown>>,
   ) => { readonly exports: Record<string, unknown> };
 }
-const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+export const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/**
+ * A fresh instance (own linear memory) of `module`, whose `abort` import throws, with its ABI
+ * version checked: the one place both WebAssembly boundaries (matcher, sigdb) instantiate.
+ * @param name module name for messages (`matcher`, `sigdb`)
+ * @param abi the ABI version this JS side speaks
+ * @throws P2pgwError(P2PGW_ERR_WASM) when instantiation fails or the build is stale
+ */
+export function instantiateChecked<T extends { abi_version(): number }>(module: WasmModule, name: string, abi: number): T {
+  let inst: InstanceType<WasmApi['Instance']>;
+  try {
+    inst = new Wasm.Instance(module, {
+      env: {
+        abort(): never {
+          throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `${name} aborted`);
+        },
+      },
+    });
+  } catch (cause) {
+    if (cause instanceof P2pgwError) throw cause;
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot instantiate the ${name} module`, { cause });
+  }
+  const ex = inst.exports as unknown as T;
+  const got = ex.abi_version();
+  if (got !== abi) {
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `${name} module ABI ${got}, expected ${abi}: run \`npm run build:asm\``);
+  }
+  return ex;
+}
 
 /** ABI version the JS side speaks; must equal the module's `abi_version()`. */
 export const MATCHER_ABI_VERSION = 1;
@@ -144,26 +173,5 @@ export function matcherModule(debug = wantDebugBuild()): WasmModule {
 
 /** A fresh instance (own linear memory) of the matcher module. */
 export function instantiateMatcher(debug = wantDebugBuild()): MatcherExports {
-  let inst: InstanceType<WasmApi['Instance']>;
-  try {
-    inst = new Wasm.Instance(matcherModule(debug), {
-      env: {
-        abort(): never {
-          throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, 'matcher aborted');
-        },
-      },
-    });
-  } catch (cause) {
-    if (cause instanceof P2pgwError) throw cause;
-    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, 'cannot instantiate the matcher module', { cause });
-  }
-  const ex = inst.exports as unknown as MatcherExports;
-  const abi = ex.abi_version();
-  if (abi !== MATCHER_ABI_VERSION) {
-    throw new P2pgwError(
-      ErrorCodes.P2PGW_ERR_WASM,
-      `matcher module ABI ${abi}, expected ${MATCHER_ABI_VERSION}: run \`npm run build:asm\``,
-    );
-  }
-  return ex;
+  return instantiateChecked<MatcherExports>(matcherModule(debug), 'matcher', MATCHER_ABI_VERSION);
 }
