@@ -39,6 +39,7 @@ export function summarize(results, { runnable }) {
       cpu: {
         user: r2(median(ok.map((r) => r.cpu.user))), system: r2(median(ok.map((r) => r.cpu.system))),
         softirq: r2(median(ok.map((r) => r.cpu.softirq))), idle: r2(median(ok.map((r) => r.cpu.idle))),
+        steal: r2(median(ok.map((r) => r.cpu.steal))),
       },
       daemon_cpu_pct: stat(ok.map((r) => r.daemon?.cpu_pct)),
       daemon_user_pct: r2(median(ok.map((r) => r.daemon?.user_pct))),
@@ -173,7 +174,7 @@ function textTable(rows) {
 }
 
 function mainRows(doc, { wide }) {
-  const head = ['cfg', 'configuration', 'Mb/s median (min–max)', '÷0', '÷1', 'CPU user/sys/softirq %', 'daemon CPU %', 'RSS / HWM MiB', 'held peak', 'queue drops'];
+  const head = ['cfg', 'configuration', 'Mb/s median (min–max)', '÷0', '÷1', 'CPU user/sys/softirq/idle/steal %', 'daemon CPU %', 'RSS / HWM MiB', 'held peak', 'queue drops'];
   if (wide) head.push('judged pkts/s', 'CPU µs/pkt', 'fail-open bypass %', 'probe RTT p50/p99 ms', 'load-gen CPU % (clients/servers)', 'bg load %');
   const rows = [head];
   for (const c of doc.configs.filter((x) => x.group === 'main' || x.group === 'queues')) {
@@ -181,7 +182,7 @@ function mainRows(doc, { wide }) {
       c.key, c.label,
       c.ok_runs ? fmtRange(c.mbps) : `did not run: ${c.errors[0] ?? '?'}`,
       fmt(c.ratio_to_0, 3), fmt(c.ratio_to_1, 3),
-      c.ok_runs ? `${fmt(c.cpu.user, 0)}/${fmt(c.cpu.system, 0)}/${fmt(c.cpu.softirq, 0)}` : '–',
+      c.ok_runs ? `${fmt(c.cpu.user, 0)}/${fmt(c.cpu.system, 0)}/${fmt(c.cpu.softirq, 0)}/${fmt(c.cpu.idle, 0)}/${fmt(c.cpu.steal, 0)}` : '–',
       fmt(c.daemon_cpu_pct?.median, 0),
       c.daemon_rss_mib ? `${fmt(c.daemon_rss_mib.median, 0)} / ${fmt(c.daemon_hwm_mib?.median, 0)}` : '–',
       c.held_peak ?? '–',
@@ -253,7 +254,7 @@ export function renderMarkdown(doc) {
   );
   L.push('## Throughput by configuration', '');
   L.push('Mb/s = bytes received on the clients\' interfaces (L2) over the window. ÷0, ÷1: ratio of medians to plain forwarding and to NAT. ' +
-    'CPU = /proc/stat deltas, **system-wide** (clients, servers, load generator, kernel forwarding and daemon share the 2 cores), in % of both cores. ' +
+    'CPU = /proc/stat deltas, **system-wide** (clients, servers, load generator, kernel forwarding and daemon share the 2 cores), in % of both cores; steal = time the hypervisor ran something else on our vCPUs. ' +
     'Daemon CPU in % of one core (all threads and queue workers). Queue drops = queue_dropped + user_dropped of /proc/net/netfilter/nfnetlink_queue over the window. ' +
     'Judged pkts/s = packets the queue program received from the kernel per second; CPU µs/pkt = its CPU time per received packet; fail-open bypass = packets that hit an NFQUEUE rule but never reached user space (the queue or its socket was full and fail-open accepted them unjudged; the kernel counts these nowhere, so it is rule hits − packets received). ' +
     'Probe = RTT of a 2-byte HTTP request every 50 ms on one keep-alive connection during the window. bg load = busy share of the machine just before the run, with nothing of ours running (other work on the box).', '');
