@@ -17,13 +17,18 @@ export interface ClientOpts {
   concurrency?: number;
   /** Called as each session finishes (in completion order). */
   onResult?: (r: SessionResult) => void;
+  /**
+   * Local addresses to connect from, one per session in turn (session i uses `sources[i % n]`);
+   * default: the kernel's choice. They must be of the server's family and configured locally.
+   */
+  sources?: readonly string[];
 }
 
-/** Plays one session against `server`; never throws. */
-export async function runSession(s: Session, server: string, timeoutMs: number): Promise<SessionResult> {
+/** Plays one session against `server`, from `localAddress` when given; never throws. */
+export async function runSession(s: Session, server: string, timeoutMs: number, localAddress?: string): Promise<SessionResult> {
   const deadline = Date.now() + timeoutMs;
   if (s.l4 === 'tcp') {
-    const sock = net.connect({ host: server, port: s.port, noDelay: true });
+    const sock = net.connect({ host: server, port: s.port, noDelay: true, allowHalfOpen: true, ...(localAddress ? { localAddress } : {}) });
     const t = await playTcp(sock, s, 'client', deadline);
     return t.result();
   }
@@ -34,7 +39,9 @@ export async function runSession(s: Session, server: string, timeoutMs: number):
       t.sockError(e);
       r(false);
     });
-    sock.connect(s.port, server, () => r(true));
+    const connect = (): void => void sock.connect(s.port, server, () => r(true));
+    if (localAddress) sock.bind({ address: localAddress, port: 0 }, connect);
+    else connect();
   });
   if (!connected) {
     sock.close();
@@ -53,7 +60,8 @@ export async function runClient(sessions: readonly Session[], opts: ClientOpts):
   const worker = async (): Promise<void> => {
     while (next < sessions.length) {
       const i = next++;
-      results[i] = await runSession(sessions[i], opts.server, timeoutMs);
+      const src = opts.sources?.length ? opts.sources[i % opts.sources.length] : undefined;
+      results[i] = await runSession(sessions[i], opts.server, timeoutMs, src);
       opts.onResult?.(results[i]);
     }
   };

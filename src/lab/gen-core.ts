@@ -93,9 +93,25 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
+ * Tells a reset from a FIN after the socket reported end-of-stream. When a RST arrives while
+ * received bytes are still unread, libuv reads them, sees POLLHUP and reports EOF (uv__stream_io):
+ * Node emits `end`, not `error`, and the socket's pending error (ECONNRESET) stays unread. A
+ * zero-length write makes the kernel return that pending error (tcp_sendmsg checks the socket's
+ * state and error before copying anything); after a real FIN (CLOSE_WAIT) it is a no-op that sends
+ * nothing. Needs a socket made with `allowHalfOpen` (otherwise Node refuses writes after `end`).
+ * @returns the error (ECONNRESET, EPIPE) when the connection was reset, null after a FIN
+ */
+export function resetBehindEnd(sock: Socket): Promise<NodeJS.ErrnoException | null> {
+  if (sock.destroyed || !sock.writable) return Promise.resolve(null);
+  return new Promise((r) => sock.write(Buffer.alloc(0), (e) => r((e as NodeJS.ErrnoException | null | undefined) ?? null)));
+}
+
+/**
  * Plays `session` on a connected TCP socket as `role` (client sends `out` steps, server sends `in`
  * steps), then half-closes and waits for the peer's FIN. Resolves (never rejects) once done, failed
- * or `deadline` (epoch ms) passed; the socket is destroyed on failure (with RST on mismatch).
+ * or `deadline` (epoch ms) passed; the socket is destroyed on failure (with RST on mismatch). The
+ * socket must be made with `allowHalfOpen: true`: this function ends its side itself, and a reset
+ * that Node reported as end-of-stream is told apart from a FIN (`resetBehindEnd`).
  */
 export async function playTcp(sock: Socket, session: Session, role: 'client' | 'server', deadline: number, t = new Tally(role, session)): Promise<Tally> {
   const mine = role === 'client' ? 'out' : 'in';
@@ -140,6 +156,10 @@ export async function playTcp(sock: Socket, session: Session, role: 'client' | '
       const c = queue.shift();
       if (!c) {
         if (ended || closed) {
+          if (ended && !t.error) {
+            const e = await resetBehindEnd(sock);
+            if (e) t.sockError(e);
+          }
           t.fail(`peer closed at step ${t.stepsDone} after ${matched} of ${want.length} bytes`);
           return false;
         }

@@ -50,7 +50,7 @@ export async function startServer(sessions: readonly Session[], opts: ServerOpts
 
   const tcpListen = (s: Session, host: string): Promise<void> =>
     new Promise((resolve, reject) => {
-      const srv = net.createServer((sock) => {
+      const srv = net.createServer({ allowHalfOpen: true }, (sock) => {
         sockets.add(sock);
         sock.once('close', () => sockets.delete(sock));
         const peer = `${sock.remoteAddress}:${sock.remotePort}`;

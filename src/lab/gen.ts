@@ -3,7 +3,7 @@
  * The lab traffic generator, a standalone process (one per namespace):
  *
  *     node dist/lab/gen.js server   <source> [--timeout MS] [--lifetime SEC] [--bind ADDR[,ADDR]]
- *     node dist/lab/gen.js client   <source> --server ADDR [--timeout MS] [--concurrency N]
+ *     node dist/lab/gen.js client   <source> --server ADDR [--timeout MS] [--concurrency N] [--from ADDR[,ADDR]]
  *     node dist/lab/gen.js scenario <source> --out FILE
  *
  * `<source>` is any mix of `--scenario FILE` (JSON, see src/lab/scenario.ts), `--apps LIST`
@@ -39,6 +39,8 @@ export interface GenArgs {
   concurrency: number;
   lifetimeSec: number;
   bind?: string[];
+  /** Client: local addresses to connect from, one per session in turn. */
+  from?: string[];
   basePort: number;
   seed: number;
   bulkBytes: number;
@@ -81,6 +83,7 @@ export function parseGenArgs(argv: string[]): GenArgs {
       case '--server': a.server = v; break;
       case '--out': a.out = v; break;
       case '--bind': a.bind = v.split(','); break;
+      case '--from': a.from = v.split(',').filter(Boolean); break;
       case '--timeout': a.timeoutMs = int(flag, v, 100, 600_000); break;
       case '--concurrency': a.concurrency = int(flag, v, 1, 256); break;
       case '--lifetime': a.lifetimeSec = int(flag, v, 1, 86_400); break;
@@ -138,7 +141,7 @@ export async function genMain(argv: string[], out: NodeJS.WritableStream = proce
     return 0;
   }
   if (a.mode === 'client') {
-    const results = await runClient(sessions, { server: a.server!, timeoutMs: a.timeoutMs, concurrency: a.concurrency, onResult: print });
+    const results = await runClient(sessions, { server: a.server!, timeoutMs: a.timeoutMs, concurrency: a.concurrency, sources: a.from, onResult: print });
     return results.every((r) => r.ok) ? 0 : 1;
   }
   let srv;

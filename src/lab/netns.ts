@@ -335,3 +335,22 @@ export async function createLab(opts: { name: string; ipv6?: boolean; wireLike?:
     release: () => void live.delete(names),
   };
 }
+
+/**
+ * Adds `count` (1–100) more addresses to the client's interface and returns them: IPv4
+ * 10.232.1.100+i/24, or IPv6 fd00:232:1::100+i/64 (hex, no DAD) for `family` 6 (the lab must have
+ * been made with `ipv6`). The gateway reaches them on its connected LAN route. For flows from many
+ * sources, e.g. to spread `--queue-balance`, which hashes addresses and protocol, not ports.
+ * Throws P2pgwError('P2PGW_ERR_LAB') when `ip` fails.
+ */
+export async function addClientAddresses(lab: Lab, count: number, family: 4 | 6): Promise<string[]> {
+  if (!Number.isInteger(count) || count < 1 || count > 100) throw new P2pgwError('P2PGW_ERR_LAB', `addClientAddresses: count must be 1..100, not ${count}`);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const a = family === 4 ? `10.232.1.${100 + i}` : `fd00:232:1::${(0x100 + i).toString(16)}`;
+    const r = await lab.exec('client', ['ip', 'addr', 'add', `${a}/${family === 4 ? 24 : 64}`, 'dev', lab.ifaces.client, ...(family === 6 ? ['nodad'] : [])]);
+    if (r.code !== 0) throw new P2pgwError('P2PGW_ERR_LAB', `adding ${a} to the client: ${r.stderr.trim() || `exit ${r.code}`}`);
+    out.push(a);
+  }
+  return out;
+}

@@ -67,6 +67,11 @@ export interface GenServerHandle {
   results: SessionResult[];
   /** Everything it wrote to stderr. */
   stderr: string[];
+  /**
+   * Resolves once at least `n` session lines arrived; rejects with P2pgwError('P2PGW_ERR_LAB') and
+   * the lines so far after `ms` (default 10000) or when the server exits first.
+   */
+  waitSessions(n: number, ms?: number): Promise<SessionResult[]>;
   /** SIGTERM and wait for exit (SIGKILL after 3 s). */
   stop(): Promise<void>;
 }
@@ -94,13 +99,17 @@ export async function startGenServer(lab: Lab, o: GenRunOpts): Promise<GenServer
   const proc = lab.spawn('server', argv);
   const results: SessionResult[] = [];
   const stderr: string[] = [];
+  const waiters = new Set<() => void>();
   onLines(proc.stderr, (l) => stderr.push(l));
   const ready = new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new P2pgwError('P2PGW_ERR_LAB', `gen server did not listen within 15 s: ${stderr.join('\n')}`)), 15_000);
     onLines(proc.stdout, (l) => {
       const j = parseJsonLine(l);
       if (j?.event === 'listening') (clearTimeout(t), resolve());
-      else if (j?.event === 'session') results.push(j as unknown as SessionResult);
+      else if (j?.event === 'session') {
+        results.push(j as unknown as SessionResult);
+        for (const w of [...waiters]) w();
+      }
     });
     proc.once('exit', (code) => (clearTimeout(t), reject(new P2pgwError('P2PGW_ERR_LAB', `gen server exited (${code}): ${stderr.join('\n')}`))));
   });
@@ -109,6 +118,29 @@ export async function startGenServer(lab: Lab, o: GenRunOpts): Promise<GenServer
     proc,
     results,
     stderr,
+    waitSessions(n, ms = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (results.length < n) return;
+          done();
+          resolve(results);
+        };
+        const fail = (why: string) => (): void => {
+          done();
+          reject(new P2pgwError('P2PGW_ERR_LAB', `gen server: ${why} with ${results.length} of ${n} session lines: ${JSON.stringify(results)}`));
+        };
+        const onExit = fail('exited');
+        const t = setTimeout(fail(`no more lines within ${ms} ms`), ms);
+        const done = (): void => {
+          clearTimeout(t);
+          waiters.delete(check);
+          proc.off('exit', onExit);
+        };
+        waiters.add(check);
+        proc.once('exit', onExit);
+        check();
+      });
+    },
     async stop() {
       proc.kill('SIGTERM');
       if (!(await waitExit(proc, 3000, true))) proc.kill('SIGKILL');
@@ -124,12 +156,13 @@ export async function startGenServer(lab: Lab, o: GenRunOpts): Promise<GenServer
  */
 export async function runGenClient(
   lab: Lab,
-  o: GenRunOpts & { server?: string; sessions?: number; onResult?: (r: SessionResult) => void },
+  o: GenRunOpts & { server?: string; sessions?: number; from?: readonly string[]; onResult?: (r: SessionResult) => void },
 ): Promise<{ code: number | null; results: SessionResult[]; stderr: string }> {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const conc = o.concurrency ?? 4;
   const argv = [process.execPath, o.genScript ?? defaultGenScript(), 'client', ...o.source];
   argv.push('--server', o.server ?? lab.addr.server, '--timeout', String(timeoutMs), '--concurrency', String(conc));
+  if (o.from?.length) argv.push('--from', o.from.join(','));
   const proc = lab.spawn('client', argv);
   const results: SessionResult[] = [];
   const stderr: string[] = [];

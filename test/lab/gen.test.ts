@@ -4,13 +4,15 @@
  * (UDP); a missing reply times out within the bound; argument parsing rejects bad input.
  */
 import { createHash } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SessionResult } from '../../src/lab/gen-core.js';
+import { playTcp, type SessionResult } from '../../src/lab/gen-core.js';
 import { runClient, runSession } from '../../src/lab/gen-client.js';
 import { startServer, type GenServer } from '../../src/lab/gen-server.js';
 import { parseGenArgs } from '../../src/lab/gen.js';
 import { buildScenario } from '../../src/lab/sessions/index.js';
 import type { Session } from '../../src/lab/sessions/types.js';
+import { waitUntil } from '../helpers/wait.js';
 
 // A random high port range, so parallel runs on one host do not collide.
 const BASE = 42000 + Math.floor(Math.random() * 800) * 20;
@@ -39,7 +41,7 @@ describe('gen engine on loopback', () => {
       expect(r.sha256Received).toBe(digest(s, 'in'));
       expect(r.bytesSent).toBe(s.steps.filter((st) => st.dir === 'out').reduce((n, st) => n + st.bytes.length, 0));
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil(() => sessions.every((s) => serverResults.some((x) => x.port === s.port)), 5000, 'a server line per session');
     for (const s of sessions) {
       const r = serverResults.find((x) => x.port === s.port);
       expect(r?.ok, s.name).toBe(true);
@@ -53,8 +55,35 @@ describe('gen engine on loopback', () => {
     const r = await runSession(bad, '127.0.0.1', 3000);
     expect(r.ok).toBe(false);
     expect(r.reset).toBe(true);
-    await new Promise((res) => setTimeout(res, 100));
-    expect(serverResults.some((x) => x.port === s.port && /^mismatch at step 0 byte 0/.test(x.error ?? ''))).toBe(true);
+    await waitUntil(() => serverResults.some((x) => x.port === s.port && /^mismatch at step 0 byte 0/.test(x.error ?? '')), 5000, 'the server reports the mismatch');
+  });
+
+  // libuv reports a RST that arrives while received bytes are still unread as end-of-stream (Node
+  // emits `end`, not `error`): the client must still report a reset, and a real FIN must not.
+  it.each(['reset', 'fin'] as const)('tells a %s behind unread bytes from the other', async (how) => {
+    const body = Buffer.alloc(60_000, 7);
+    let sentAll!: () => void;
+    const serverDone = new Promise<void>((r) => (sentAll = r));
+    let clientUp!: () => void;
+    const connected = new Promise<void>((r) => (clientUp = r));
+    const srv = net.createServer((s) => {
+      s.on('error', () => undefined);
+      void connected.then(() => s.write(body, () => (how === 'reset' ? (s.resetAndDestroy(), sentAll()) : s.end(sentAll))));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    const session: Session = { app: 'http', name: `end.${how}`, l4: 'tcp', port, steps: [{ dir: 'in', bytes: Buffer.concat([body, Buffer.alloc(10, 7)]) }] };
+    const sock = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, clientUp);
+    sock.pause(); // nothing is read until the server has sent everything and its RST or FIN
+    await serverDone;
+    await new Promise((r) => setImmediate(r));
+    const played = playTcp(sock, session, 'client', Date.now() + 5000);
+    sock.resume();
+    const r = (await played).result();
+    srv.close();
+    expect(r.bytesReceived).toBe(body.length);
+    if (how === 'reset') expect(r).toMatchObject({ ok: false, reset: true, error: 'ECONNRESET' });
+    else expect(r).toMatchObject({ ok: false, reset: false, error: `peer closed at step 0 after ${body.length} of ${body.length + 10} bytes` });
   });
 
   it('times out when the expected reply never comes (UDP mismatch, missing TCP bytes)', async () => {

@@ -136,7 +136,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     const src = ['--apps', 'bittorrent.peerwire,bittorrent.dht,http.get', '--base-port', '42000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 2000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 2000, sessions: 3 });
-    await new Promise((r) => setTimeout(r, 300));
+    await server.waitSessions(2); // the two TCP sessions (the blocked UDP one never reaches the server)
     await server.stop();
     const by = (name: string) => client.results.find((r) => r.name === name)!;
     expect(by('bittorrent.peerwire')).toMatchObject({ ok: false, reset: true, bytesReceived: 0 });

@@ -91,7 +91,7 @@ async function exchange(lab: Lab, name: string, sessions: Session[], timeoutMs =
   const src = ['--scenario', file];
   const server = await startGenServer(lab, { source: src, timeoutMs });
   const client = await runGenClient(lab, { source: src, timeoutMs, sessions: sessions.length, concurrency: sessions.length });
-  await new Promise((r) => setTimeout(r, 200));
+  await server.waitSessions(sessions.length, timeoutMs); // every session here is TCP: one server line each
   await server.stop();
   return { client: client.results, server: server.results };
 }

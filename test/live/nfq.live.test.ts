@@ -97,13 +97,23 @@ function conntrack(family: 'ipv4' | 'ipv6', proto: 'tcp' | 'udp', sport: number)
   return r.stdout;
 }
 
-/** Packets the worker reported for a client port (client() blocks this process: let the events arrive first). */
+let pings = 0;
+/**
+ * Waits until every event the worker wrote so far has been read: the worker answers `ping N` after
+ * the packet events of everything it judged before (client() blocks this process meanwhile).
+ */
+async function sync(w: Proc): Promise<void> {
+  const n = ++pings;
+  w.send(`ping ${n}`);
+  await w.waitFor((e) => e.ev === 'pong' && e.n === n);
+}
+
+/** Packets the worker reported for a client port. */
 async function pkts(w: Proc, sport: number): Promise<Ev[]> {
-  await sleep(150);
+  await sync(w);
   return w.events.filter((e) => e.ev === 'pkt' && (e.sport === sport || e.dport === sport));
 }
 const procStats = () => readQueueStats(QUEUE, nsExec(GW, 'cat', ['/proc/net/netfilter/nfnetlink_queue']));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!!skip)('NFQUEUE live (client – gw – server namespaces)', () => {
   let server: Proc | undefined;
@@ -182,12 +192,12 @@ describe.skipIf(!!skip)('NFQUEUE live (client – gw – server namespaces)', ()
       w.send('close');
       await w.waitFor((e) => e.ev === 'closed');
       expect(procStats()).toBeNull(); // unbound
-      const before = w.events.length;
+      const before = w.events.filter((e) => e.ev === 'pkt').length;
       const after = client('tcp', SRV4, 'bypass');
       expect(after).toMatchObject({ ok: true, reply: 'bypass' });
       expect(conntrack('ipv4', 'tcp', after.localPort)).toMatch(/mark=0\b/);
-      await sleep(100);
-      expect(w.events.length).toBe(before);
+      await sync(w);
+      expect(w.events.filter((e) => e.ev === 'pkt').length).toBe(before);
       expect(w.child.exitCode).toBeNull(); // still alive: the bypass is due to close(), not exit
     } finally {
       w.kill();
@@ -209,7 +219,7 @@ describe.skipIf(!!skip)('NFQUEUE live (client – gw – server namespaces)', ()
     // before closing the queue.)
     const pending = clientAsync('udp', SRV4, 'held', 1500);
     await held.waitFor((e) => e.ev === 'pkt');
-    await sleep(200);
+    // The kernel still holds it (counted in its queue until a verdict), so it cannot have passed.
     expect(procStats()!.queueTotal).toBe(1);
     expect(server!.events.some((e) => e.udp === 'held')).toBe(false);
     held.send('drain'); // the kernel holds 1 packet, the worker has it pending: nothing to wait for

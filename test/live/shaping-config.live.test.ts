@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../../src/lab/netns.js';
 import { onLines, parseJsonLine, waitExit } from '../../src/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
+import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
 
 const env = liveEnv('shapecfg');
@@ -64,12 +65,20 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('shaping from the config (live)
     expect(flow.bps).toBeGreaterThanOrEqual(5 * MBIT * 0.85);
     expect(flow.bps).toBeLessThanOrEqual(5 * MBIT * 1.15);
 
-    await new Promise((res) => setTimeout(res, 1500)); // the daemon refreshes class stats every second
-    const st = spawnSync(process.execPath, [MAIN, 'status', '--json', '--socket', sock], { encoding: 'utf8' });
-    expect(st.status, st.stderr).toBe(0);
-    const status = JSON.parse(st.stdout) as { shaping: { dev: string; app?: string; bytes: number }[] };
-    const bt = status.shaping.find((c) => c.dev === 'lan0' && c.app === 'bittorrent');
-    expect(bt?.bytes).toBeGreaterThan(flow.bytes);
+    // The daemon refreshes its class statistics every second: poll the status until they show the
+    // flow's bytes, up to a deadline.
+    const classBytes = (): number | undefined => {
+      const st = spawnSync(process.execPath, [MAIN, 'status', '--json', '--socket', sock], { encoding: 'utf8' });
+      expect(st.status, st.stderr).toBe(0);
+      const status = JSON.parse(st.stdout) as { shaping: { dev: string; app?: string; bytes: number }[] };
+      return status.shaping.find((c) => c.dev === 'lan0' && c.app === 'bittorrent')?.bytes;
+    };
+    const shown = (): number => {
+      const b = classBytes() ?? 0;
+      return b > flow.bytes ? b : 0;
+    };
+    const bytes = await waitUntil(shown, 10_000, 'class statistics show the flow', 200).catch(() => classBytes());
+    expect(bytes).toBeGreaterThan(flow.bytes);
 
     server.kill('SIGTERM');
     daemon.kill('SIGTERM');
