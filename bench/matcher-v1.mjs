@@ -1,7 +1,7 @@
 // Matcher v1 throughput: 50 patterns over 16 MiB of random bytes and of text, one-shot and streamed
 // in 1460-byte chunks. Needs the build: `npm run build` (asm + dist). Prints a table and a JSON line.
 // Usage: node bench/matcher-v1.mjs [MiB]
-import { Matcher } from '../dist/scan/matcher.js';
+import { Matcher } from '../dist/matcher/matcher.js';
 
 const MIB = Number(process.argv[2] ?? 16);
 const SIZE = MIB * 1024 * 1024;

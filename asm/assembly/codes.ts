@@ -1,4 +1,4 @@
-// Return codes and blob-format constants of the matcher ABI (mirrored in src/scan/wasm.ts).
+// Return codes and blob-format constants of the matcher ABI (mirrored in src/matcher/wasm.ts).
 
 /** ABI version reported by `abi_version()`; bump on any incompatible change. */
 export const ABI_VERSION: i32 = 1;

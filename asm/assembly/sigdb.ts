@@ -1,6 +1,6 @@
 // p2pgw matcher v2: signature-database scanner (q-gram prefilter + exact verification).
 //
-// Design (see src/scan/README.md): every fixed-length piece of a signature ("atom", a sequence of
+// Design (see src/sigscan/README.md): every fixed-length piece of a signature ("atom", a sequence of
 // 256-bit byte classes) has an anchor window of static bytes. Tier tables map the q-grams of the
 // anchor windows (q = 4 hashed, or q = 2 / q = 1 direct) to (atom, offset) entries. The scanner looks
 // up one gram every k bytes (k = stride: an anchor window of q + k - 1 static bytes registers k

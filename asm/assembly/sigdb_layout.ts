@@ -1,6 +1,6 @@
 // Layout of the compiled signature-database engine blob (matcher v2) and its validation.
 //
-// The blob is produced by src/scan/tables.ts, copied as-is into linear memory (16-byte aligned) and
+// The blob is produced by src/sigscan/tables.ts, copied as-is into linear memory (16-byte aligned) and
 // used in place: no pointers, only offsets from the blob start, so the same bytes can be saved to a
 // file or handed to another worker thread. All integers are little-endian u32 unless noted.
 //
@@ -36,7 +36,7 @@ export const MAX_TIERS: u32 = 8;
 export const MAX_STRIDE: u32 = 8;
 export const MAX_WBITS: u32 = 22;
 
-/** 64-bit multiplicative hash constant for 4-byte grams (mirrored in src/scan/tables.ts). */
+/** 64-bit multiplicative hash constant for 4-byte grams (mirrored in src/sigscan/tables.ts). */
 export const HC: u64 = 0x9e3779b97f4a7c15;
 
 export const OK: i32 = 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The queue's ceiling (benchmark configuration 2): bind an NFQUEUE with the patched `nfqueue`
- * binding directly, with the daemon's queue options (src/defaults.ts: maxlen, fail-open, rcvbuf;
+ * binding directly, with the daemon's queue options (src/core/defaults.ts: maxlen, fail-open, rcvbuf;
  * see src/capture/nfq.ts), and accept every packet inside the callback. No decoding, no flow table:
  * what is left is the kernel → netlink → libuv → JS → netlink → kernel round trip per packet.
  *
@@ -16,7 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { DEFAULTS } from '../../dist/defaults.js';
+import { DEFAULTS } from '../../dist/core/defaults.js';
 
 const { values: o } = parseArgs({ options: { queue: { type: 'string', default: String(DEFAULTS.queue.num) }, 'fail-open': { type: 'string', default: DEFAULTS.queue.failOpen ? 'on' : 'off' } } });
 const failOpen = o['fail-open'] === 'on';

@@ -7,7 +7,7 @@
  *   → {"engine":…,"signatures":N,"build_ms":…,"worker_load_ms":…,"serialized_bytes":…,
  *      "rss_before":…,"rss_after":…,"hwm":…,"scan_32k_us":…,"error":null}
  *
- * Two generations of dist/inspect are handled, whichever is installed:
+ * Two generations of dist/content are handled, whichever is installed:
  * - signature engine (buildVirusDb returns {db, bytes}): the main thread parses and compiles the
  *   database and serialises it; each scan worker thread loads the bytes (SigDatabase.load).
  * - v1 literal matcher (buildVirusDb returns {patterns}): each scan worker compiles the literal
@@ -22,16 +22,16 @@ const out = { file, engine: null, signatures: null, build_ms: null, worker_load_
 const buf = new Uint8Array(32 * 1024);
 for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + 7) & 0xff;
 try {
-  const vdb = await import('../../dist/inspect/virusdb.js');
+  const vdb = await import('../../dist/content/virusdb.js');
   let t = performance.now();
   const v = vdb.buildVirusDb({ eicar: true, files: [file], ndb: [file] });
   out.build_ms = Math.round(performance.now() - t);
   out.notices = v.notices;
   if ('bytes' in v) {
-    out.engine = 'signature engine (src/scan, compiled in the main thread, loaded by each worker)';
+    out.engine = 'signature engine (src/sigscan, compiled in the main thread, loaded by each worker)';
     out.signatures = v.bodySigs;
     out.serialized_bytes = v.bytes?.length ?? 0;
-    const { SigDatabase } = await import('../../dist/scan/sigdb.js');
+    const { SigDatabase } = await import('../../dist/sigscan/sigdb.js');
     t = performance.now();
     const db = SigDatabase.load(v.bytes, { source: 'bench' });
     out.worker_load_ms = Math.round(performance.now() - t);
@@ -43,7 +43,7 @@ try {
     out.engine = 'v1 literal matcher (Aho-Corasick DFA compiled by each worker)';
     out.signatures = v.patterns.length;
     out.pattern_bytes = v.patterns.reduce((a, p) => a + p.length, 0);
-    const { compileDb } = await import('../../dist/inspect/scanner.js');
+    const { compileDb } = await import('../../dist/content/scan-pool.js');
     t = performance.now();
     const m = compileDb(v);
     out.worker_load_ms = Math.round(performance.now() - t);

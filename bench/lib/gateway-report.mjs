@@ -278,7 +278,7 @@ export function renderMarkdown(doc) {
   const db = doc.configs.filter((c) => ['6', '6-100k'].includes(c.key));
   if (db.length || Object.keys(doc.db_builds ?? {}).length) {
     L.push('## Signature databases', '');
-    L.push('Built once in a child process the way the daemon does it (dist/inspect `buildVirusDb`; then what each scan worker thread does at its start: load the serialised engine, or compile the v1 DFA), then the daemon\'s own start-up in the runs.', '');
+    L.push('Built once in a child process the way the daemon does it (dist/content `buildVirusDb`; then what each scan worker thread does at its start: load the serialised engine, or compile the v1 DFA), then the daemon\'s own start-up in the runs.', '');
     L.push(mdTable([['cfg', 'engine', 'signatures', 'build ms', 'per-worker load ms', 'serialised MiB', 'RSS after / peak MiB', 'scan of 32 KiB µs', 'build result'], ...Object.entries(doc.db_builds ?? {}).map(([k, b]) => [
       k, b.engine ?? '–', String(b.signatures ?? b.generated), fmt(b.build_ms ?? b.parse_ms, 0), fmt(b.worker_load_ms ?? b.compile_ms, 0), b.serialized_bytes != null ? fmt(mib(b.serialized_bytes), 1) : '–',
       `${fmt(mib(b.rss_after), 0)} / ${fmt(mib(b.hwm), 0)}`, fmt(b.scan_32k_us, 0), b.error ? `**did not start**: ${b.error}` : 'ok',

@@ -10,10 +10,10 @@
  * dissector excluded the flow or the per-direction packet/byte budget is spent.
  */
 import type { L4 } from '../decode/types.js';
-import { Matcher, type MatchStream } from '../scan/matcher.js';
+import { Matcher, type MatchStream } from '../matcher/matcher.js';
 import type { Action, RuleSet, SigRule } from './rules.js';
 import type { AppDescriptor, Dir, SearchContext, SignatureHit } from './types.js';
-import type { StepTimer } from '../observe/steps.js';
+import type { StepTimer } from '../core/steps.js';
 
 /** Classification limits (per direction). */
 export interface ClassifyLimits {
@@ -197,7 +197,7 @@ export class Classifier {
   tracer: StepTimer | null = null;
 
   /**
-   * @param registry ordered dissectors (src/apps/index.ts)
+   * @param registry ordered dissectors (src/apps/registry.ts)
    * @param rules loaded rules (marks, actions, signatures)
    * @param overrides per-app action/mark from the config
    * @throws P2pgwError(P2PGW_ERR_PATTERN) if a signature cannot be compiled

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RulesError } from '../errors.js';
-import { APPS } from './index.js';
+import { RulesError } from '../core/errors.js';
+import { APPS } from './registry.js';
 
 export type Action = 'allow' | 'block' | 'inspect';
 

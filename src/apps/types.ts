@@ -1,13 +1,13 @@
 /**
  * The dissector contract, modelled on nDPI's protocol files: each application is one file in
- * src/apps exporting one `AppDescriptor`; src/apps/index.ts keeps the ordered registry.
+ * src/apps exporting one `AppDescriptor`; src/apps/registry.ts keeps the ordered registry.
  *
  * Directions: 0 = "out" (initiator → responder), 1 = "in" (responder → initiator). The initiator is
  * the sender of the first packet seen for the flow (the SYN sender when the handshake was seen).
  */
-import type { L4 } from '../decode/types.js';
+import type { Dir, L4, StreamConsumer } from '../core/types.js';
 
-export type Dir = 0 | 1;
+export type { Dir };
 
 /** Outcome of one `search` call (nDPI: detected / excluded / keep looking). */
 export type SearchResult = 'detected' | 'excluded' | 'need-more';
@@ -113,15 +113,8 @@ export interface InspectEvents {
   weird(name: string): void;
 }
 
-/**
- * A stream inspector: the StreamConsumer contract (onData/onGap/onEnd per direction). It must
- * accept input split at any byte. After `onGap` of a direction it stops parsing that direction.
- */
-export interface StreamInspector {
-  onData(dir: Dir, bytes: Uint8Array): void;
-  onGap(dir: Dir, len: number): void;
-  onEnd(dir: Dir): void;
-}
+/** A stream inspector: the StreamConsumer contract (src/core/types.ts), fed from byte 0 of each direction. */
+export type StreamInspector = StreamConsumer;
 
 /** Optional part of an AppDescriptor for inspected applications. */
 export interface InspectableApp {

@@ -4,6 +4,22 @@
  * or allocates beyond the returned view.
  */
 
+/** One packet of a capture file. */
+export interface CaptureRecord {
+  /** Capture time, seconds since the Unix epoch (float). */
+  ts: number;
+  /** LINKTYPE_ value of the frame's interface (-1 if a pcapng packet names no known interface). */
+  linktype: number;
+  /** The captured frame bytes (a view into the file bytes), link-layer header included. */
+  data: Uint8Array;
+  /** Length of the frame on the wire, bytes (>= data.length when the capture was snapped). */
+  origLen: number;
+  /** View of `data` at the IP header, or null if the frame is not IPv4/IPv6 (or unreadable). */
+  ip: Uint8Array | null;
+  /** pcapng interface id within its section (0 for pcap). */
+  interfaceId: number;
+}
+
 export const LINKTYPE_NULL = 0;
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW_OLD = 12; // DLT_RAW on most BSDs

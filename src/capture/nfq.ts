@@ -15,11 +15,11 @@
  *   instant (still in the socket, or arriving during close) is dropped. Lossless shutdown: remove the
  *   NFQUEUE rules, `await drain()`, then close().
  * - Packets dropped because the netlink socket overflowed are invisible here (the binding sets
- *   NETLINK_NO_ENOBUFS): read them from /proc (src/observe/nfqstats.ts).
+ *   NETLINK_NO_ENOBUFS): read them from /proc (src/capture/nfqstats.ts).
  */
 import { createRequire } from 'node:module';
-import { P2pgwError } from '../errors.js';
-import { readQueueStats } from '../observe/nfqstats.js';
+import { P2pgwError } from '../core/errors.js';
+import { readQueueStats } from './nfqstats.js';
 
 export interface NfQueueOptions {
   /** Queue number (iptables --queue-num). */

@@ -6,26 +6,12 @@
  * (CAPTURE_EVENTS) and either skipped, yielded with ip = null, or ends the iteration.
  */
 import { readFileSync } from 'node:fs';
-import { P2pgwError } from '../errors.js';
-import type { Counters } from '../observe/counters.js';
-import { ipOfFrame } from './linktype.js';
+import { P2pgwError } from '../core/errors.js';
+import type { Counters } from '../core/counters.js';
+import { ipOfFrame, type CaptureRecord } from './linktype.js';
 import { PCAPNG_SHB_TYPE, readPcapng, u32be, u32le } from './pcapng.js';
 
-/** One packet of a capture file. */
-export interface CaptureRecord {
-  /** Capture time, seconds since the Unix epoch (float). */
-  ts: number;
-  /** LINKTYPE_ value of the frame's interface (-1 if a pcapng packet names no known interface). */
-  linktype: number;
-  /** The captured frame bytes (a view into the file bytes), link-layer header included. */
-  data: Uint8Array;
-  /** Length of the frame on the wire, bytes (>= data.length when the capture was snapped). */
-  origLen: number;
-  /** View of `data` at the IP header, or null if the frame is not IPv4/IPv6 (or unreadable). */
-  ip: Uint8Array | null;
-  /** pcapng interface id within its section (0 for pcap). */
-  interfaceId: number;
-}
+export type { CaptureRecord };
 
 /**
  * Counter names the readers increment:

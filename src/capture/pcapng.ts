@@ -3,10 +3,9 @@
  * sections per file), Interface Description Blocks with if_tsresol and if_tsoffset, Enhanced,
  * Simple and (obsolete) Packet Blocks; every other block is skipped. Used by readCapture.
  */
-import { P2pgwError } from '../errors.js';
-import type { Counters } from '../observe/counters.js';
-import { ipOfFrame } from './linktype.js';
-import type { CaptureRecord } from './pcap.js';
+import { P2pgwError } from '../core/errors.js';
+import type { Counters } from '../core/counters.js';
+import { ipOfFrame, type CaptureRecord } from './linktype.js';
 
 /** Block type of the Section Header Block; the same in both byte orders, so it is the magic. */
 export const PCAPNG_SHB_TYPE = 0x0a0d0d0a;

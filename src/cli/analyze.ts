@@ -2,18 +2,18 @@
  * `p2pgw analyze <flows.jsonl|capture>... --local CIDR[,CIDR] [--isp CIDR[,CIDR]] [--slot 300]
  * [--noise 0.06] [--min-samples 10] [--html FILE] [--json FILE|-]`: host-behaviour metrics per
  * local host and time slot, per-metric DBSCAN with the parameter search of the ISP P2P behaviour
- * study, and findings by domain rules (src/observe/analyze/).
+ * study, and findings by domain rules (src/tools/analyze/).
  *
  * Output: a text summary on stdout (stderr when `--json -` takes stdout), the AnalysisResult as
  * JSON, and a self-contained HTML report. Errors: P2pgwError('P2PGW_ERR_USAGE') for bad options
  * or input lines (exit 2 in main), P2pgwError('P2PGW_ERR_CAPTURE_FORMAT'), file system errors.
  */
-import { P2pgwError } from '../errors.js';
-import { parseCidrList } from '../observe/analyze/cidr.js';
-import { loadFlows } from '../observe/analyze/input.js';
-import { analyzeFlows } from '../observe/analyze/analyze.js';
-import { renderReport } from '../observe/analyze/report.js';
-import { analysisText } from '../observe/analyze/summary.js';
+import { P2pgwError } from '../core/errors.js';
+import { parseCidrList } from '../tools/analyze/cidr.js';
+import { loadFlows } from '../tools/analyze/input.js';
+import { analyzeFlows } from '../tools/analyze/analyze.js';
+import { renderReport } from '../tools/analyze/report.js';
+import { analysisText } from '../tools/analyze/summary.js';
 import { parseCli, writeOut, type CliIo } from './profile.js';
 
 export const ANALYZE_HELP = `Usage: p2pgw analyze <flows.jsonl|capture>... --local CIDR[,CIDR] [options]

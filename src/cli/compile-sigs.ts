@@ -1,12 +1,12 @@
 /**
  * `p2pgw compile-sigs <in.ndb|.hdb|.hsb|.pat>... -o db.p2pgwdb`: compiles signature files into one
- * `.p2pgwdb` database (src/scan/dbfile.ts) that the gateway loads at start instead of rebuilding.
+ * `.p2pgwdb` database (src/sigscan/dbfile.ts) that the gateway loads at start instead of rebuilding.
  * Prints a summary (signatures, skipped target types, atoms, tiers, sizes, build time) to stderr.
  */
 import { parseArgs } from 'node:util';
-import { ErrorCodes, P2pgwError } from '../errors.js';
-import { loadSigFiles } from '../scan/clamav.js';
-import { SigDatabase } from '../scan/sigdb.js';
+import { ErrorCodes, P2pgwError } from '../core/errors.js';
+import { loadSigFiles } from '../sigscan/clamav.js';
+import { SigDatabase } from '../sigscan/sigdb.js';
 
 const HELP = `Usage: p2pgw compile-sigs <file.ndb|.hdb|.hsb|.pat>... -o <out.p2pgwdb> [--quiet]
 

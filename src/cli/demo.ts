@@ -1,8 +1,8 @@
 /**
  * `p2pgw demo`: the whole gateway without a router. Builds a client — gateway — server lab in
- * network namespaces (src/lab/netns.ts), runs `p2pgw run` in the gateway namespace with the bundled
+ * network namespaces (src/tools/lab/netns.ts), runs `p2pgw run` in the gateway namespace with the bundled
  * default config (or `--config`), sends protocol-accurate sessions of each application as real
- * TCP/UDP traffic through it (src/lab/gen.ts, scripts in src/lab/sessions), optionally re-enacts the
+ * TCP/UDP traffic through it (src/tools/lab/gen.ts, scripts in src/apps/<app>/session.ts), optionally re-enacts the
  * flows of capture files, prints the daemon's verdict lines and the sessions' outcomes as tables,
  * stops the daemon with SIGTERM and tears the lab down.
  *
@@ -13,17 +13,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SessionResult } from '../lab/gen-core.js';
-import { checkLabPrereqs, createLab, destroyStale, listNamespaces, type Lab } from '../lab/netns.js';
-import { isVerdict, sessionTable, table, verdictTable, type Verdict } from '../lab/report.js';
-import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit, type GenServerHandle } from '../lab/run.js';
-import { writeScenario } from '../lab/scenario.js';
-import { buildScenario } from '../lab/sessions/index.js';
-import type { Session } from '../lab/sessions/types.js';
+import type { SessionResult } from '../tools/lab/gen-core.js';
+import { checkLabPrereqs, createLab, destroyStale, listNamespaces, type Lab } from '../tools/lab/netns.js';
+import { isVerdict, sessionTable, table, verdictTable, type Verdict } from '../tools/lab/report.js';
+import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit, type GenServerHandle } from '../tools/lab/run.js';
+import { writeScenario } from '../tools/lab/scenario.js';
+import { buildScenario } from '../tools/lab/sessions.js';
+import type { Session } from '../apps/session-types.js';
 
 /** Options of `demo`. */
 export interface DemoOpts {
-  /** Applications / `app.variant` names to script (default all; see src/lab/sessions). */
+  /** Applications / `app.variant` names to script (default all; see src/apps/<app>/session.ts). */
   apps?: string[];
   /** Capture files whose TCP/UDP flows are re-enacted too. */
   capture?: string[];
@@ -56,7 +56,7 @@ export function sampleCaptures(root = ROOT): string[] {
 }
 
 /**
- * The no-root path: `replayFiles` (src/engine/replay.ts, loaded dynamically) over `files` with the
+ * The no-root path: `replayFiles` (src/runtime/replay.ts, loaded dynamically) over `files` with the
  * effective config, then one summary row per capture (flows, classified, applications).
  */
 async function fallbackReplay(opts: DemoOpts, say: (s: string) => void): Promise<number> {
@@ -65,14 +65,14 @@ async function fallbackReplay(opts: DemoOpts, say: (s: string) => void): Promise
     say('demo: no sample captures found (set P2PGW_CAPTURES to a directory of .pcap/.pcapng files)');
     return 1;
   }
-  let replay: typeof import('../engine/replay.js');
+  let replay: typeof import('../runtime/replay.js');
   try {
-    replay = await import('../engine/replay.js');
+    replay = await import('../runtime/replay.js');
   } catch (e) {
     say(`demo: replay is unavailable in this build (${(e as Error).message.split('\n')[0]})`);
     return 1;
   }
-  const [{ loadConfig }, { APPS }] = await Promise.all([import('../config/load.js'), import('../apps/index.js')]);
+  const [{ loadConfig }, { APPS }] = await Promise.all([import('../config/load.js'), import('../apps/registry.js')]);
   say(`demo: replaying ${files.length} capture(s): ${files.map((f) => path.basename(f)).join(', ')}`);
   try {
     const config = loadConfig(opts.config, APPS.map((a) => a.name));
@@ -146,7 +146,7 @@ async function demoRun(opts: DemoOpts): Promise<number> {
     return fallbackReplay(opts, say);
   }
   const mainJs = path.join(ROOT, 'dist', 'cli', 'main.js');
-  const genJs = path.join(ROOT, 'dist', 'lab', 'gen.js');
+  const genJs = path.join(ROOT, 'dist', 'tools', 'lab', 'gen.js');
   for (const f of [mainJs, genJs]) {
     if (!existsSync(f)) {
       say(`demo: ${path.relative(ROOT, f)} is missing: build first (npm run build)`);
@@ -163,7 +163,7 @@ async function demoRun(opts: DemoOpts): Promise<number> {
     sessions = buildScenario(opts.apps ?? [], { bulkBytes: opts.bulkBytes ?? 4 * 1024 * 1024 });
     let port = Math.max(...sessions.map((s) => s.port)) + 1;
     if (opts.capture?.length) {
-      const { sessionsFromCapture } = await import('../lab/reenact.js');
+      const { sessionsFromCapture } = await import('../tools/lab/reenact.js');
       for (const f of opts.capture) {
         const r = sessionsFromCapture(f, { basePort: port });
         say(`demo: ${path.basename(f)}: ${r.stats.sessions} flow(s) to re-enact${r.stats.truncated ? ` (of ${r.stats.flowsWithPayload})` : ''}`);

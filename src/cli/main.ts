@@ -5,11 +5,11 @@
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { P2pgwError } from '../errors.js';
-import { APPS } from '../apps/index.js';
+import { P2pgwError } from '../core/errors.js';
+import { APPS } from '../apps/registry.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observe/log.js';
-import { buildClassifier } from '../engine/setup.js';
+import { buildClassifier } from '../runtime/setup.js';
 
 const VERSION = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
 
@@ -65,7 +65,7 @@ async function cmdReplay(argv: string[]): Promise<number> {
   const cfg = loadConfig(values.config, APPS.map((a) => a.name));
   if (values['log-level']) cfg.log.level = values['log-level'];
   const { logger } = createLogger({ ...cfg.log, dest: 'stderr' }, 'replay');
-  const { replayFiles } = await import('../engine/replay.js');
+  const { replayFiles } = await import('../runtime/replay.js');
   let out: fs.WriteStream | NodeJS.WriteStream | null = null;
   if (values.flows === '-') out = process.stdout;
   else if (values.flows) out = fs.createWriteStream(values.flows);
@@ -103,7 +103,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const queues = values.queues === undefined ? 1 : Number(values.queues);
   if (!Number.isInteger(queues) || queues < 1 || queues > 64) usage('run: --queues must be an integer 1..64');
   if (dest && !['auto', 'syslog', 'stderr'].includes(dest)) usage(`run: --log-dest must be auto, syslog or stderr`);
-  const { runDaemon } = await import('../engine/daemon.js');
+  const { runDaemon } = await import('../runtime/daemon.js');
   return runDaemon({
     config: values.config,
     logDest: dest as 'auto' | 'syslog' | 'stderr' | undefined,
@@ -193,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'demo':
       return cmdDemo(rest);
     case 'gen': {
-      const { genMain } = await import('../lab/gen.js');
+      const { genMain } = await import('../tools/lab/gen.js');
       return genMain(rest);
     }
     case 'profile': {

@@ -11,10 +11,10 @@
  */
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { P2pgwError } from '../errors.js';
-import { commonKind, readFlowRecords } from '../observe/analyze/input.js';
-import { profileCaptures, profileRecords, profileTable } from '../observe/profile.js';
-import { profileSvg } from '../observe/analyze/charts.js';
+import { P2pgwError } from '../core/errors.js';
+import { commonKind, readFlowRecords } from '../tools/analyze/input.js';
+import { profileCaptures, profileRecords, profileTable } from '../tools/profile.js';
+import { profileSvg } from '../tools/analyze/charts.js';
 
 export const PROFILE_HELP = `Usage: p2pgw profile <flows.jsonl|capture>... [--json FILE|-] [--svg FILE] [--verify-checksums]
 

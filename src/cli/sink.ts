@@ -1,6 +1,6 @@
 /**
  * `p2pgw sink`: collect the unsolicited P2P requests that reach an idle address and report which
- * protocols they speak (src/sink/). Needs root: it installs a DNAT chain in the IPv4 nat table of
+ * protocols they speak (src/collect/). Needs root: it installs a DNAT chain in the IPv4 nat table of
  * the current network namespace, removed again on stop.
  *
  *   p2pgw sink --wan IFACE [--tcp-port 7999] [--udp-port 7999] [--out FILE] [--duration S]
@@ -18,17 +18,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { isIPv4 } from 'node:net';
 import { parseArgs } from 'node:util';
-import { APPS } from '../apps/index.js';
+import { APPS } from '../apps/registry.js';
 import { loadConfig } from '../config/load.js';
-import { buildClassifier } from '../engine/setup.js';
+import { buildClassifier } from '../runtime/setup.js';
 import { detectBackend } from '../enforce/backend.js';
-import { P2pgwError } from '../errors.js';
-import { Counters } from '../observe/counters.js';
+import { P2pgwError } from '../core/errors.js';
+import { Counters } from '../core/counters.js';
 import { createLogger } from '../observe/log.js';
-import { detectLister, OrigDstResolver } from '../sink/conntrack.js';
-import { installSinkNat, listSinkNat, removeSinkNat, validateSinkNat } from '../sink/nat.js';
-import { renderReport, SinkStats } from '../sink/report.js';
-import { Sink, type SinkRequest } from '../sink/sink.js';
+import { detectLister, OrigDstResolver } from '../collect/conntrack.js';
+import { installSinkNat, listSinkNat, removeSinkNat, validateSinkNat } from '../collect/nat.js';
+import { renderReport, SinkStats } from '../collect/report.js';
+import { Sink, type SinkRequest } from '../collect/collector.js';
 
 export const SINK_HELP = `Usage: p2pgw sink --wan IFACE [options]
 

@@ -4,7 +4,7 @@
  * resources, counters) or as JSON.
  */
 import { parseArgs } from 'node:util';
-import { APPS } from '../apps/index.js';
+import { APPS } from '../apps/registry.js';
 import { loadConfig } from '../config/load.js';
 import { readStatus } from '../observe/status.js';
 

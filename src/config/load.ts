@@ -8,8 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, type Document } from 'yaml';
-import { DEFAULTS } from '../defaults.js';
-import { ConfigError } from '../errors.js';
+import { DEFAULTS } from '../core/defaults.js';
+import { ConfigError } from '../core/errors.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import type { Action } from '../apps/rules.js';
 import { planShaping, type ShapeSpec, type ShapingConfig } from '../enforce/tc-plan.js';
@@ -34,7 +34,7 @@ export interface EffectiveConfig {
   log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };
   iptables: { backend: 'auto' | 'legacy' | 'nft'; chain: string };
   inspect: { killMark: number; maxHeldPerFlow: number; maxHeldTotal: number; holdTimeoutMs: number; scanTimeoutMs: number; preBufferBytes: number };
-  /** Caps of the stream parsers (src/apps/inspect/lines.ts INSPECT_LIMITS); absent keys keep the defaults. */
+  /** Caps of the stream parsers (src/apps/parse/lines.ts INSPECT_LIMITS); absent keys keep the defaults. */
   parserLimits: { maxLine?: number; maxHead?: number; maxMessage?: number; maxMetadata?: number; maxBtMessage?: number; maxPendingRequests?: number };
   keywords: { chat: boolean; filenames: boolean; lists: Record<string, string[]> };
   audit: { enabled: boolean; dir: string; chat: boolean; files: boolean; quotaBytes: number; minFreeBytes: number };

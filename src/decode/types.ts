@@ -2,6 +2,7 @@
  * Shapes produced by the packet decoders (src/decode). All offsets and lengths are in bytes.
  * `payload` is a view into the caller's buffer: copy it if it must outlive the packet.
  */
+import type { L4 } from '../core/types.js';
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -13,7 +14,7 @@ export const TCP_RST = 0x04;
 export const TCP_PSH = 0x08;
 export const TCP_ACK = 0x10;
 
-export type L4 = 'tcp' | 'udp';
+export type { L4 };
 
 /** A decoded IPv4/IPv6 packet carrying TCP or UDP. */
 export interface DecodedPacket {

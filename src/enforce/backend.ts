@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { P2pgwError } from '../errors.js';
+import { P2pgwError } from '../core/errors.js';
 
 export type BackendName = 'legacy' | 'nft';
 export type Family = 4 | 6;

@@ -13,7 +13,7 @@
  * table. Removal deletes every jump (repeating -D while -C finds one), then flushes and deletes the chains.
  */
 import { readFileSync } from 'node:fs';
-import { P2pgwError } from '../errors.js';
+import { P2pgwError } from '../core/errors.js';
 import { detectBackend, run, type Backend, type Family, type NetnsOpt, type RunResult } from './backend.js';
 
 export { detectBackend, type Backend, type BackendName, type Family } from './backend.js';

@@ -3,7 +3,7 @@
  * statistics `tc -s class show dev X` prints (text, and the JSON newer iproute2 releases print with
  * `-j`; iproute2 6.1 ignores `-j` for `class show` and prints text). No I/O here; see tc.ts.
  */
-import { P2pgwError } from '../errors.js';
+import { P2pgwError } from '../core/errors.js';
 
 /**
  * An invalid shaping setting. `code` is P2PGW_ERR_CONFIG; `path` is the config key path

@@ -3,7 +3,7 @@
  * tree (tc commands) and our mangle chain (iptables rules), without touching the system. Layout,
  * classification and sources: see tc.ts. Pure; unit-tested in test/enforce/tc.test.ts.
  */
-import { P2pgwError } from '../errors.js';
+import { P2pgwError } from '../core/errors.js';
 import { validateRuleOptions } from './iptables.js';
 import { formatRate, parseRate, ShapeError, tcRate, type RateInput } from './tc-parse.js';
 import { featureHint, hasFeature, type QdiscKind, type TcFeature, type TcSupport } from './tc-support.js';

@@ -18,7 +18,7 @@
  * Setup is idempotent (re-applying the same or a changed plan converges; stale classes are removed)
  * and removed on stop. The parsers live in tc-parse.ts, detection in tc-support.ts.
  */
-import { P2pgwError, type ErrorCode } from '../errors.js';
+import { P2pgwError, type ErrorCode } from '../core/errors.js';
 import { detectBackend, run, which, type Backend, type Family, type NetnsOpt, type RunResult } from './backend.js';
 import { diagnose, parseSave, renderRestore } from './iptables.js';
 import { parseClassStats, ShapeError, type ClassStats } from './tc-parse.js';

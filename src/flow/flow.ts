@@ -5,7 +5,7 @@
  */
 import type { DecodedPacket, L4 } from '../decode/types.js';
 import { TCP_ACK, TCP_SYN } from '../decode/types.js';
-import type { Dir } from '../apps/types.js';
+import type { Dir } from '../core/types.js';
 
 /** Final verdict of a flow, as in flow records: `reset` = blocked TCP, `drop` = blocked UDP. */
 export type FlowVerdict = 'accept' | 'drop' | 'reset';

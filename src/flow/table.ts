@@ -5,8 +5,8 @@
  * Hitting the cap evicts the LRU flow and counts `flow_evicted`.
  */
 import type { DecodedPacket } from '../decode/types.js';
-import type { Counters } from '../observe/counters.js';
-import type { Dir } from '../apps/types.js';
+import type { Counters } from '../core/counters.js';
+import type { Dir } from '../core/types.js';
 import { Flow, flowKey } from './flow.js';
 
 export interface FlowTableOptions {

@@ -30,8 +30,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { P2pgwError } from '../errors.js';
-import type { Counters } from './counters.js';
+import { P2pgwError } from '../core/errors.js';
+import type { Counters } from '../core/counters.js';
 
 /** Free-space figures of a file system, as fs.statfsSync returns them (bigint accepted). */
 export interface StatfsLike {

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { EffectiveConfig } from '../config/load.js';
 import type { Flow } from '../flow/flow.js';
-import type { Counters } from './counters.js';
+import type { Counters } from '../core/counters.js';
 import { flowRecord } from './flowrecord.js';
 import { FlowLog } from './flowlog.js';
 import { PcapExporter } from './pcapexport.js';

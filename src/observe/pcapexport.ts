@@ -30,8 +30,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LINKTYPE_RAW } from '../capture/linktype.js';
-import { P2pgwError } from '../errors.js';
-import type { Counters } from './counters.js';
+import { P2pgwError } from '../core/errors.js';
+import type { Counters } from '../core/counters.js';
 
 export interface PcapExportOptions {
   /** Output directory; created (mode 0700) if missing. */

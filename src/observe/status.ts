@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { P2pgwError } from '../errors.js';
+import { P2pgwError } from '../core/errors.js';
 
 /**
  * Serves `snapshot()` on `socketPath` (a stale socket file from a crashed daemon is replaced).

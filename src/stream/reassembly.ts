@@ -10,8 +10,8 @@
  * 2^32 and are compared with signed 32-bit differences (RFC 1982 style).
  */
 import { TCP_FIN, TCP_RST, TCP_SYN } from '../decode/types.js';
-import type { Counters } from '../observe/counters.js';
-import type { Dir, StreamConsumer } from './types.js';
+import type { Counters } from '../core/counters.js';
+import type { Dir, StreamConsumer } from '../core/types.js';
 
 /** Caps for one connection's reassembly buffers. */
 export interface ReassemblyLimits {

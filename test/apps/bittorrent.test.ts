@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bittorrent, isKrpc, parseUtp } from '../../src/apps/bittorrent.js';
+import { bittorrent, isKrpc, parseUtp } from '../../src/apps/bittorrent/detect.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../../src/apps/types.js';
 import { b, bytewise, run, verdict, type Pkt } from './ctx.js';
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import { replayFiles } from '../../src/engine/replay.js';
+import { replayFiles } from '../../src/runtime/replay.js';
 import { capture } from '../helpers/paths.js';
 import { agreement, OUR_P2P, readNdpi } from './ndpi.js';
 

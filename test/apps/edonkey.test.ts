@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { edonkey, udpFit, walkTcp } from '../../src/apps/edonkey.js';
+import { edonkey, udpFit, walkTcp } from '../../src/apps/edonkey/detect.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../../src/apps/types.js';
 import { b, bytewise, run, verdict } from './ctx.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fasttrack } from '../../src/apps/fasttrack.js';
+import { fasttrack } from '../../src/apps/fasttrack/detect.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../../src/apps/types.js';
 import { bytewise, run, verdict, type Pkt } from './ctx.js';
 

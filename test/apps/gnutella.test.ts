@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gnutella, isGndFrame, isGnutellaDescriptor } from '../../src/apps/gnutella.js';
+import { gnutella, isGndFrame, isGnutellaDescriptor } from '../../src/apps/gnutella/detect.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../../src/apps/types.js';
 import { b, bytewise, run, verdict, type Pkt } from './ctx.js';
 

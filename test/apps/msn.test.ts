@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { msn } from '../../src/apps/msn.js';
-import { msnftp } from '../../src/apps/msnftp.js';
+import { msn } from '../../src/apps/msn/detect.js';
+import { msnftp } from '../../src/apps/msnftp/detect.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../../src/apps/types.js';
 import { bytewise, run, verdict, type Pkt } from './ctx.js';
 

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_RULES_DIR, loadRules, parseRules } from '../../src/apps/rules.js';
-import { APPS } from '../../src/apps/index.js';
-import { RulesError, ErrorCodes } from '../../src/errors.js';
+import { APPS } from '../../src/apps/registry.js';
+import { RulesError, ErrorCodes } from '../../src/core/errors.js';
 import { ROOT } from '../helpers/paths.js';
 
 const F = 'test.rules';

@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { CAPTURES, capture } from '../helpers/paths.js';
 import { readCapture, readCaptureFile, type CaptureRecord } from '../../src/capture/pcap.js';
 import { decodeIp } from '../../src/decode/index.js';
-import { Counters } from '../../src/observe/counters.js';
-import { P2pgwError } from '../../src/errors.js';
+import { Counters } from '../../src/core/counters.js';
+import { P2pgwError } from '../../src/core/errors.js';
 
 // ---- Small writers for hand-built capture files ----
 

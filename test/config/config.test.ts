@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { parseConfig, loadConfig, DEFAULT_CONFIG_FILE } from '../../src/config/load.js';
-import { DEFAULTS } from '../../src/defaults.js';
-import { APPS } from '../../src/apps/index.js';
-import { ConfigError } from '../../src/errors.js';
+import { DEFAULTS } from '../../src/core/defaults.js';
+import { APPS } from '../../src/apps/registry.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const known = APPS.map((a) => a.name);
 const bad = (text: string) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { P2pgwError } from '../../src/errors.js';
+import { P2pgwError } from '../../src/core/errors.js';
 import { backendFromVersion } from '../../src/enforce/backend.js';
 import { buildRules, diagnose, featuresOf, parseSave, renderRestore, type Table } from '../../src/enforce/iptables.js';
 

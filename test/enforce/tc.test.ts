@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { P2pgwError } from '../../src/errors.js';
+import { P2pgwError } from '../../src/core/errors.js';
 import {
   describeSupport, formatRate, parseClassStats, parseRate, parseTcSize, planShaping, ShapeError, supportFromKconfig, tcError,
   unknownSupport, type ShapedApp, type ShapingConfig, type TcSupport,

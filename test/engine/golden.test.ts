@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { replayFiles } from '../../src/engine/replay.js';
+import { replayFiles } from '../../src/runtime/replay.js';
 import { CAPTURES, ROOT } from '../helpers/paths.js';
 
 const GOLDEN = path.join(ROOT, 'test', 'golden');

@@ -1,9 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { Pipeline } from '../../src/engine/pipeline.js';
-import { buildClassifier, pipelineOptions } from '../../src/engine/setup.js';
+import { Pipeline } from '../../src/runtime/pipeline.js';
+import { buildClassifier, pipelineOptions } from '../../src/runtime/setup.js';
 import { parseConfig } from '../../src/config/load.js';
-import { APPS } from '../../src/apps/index.js';
-import { Counters } from '../../src/observe/counters.js';
+import { APPS } from '../../src/apps/registry.js';
+import { Counters } from '../../src/core/counters.js';
 import { ipv4, tcpSession } from '../helpers/packets.js';
 import type { Flow } from '../../src/flow/flow.js';
 

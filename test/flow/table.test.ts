@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { FlowTable } from '../../src/flow/table.js';
 import { flowKey, type Flow } from '../../src/flow/flow.js';
-import { Counters } from '../../src/observe/counters.js';
+import { Counters } from '../../src/core/counters.js';
 import { TCP_ACK, TCP_SYN, type DecodedPacket } from '../../src/decode/types.js';
 
 function pkt(src: string, sport: number, dst: string, dport: number, l4: 'tcp' | 'udp' = 'tcp', flags = 0, payload = 0): DecodedPacket {

@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { replayFiles } from '../../src/engine/replay.js';
+import { replayFiles } from '../../src/runtime/replay.js';
 import { parseConfig } from '../../src/config/load.js';
-import { APPS } from '../../src/apps/index.js';
-import type { Verdict } from '../../src/inspect/engine.js';
+import { APPS } from '../../src/apps/registry.js';
+import type { Verdict } from '../../src/core/types.js';
 import { pcapOf, tcpSession, type Pkt } from '../helpers/packets.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-order-'));
@@ -110,7 +110,7 @@ describe('inspected HTTP over crafted captures', () => {
 
 describe('parser caps from the config', () => {
   it('inspect.max_header below the response header size stops inspection with a counted weird (fail open)', async () => {
-    const { setInspectLimits, INSPECT_LIMITS } = await import('../../src/apps/inspect/lines.js');
+    const { setInspectLimits, INSPECT_LIMITS } = await import('../../src/apps/parse/lines.js');
     const saved = { ...INSPECT_LIMITS };
     try {
       const file = path.join(tmp, 'cap.pcap');

@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { playTcp, type SessionResult } from '../../src/lab/gen-core.js';
-import { runClient, runSession } from '../../src/lab/gen-client.js';
-import { startServer, type GenServer } from '../../src/lab/gen-server.js';
-import { parseGenArgs } from '../../src/lab/gen.js';
-import { buildScenario } from '../../src/lab/sessions/index.js';
-import type { Session } from '../../src/lab/sessions/types.js';
+import { playTcp, type SessionResult } from '../../src/tools/lab/gen-core.js';
+import { runClient, runSession } from '../../src/tools/lab/gen-client.js';
+import { startServer, type GenServer } from '../../src/tools/lab/gen-server.js';
+import { parseGenArgs } from '../../src/tools/lab/gen.js';
+import { buildScenario } from '../../src/tools/lab/sessions.js';
+import type { Session } from '../../src/apps/session-types.js';
 import { waitUntil } from '../helpers/wait.js';
 
 // A random high port range, so parallel runs on one host do not collide.

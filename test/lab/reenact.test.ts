@@ -1,12 +1,12 @@
 /**
- * Capture re-enactment (src/lab/reenact.ts): TCP payloads put in sequence order per direction,
+ * Capture re-enactment (src/tools/lab/reenact.ts): TCP payloads put in sequence order per direction,
  * retransmissions dropped, gaps skipped without reordering the conversation, UDP datagrams kept
  * one per step, initiator chosen from SYN / SYN+ACK / first packet; plus a real capture.
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK, TCP_PSH, TCP_SYN, type DecodedPacket } from '../../src/decode/types.js';
-import { FlowExtractor, sessionsFromCapture } from '../../src/lab/reenact.js';
+import { FlowExtractor, sessionsFromCapture } from '../../src/tools/lab/reenact.js';
 import { capture } from '../helpers/paths.js';
 
 const A = '192.0.2.1';

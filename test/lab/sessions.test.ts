@@ -5,11 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { scenarioFromJson, scenarioToJson } from '../../src/lab/scenario.js';
-import { btIds, BT_BLOCK, UTP } from '../../src/lab/sessions/bittorrent.js';
-import { bdecode, bencode, prngBytes, type Bdecoded } from '../../src/lab/sessions/bytes.js';
-import { buildScenario, SESSIONS, sessionNames } from '../../src/lab/sessions/index.js';
-import type { Session } from '../../src/lab/sessions/types.js';
+import { scenarioFromJson, scenarioToJson } from '../../src/tools/lab/scenario.js';
+import { btIds, BT_BLOCK, UTP } from '../../src/apps/bittorrent/session.js';
+import { bdecode, bencode, prngBytes, type Bdecoded } from '../../src/apps/bytes.js';
+import { buildScenario, SESSIONS, sessionNames } from '../../src/tools/lab/sessions.js';
+import type { Session } from '../../src/apps/session-types.js';
 
 const all = buildScenario([], { bulkBytes: 65536 });
 const get = (name: string): Session => {

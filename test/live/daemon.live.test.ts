@@ -1,5 +1,5 @@
 /**
- * The daemon live, on NFQUEUE, in a client–gateway–server lab (src/lab/netns.ts, addresses only
+ * The daemon live, on NFQUEUE, in a client–gateway–server lab (src/tools/lab/netns.ts, addresses only
  * inside our namespaces). Runs the built CLI (`dist/cli/main.js run`, built by `npm test`) in the
  * gateway namespace with real TCP/UDP traffic from the traffic generator:
  *  - BitTorrent flows re-enacted from nDPI's bittorrent.pcap end with connmark = BitTorrent's mark;
@@ -14,8 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/lab/netns.js';
-import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/lab/run.js';
+import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
 import { capture, ROOT } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
 

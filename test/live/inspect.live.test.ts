@@ -16,12 +16,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/lab/netns.js';
-import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/lab/run.js';
-import { writeScenario } from '../../src/lab/scenario.js';
-import { ascii, concat, prngBytes, utf8 } from '../../src/lab/sessions/bytes.js';
-import type { Session } from '../../src/lab/sessions/types.js';
-import { EICAR } from '../../src/inspect/virusdb.js';
+import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
+import { writeScenario } from '../../src/tools/lab/scenario.js';
+import { ascii, concat, prngBytes, utf8 } from '../../src/apps/bytes.js';
+import type { Session } from '../../src/apps/session-types.js';
+import { EICAR } from '../../src/content/virusdb.js';
 import { ROOT } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
 

@@ -1,7 +1,7 @@
 /**
- * Live lab test: builds the client — gateway — server namespaces of src/lab/netns.ts (10.232.1.0/24,
+ * Live lab test: builds the client — gateway — server namespaces of src/tools/lab/netns.ts (10.232.1.0/24,
  * 10.232.2.0/24, fd00:232:1::/64, fd00:232:2::/64, only inside the namespaces), runs the traffic
- * generator (src/lab/gen.ts, compiled on its own into a temp dir) with plain forwarding (no daemon)
+ * generator (src/tools/lab/gen.ts, compiled on its own into a temp dir) with plain forwarding (no daemon)
  * and checks that every scripted session completes byte-exact over IPv4 and IPv6 (20 MB bulk in each
  * direction, sha256 compared), that capture flows re-enact byte-exact, and that destroyStale cleans a
  * crashed lab. Skipped, with the reason printed, when not root or `ip netns` is unavailable.
@@ -12,13 +12,13 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SessionResult } from '../../src/lab/gen-core.js';
-import { createLab, destroyStale, listNamespaces, type Lab } from '../../src/lab/netns.js';
-import { runGenClient, startGenServer, waitExit } from '../../src/lab/run.js';
-import { writeScenario } from '../../src/lab/scenario.js';
-import { buildScenario } from '../../src/lab/sessions/index.js';
-import type { Session } from '../../src/lab/sessions/types.js';
-import { capture, ROOT } from '../helpers/paths.js';
+import type { SessionResult } from '../../src/tools/lab/gen-core.js';
+import { createLab, destroyStale, listNamespaces, type Lab } from '../../src/tools/lab/netns.js';
+import { runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
+import { writeScenario } from '../../src/tools/lab/scenario.js';
+import { buildScenario } from '../../src/tools/lab/sessions.js';
+import type { Session } from '../../src/apps/session-types.js';
+import { capture, ROOT, TSC } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
 
 const env = liveEnv('lab');
@@ -62,13 +62,13 @@ describe.skipIf(!env.ok)('lab (live)', () => {
     writeFileSync(path.join(build, 'package.json'), '{"type":"module"}\n');
     const t = Date.now();
     spawnSync(
-      path.join(ROOT, 'node_modules', '.bin', 'tsc'),
+      TSC,
       ['--ignoreConfig', '--outDir', path.join(build, 'dist'), '--rootDir', path.join(ROOT, 'src'), '--target', 'ES2022', '--module', 'NodeNext',
-        '--moduleResolution', 'NodeNext', '--strict', '--skipLibCheck', '--types', 'node', path.join(ROOT, 'src', 'lab', 'gen.ts')],
+        '--moduleResolution', 'NodeNext', '--strict', '--skipLibCheck', '--types', 'node', path.join(ROOT, 'src', 'tools', 'lab', 'gen.ts')],
       { cwd: ROOT, encoding: 'utf8' },
     );
-    gen = path.join(build, 'dist', 'lab', 'gen.js');
-    if (!existsSync(gen)) throw new Error('compiling src/lab/gen.ts failed');
+    gen = path.join(build, 'dist', 'tools', 'lab', 'gen.js');
+    if (!existsSync(gen)) throw new Error('compiling src/tools/lab/gen.ts failed');
     console.log(`[lab.live] compiled the generator in ${Date.now() - t} ms`);
   });
 
@@ -135,7 +135,7 @@ describe.skipIf(!env.ok)('lab (live)', () => {
     lab ??= await createLab({ name: `lt${ID}`, ipv6: true });
     const source = files.flatMap((f) => ['--capture', f]);
     // The same sessions the generator derives, for the expected hashes.
-    const { sessionsFromCapture } = await import('../../src/lab/reenact.js');
+    const { sessionsFromCapture } = await import('../../src/tools/lab/reenact.js');
     const sessions: Session[] = [];
     let port = 41000;
     for (const f of files) {

@@ -14,8 +14,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectBackend, install, listOurRules, remove, type Backend } from '../../src/enforce/iptables.js';
-import { readQueueStats } from '../../src/observe/nfqstats.js';
-import { ROOT } from '../helpers/paths.js';
+import { readQueueStats } from '../../src/capture/nfqstats.js';
+import { ROOT, TSC } from '../helpers/paths.js';
 import { liveEnv, nsAdd, nsDel, nsExec, sh } from './fixtures/netns.js';
 
 const env = liveEnv('nfq');
@@ -146,7 +146,7 @@ describe.skipIf(!!skip)('NFQUEUE live (client – gw – server namespaces)', ()
     // Compile src/capture/nfq.ts (and what it imports) on its own, so the check does not depend on
     // the rest of the tree compiling; node_modules is linked so `nfqueue` resolves as from dist/.
     build = mkdtempSync(path.join(os.tmpdir(), 'p2pgw-nfq-'));
-    sh(path.join(ROOT, 'node_modules', '.bin', 'tsc'), [
+    sh(TSC, [
       '--ignoreConfig', '--outDir', path.join(build, 'dist'), '--rootDir', path.join(ROOT, 'src'),
       '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck',
       '--types', 'node', path.join(ROOT, 'src', 'capture', 'nfq.ts'),

@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/lab/netns.js';
-import { onLines, parseJsonLine, waitExit } from '../../src/lab/run.js';
+import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
 

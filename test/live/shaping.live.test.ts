@@ -1,5 +1,5 @@
 /**
- * Per-application bandwidth control, live, in a client–gateway–server lab (src/lab/netns.ts; every
+ * Per-application bandwidth control, live, in a client–gateway–server lab (src/tools/lab/netns.ts; every
  * address and qdisc is inside our namespaces). The daemon (`dist/cli/main.js run`, default config)
  * runs in the gateway and marks connections; the test applies shaping to the gateway's interfaces
  * through src/enforce/tc.ts (HTB link class of 20 Mbit/s on lan0 and wan0) and measures goodput at
@@ -15,8 +15,8 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/lab/netns.js';
-import { onLines, parseJsonLine, waitExit } from '../../src/lab/run.js';
+import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { detectBackend, type Backend } from '../../src/enforce/backend.js';
 import { listOurRules } from '../../src/enforce/iptables.js';
 import {

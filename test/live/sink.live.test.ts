@@ -1,5 +1,5 @@
 /**
- * `p2pgw sink` live, in a client–gateway–server lab (src/lab/netns.ts; addresses only inside our
+ * `p2pgw sink` live, in a client–gateway–server lab (src/tools/lab/netns.ts; addresses only inside our
  * namespaces). The sink runs in the gateway namespace on its WAN interface (wan0, 10.232.2.1); the
  * lab's server namespace (10.232.2.2, on the WAN side) plays the Internet peer and sends, to random
  * ports of the sink's address:
@@ -21,18 +21,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/lab/netns.js';
-import { onLines, parseJsonLine, waitExit } from '../../src/lab/run.js';
-import { sessionsFromCapture } from '../../src/lab/reenact.js';
-import { buildClassifier } from '../../src/engine/setup.js';
+import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
+import { sessionsFromCapture } from '../../src/tools/lab/reenact.js';
+import { buildClassifier } from '../../src/runtime/setup.js';
 import { loadConfig } from '../../src/config/load.js';
-import { APPS } from '../../src/apps/index.js';
-import { renderReport, SinkStats, type SinkReport } from '../../src/sink/report.js';
-import { OrigDstResolver, parseConntrackLine } from '../../src/sink/conntrack.js';
-import { renderSinkInstall } from '../../src/sink/nat.js';
-import type { SinkRequest } from '../../src/sink/sink.js';
-import { Counters } from '../../src/observe/counters.js';
-import { capture, ROOT } from '../helpers/paths.js';
+import { APPS } from '../../src/apps/registry.js';
+import { renderReport, SinkStats, type SinkReport } from '../../src/collect/report.js';
+import { OrigDstResolver, parseConntrackLine } from '../../src/collect/conntrack.js';
+import { renderSinkInstall } from '../../src/collect/nat.js';
+import type { SinkRequest } from '../../src/collect/collector.js';
+import { Counters } from '../../src/core/counters.js';
+import { capture, ROOT, TSC } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv, sh } from './fixtures/netns.js';
 
@@ -163,7 +163,7 @@ describe.skipIf(!env.ok)('p2pgw sink (live, DNAT + conntrack)', () => {
     build = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-sink-build-'));
     // tsc emits even when a file it pulls in has type errors (work in progress elsewhere): only a
     // missing output fails the build.
-    const tsc = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), [
+    const tsc = spawnSync(TSC, [
       '--ignoreConfig', '--outDir', path.join(build, 'dist'), '--rootDir', path.join(ROOT, 'src'),
       '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck',
       '--types', 'node', path.join(ROOT, 'src', 'cli', 'sink.ts'),

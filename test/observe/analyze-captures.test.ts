@@ -7,10 +7,10 @@
  */
 import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
-import { loadFlows } from '../../src/observe/analyze/input.js';
-import { analyzeFlows, type AnalysisResult } from '../../src/observe/analyze/analyze.js';
-import { buildSamples } from '../../src/observe/analyze/metrics.js';
-import { CidrSet, parseCidrList } from '../../src/observe/analyze/cidr.js';
+import { loadFlows } from '../../src/tools/analyze/input.js';
+import { analyzeFlows, type AnalysisResult } from '../../src/tools/analyze/analyze.js';
+import { buildSamples } from '../../src/tools/analyze/metrics.js';
+import { CidrSet, parseCidrList } from '../../src/tools/analyze/cidr.js';
 import { analyzeMain } from '../../src/cli/analyze.js';
 import type { FlowRecord } from '../../src/observe/flowrecord.js';
 import { capture } from '../helpers/paths.js';

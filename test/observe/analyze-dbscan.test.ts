@@ -1,5 +1,5 @@
 /**
- * The exact 1-D DBSCAN of src/observe/analyze/dbscan.ts against two references on random data:
+ * The exact 1-D DBSCAN of src/tools/analyze/dbscan.ts against two references on random data:
  * a brute-force O(n²) DBSCAN written here from the paper's definitions (|a − b| ≤ ε, MinPts
  * counting the point itself) and the density-clustering npm package (which uses distance < ε, so
  * it is compared on continuous data where no distance equals ε). Border points reachable from two
@@ -8,7 +8,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { createRequire } from 'node:module';
-import { dbscan1d, searchParameters, Sorted1d, dbscanSorted } from '../../src/observe/analyze/dbscan.js';
+import { dbscan1d, searchParameters, Sorted1d, dbscanSorted } from '../../src/tools/analyze/dbscan.js';
 import { rng } from './fixtures/isp-flows.js';
 
 const require = createRequire(import.meta.url);

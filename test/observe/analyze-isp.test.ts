@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateIspFlows, LOCAL, ISP, PLANTED, DNS_VICTIMS, FAKE_SERVER, T0 } from './fixtures/isp-flows.js';
-import { analyzeFlows, type AnalysisResult } from '../../src/observe/analyze/analyze.js';
-import { parseCidrList } from '../../src/observe/analyze/cidr.js';
+import { analyzeFlows, type AnalysisResult } from '../../src/tools/analyze/analyze.js';
+import { parseCidrList } from '../../src/tools/analyze/cidr.js';
 import { analyzeMain } from '../../src/cli/analyze.js';
 
 const opts = () => ({ local: parseCidrList(LOCAL, '--local'), isp: parseCidrList(ISP, '--isp') });

@@ -3,8 +3,8 @@
  * the comments), and the CIDR helpers of `--local` / `--isp`.
  */
 import { describe, it, expect } from 'vitest';
-import { buildSamples, metricDefs, type HostSample } from '../../src/observe/analyze/metrics.js';
-import { CidrSet, parseCidr, parseCidrList, parseAddress } from '../../src/observe/analyze/cidr.js';
+import { buildSamples, metricDefs, type HostSample } from '../../src/tools/analyze/metrics.js';
+import { CidrSet, parseCidr, parseCidrList, parseAddress } from '../../src/tools/analyze/cidr.js';
 import type { FlowRecord } from '../../src/observe/flowrecord.js';
 
 const H = '10.0.0.1';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FLOWLOG_NAME, FlowLog, isoBasic, type FlowLogEvent } from '../../src/observe/flowlog.js';
-import { Counters } from '../../src/observe/counters.js';
+import { Counters } from '../../src/core/counters.js';
 import { flowRecord, type FlowRecord } from '../../src/observe/flowrecord.js';
 import { Flow } from '../../src/flow/flow.js';
 import { decodeIp } from '../../src/decode/index.js';

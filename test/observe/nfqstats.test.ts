@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseQueueStats, readQueueStats } from '../../src/observe/nfqstats.js';
+import { parseQueueStats, readQueueStats } from '../../src/capture/nfqstats.js';
 
 // Two bound queues, as printed by the kernel ("%5u %6u %5u %1u %5u %5u %5u %8u %2d").
 const SAMPLE = [

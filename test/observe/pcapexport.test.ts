@@ -11,14 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PcapExporter, pcapFileName, type PcapExportOptions } from '../../src/observe/pcapexport.js';
-import { Counters } from '../../src/observe/counters.js';
+import { Counters } from '../../src/core/counters.js';
 import { readCaptureFile } from '../../src/capture/pcap.js';
 import { decodeIp } from '../../src/decode/index.js';
 import { flowKey } from '../../src/flow/flow.js';
-import { Pipeline } from '../../src/engine/pipeline.js';
-import { buildClassifier, pipelineOptions } from '../../src/engine/setup.js';
+import { Pipeline } from '../../src/runtime/pipeline.js';
+import { buildClassifier, pipelineOptions } from '../../src/runtime/setup.js';
 import { loadConfig } from '../../src/config/load.js';
-import { APPS } from '../../src/apps/index.js';
+import { APPS } from '../../src/apps/registry.js';
 import { capture } from '../helpers/paths.js';
 import { ipv4 } from '../helpers/packets.js';
 

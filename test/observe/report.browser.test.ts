@@ -12,9 +12,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { generateIspFlows, LOCAL, ISP } from './fixtures/isp-flows.js';
-import { analyzeFlows } from '../../src/observe/analyze/analyze.js';
-import { parseCidrList } from '../../src/observe/analyze/cidr.js';
-import { renderReport } from '../../src/observe/analyze/report.js';
+import { analyzeFlows } from '../../src/tools/analyze/analyze.js';
+import { parseCidrList } from '../../src/tools/analyze/cidr.js';
+import { renderReport } from '../../src/tools/analyze/report.js';
 
 const CHROMIUM = process.env.P2PGW_CHROMIUM ?? '/usr/bin/chromium';
 const have = fs.existsSync(CHROMIUM);

@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
-import { APPS } from '../../src/apps/index.js';
-import { ConfigError } from '../../src/errors.js';
+import { APPS } from '../../src/apps/registry.js';
+import { ConfigError } from '../../src/core/errors.js';
 // @ts-expect-error plain JavaScript module without type declarations
 import * as ipkLib from '../../openwrt/ipk.mjs';
 

@@ -9,10 +9,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { P2pgwError } from '../../src/errors.js';
-import { loadClamav, loadSigFiles } from '../../src/scan/clamav.js';
-import { SigDatabase } from '../../src/scan/sigdb.js';
-import { FileHasher, HashSigs } from '../../src/scan/hash.js';
+import { P2pgwError } from '../../src/core/errors.js';
+import { loadClamav, loadSigFiles } from '../../src/sigscan/clamav.js';
+import { SigDatabase } from '../../src/sigscan/sigdb.js';
+import { FileHasher, HashSigs } from '../../src/sigscan/hash.js';
 
 let dir: string;
 beforeAll(() => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Matcher, type PatternSpec } from '../../src/scan/matcher.js';
+import { Matcher, type PatternSpec } from '../../src/matcher/matcher.js';
 
 type Hit = [id: number, start: number];
 const sortHits = (h: Hit[]): Hit[] => [...h].sort((x, y) => x[1] - y[1] || x[0] - y[0]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { P2pgwError } from '../../src/errors.js';
-import { Matcher, type PatternSpec } from '../../src/scan/matcher.js';
-import { instantiateMatcher, matcherModule, matcherWasmUrl, WasmCodes } from '../../src/scan/wasm.js';
+import { P2pgwError } from '../../src/core/errors.js';
+import { Matcher, type PatternSpec } from '../../src/matcher/matcher.js';
+import { instantiateMatcher, matcherModule, matcherWasmUrl, WasmCodes } from '../../src/matcher/wasm.js';
 
 const enc = new TextEncoder();
 const b = (s: string): Uint8Array => enc.encode(s);

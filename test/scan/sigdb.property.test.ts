@@ -1,13 +1,13 @@
 /**
  * SigDatabase vs a naive reference matcher (fast-check): random signatures using every construct of
  * the pattern language, random inputs, random split points, three scan modes (one-shot, streaming,
- * chunked with tiny buffers and flushes). The reference is the definition in src/scan/chain.ts:
+ * chunked with tiny buffers and flushes). The reference is the definition in src/sigscan/chain.ts:
  * for every end offset at which a match ends, one report with the leftmost start.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { SigDatabase } from '../../src/scan/sigdb.js';
-import type { BodySigSource } from '../../src/scan/compile.js';
+import { SigDatabase } from '../../src/sigscan/sigdb.js';
+import type { BodySigSource } from '../../src/sigscan/compile.js';
 
 type Item =
   | { k: 'byte'; b: number }

@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { P2pgwError } from '../../src/errors.js';
-import { SigDatabase } from '../../src/scan/sigdb.js';
-import type { SigSource } from '../../src/scan/compile.js';
+import { P2pgwError } from '../../src/core/errors.js';
+import { SigDatabase } from '../../src/sigscan/sigdb.js';
+import type { SigSource } from '../../src/sigscan/compile.js';
 import { compileSigsMain } from '../../src/cli/compile-sigs.js';
 
 type Hit = [name: string, start: number, end: number];

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { TcpReassembler } from '../../src/stream/reassembly.js';
 import { TCP_FIN, TCP_SYN, TCP_RST } from '../../src/decode/types.js';
-import { Counters } from '../../src/observe/counters.js';
+import { Counters } from '../../src/core/counters.js';
 import type { Dir } from '../../src/stream/types.js';
 
 /** Collects what the consumer receives, per direction. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bittorrent } from '../../../src/apps/bittorrent.js';
-import { BitTorrentMetaInspector, bdecode } from '../../../src/apps/inspect/bittorrent-meta.js';
-import { BITTORRENT, btHandshake, btIds, btMessage } from '../../../src/lab/sessions/bittorrent.js';
-import { be32, bencode, prngBytes, u8 } from '../../../src/lab/sessions/bytes.js';
+import { bittorrent } from '../../../src/apps/bittorrent/detect.js';
+import { BitTorrentMetaInspector, bdecode } from '../../../src/apps/bittorrent/inspect.js';
+import { BITTORRENT, btHandshake, btIds, btMessage } from '../../../src/apps/bittorrent/session.js';
+import { be32, bencode, prngBytes, u8 } from '../../../src/apps/bytes.js';
 import type { InspectEvents } from '../../../src/apps/types.js';
 import { LAB, cat, feed, fromSteps, splitInvariant, text, utf8, type Script } from './harness.js';
 

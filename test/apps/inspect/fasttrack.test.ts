@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { fasttrack } from '../../../src/apps/fasttrack.js';
-import { FastTrackInspector } from '../../../src/apps/inspect/fasttrack-transfer.js';
-import { FASTTRACK } from '../../../src/lab/sessions/fasttrack.js';
-import { hex, prngBytes } from '../../../src/lab/sessions/bytes.js';
+import { fasttrack } from '../../../src/apps/fasttrack/detect.js';
+import { FastTrackInspector } from '../../../src/apps/fasttrack/inspect.js';
+import { FASTTRACK } from '../../../src/apps/fasttrack/session.js';
+import { hex, prngBytes } from '../../../src/apps/bytes.js';
 import type { InspectEvents } from '../../../src/apps/types.js';
 import { LAB, cat, feed, fromSteps, sha, splitInvariant, text, utf8, type Script } from './harness.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { gnutella } from '../../../src/apps/gnutella.js';
-import { GnutellaInspector } from '../../../src/apps/inspect/gnutella-transfer.js';
-import { GNUTELLA_SESSIONS } from '../../../src/lab/sessions/gnutella.js';
-import { prngBytes } from '../../../src/lab/sessions/bytes.js';
+import { gnutella } from '../../../src/apps/gnutella/detect.js';
+import { GnutellaInspector } from '../../../src/apps/gnutella/inspect.js';
+import { GNUTELLA_SESSIONS } from '../../../src/apps/gnutella/session.js';
+import { prngBytes } from '../../../src/apps/bytes.js';
 import type { InspectEvents } from '../../../src/apps/types.js';
 import { LAB, cat, feed, fromSteps, sha, splitInvariant, text, utf8, type Script } from './harness.js';
 

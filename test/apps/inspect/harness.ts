@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import fc from 'fast-check';
 import type { ChatMessage, Dir, FileInfo, InspectEvents, StreamInspector } from '../../../src/apps/types.js';
-import type { Step } from '../../../src/lab/sessions/types.js';
+import type { Step } from '../../../src/apps/session-types.js';
 
 export type Ev =
   | { t: 'chat'; dir: Dir; msg: ChatMessage }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { http } from '../../../src/apps/http.js';
-import { HttpInspector } from '../../../src/apps/inspect/http-parser.js';
-import { HTTP } from '../../../src/lab/sessions/http.js';
+import { http } from '../../../src/apps/http/detect.js';
+import { HttpInspector } from '../../../src/apps/parse/http-parser.js';
+import { HTTP } from '../../../src/apps/http/session.js';
 import type { InspectEvents } from '../../../src/apps/types.js';
 import { LAB, cat, feed, fromSteps, sha, splitInvariant, text, utf8, type Script } from './harness.js';
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { APPS } from '../../../src/apps/index.js';
-import { contentLength, dispositionName, extValue, urlName } from '../../../src/apps/inspect/headers.js';
-import { chunkSize } from '../../../src/apps/inspect/http-body.js';
+import { APPS } from '../../../src/apps/registry.js';
+import { contentLength, dispositionName, extValue, urlName } from '../../../src/apps/parse/headers.js';
+import { chunkSize } from '../../../src/apps/parse/http-body.js';
 import {
   HEAD_TOO_LONG, HeadReader, LINE_TOO_LONG, LineReader, MAX_HEAD, MAX_LINE, decodeText, parseFields, percentDecode,
-} from '../../../src/apps/inspect/lines.js';
+} from '../../../src/apps/parse/lines.js';
 import type { InspectEvents } from '../../../src/apps/types.js';
 import { feed, splitInvariant, text } from './harness.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { msn } from '../../../src/apps/msn.js';
-import { MsnChatInspector, payloadLength } from '../../../src/apps/inspect/msn-chat.js';
-import { MSN, msnMsg } from '../../../src/lab/sessions/msn.js';
+import { msn } from '../../../src/apps/msn/detect.js';
+import { MsnChatInspector, payloadLength } from '../../../src/apps/msn/inspect.js';
+import { MSN, msnMsg } from '../../../src/apps/msn/session.js';
 import type { InspectEvents } from '../../../src/apps/types.js';
 import { LAB, cat, feed, fromSteps, splitInvariant, text, utf8, type Script } from './harness.js';
 

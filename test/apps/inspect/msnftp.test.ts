@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { msnftp } from '../../../src/apps/msnftp.js';
-import { MsnftpInspector } from '../../../src/apps/inspect/msnftp-transfer.js';
-import { MSNFTP, msnftpBlocks } from '../../../src/lab/sessions/msnftp.js';
-import { prngBytes } from '../../../src/lab/sessions/bytes.js';
+import { msnftp } from '../../../src/apps/msnftp/detect.js';
+import { MsnftpInspector } from '../../../src/apps/msnftp/inspect.js';
+import { MSNFTP, msnftpBlocks } from '../../../src/apps/msnftp/session.js';
+import { prngBytes } from '../../../src/apps/bytes.js';
 import type { InspectEvents } from '../../../src/apps/types.js';
 import { LAB, cat, feed, fromSteps, sha, splitInvariant, text, type Script } from './harness.js';
 

@@ -1,0 +1,29 @@
+/**
+ * The dissector registry, in search order (as nDPI's protocol table): more specific applications
+ * first, so that FastTrack and the BitTorrent HTTP tracker are tried before generic HTTP and
+ * MSNFTP before MSNP. Adding an application = one file in src/apps, one line here, one `app`
+ * line (and its `sig` lines) in rules/, one capture test.
+ */
+import type { AppDescriptor } from './types.js';
+import { bittorrent } from './bittorrent/detect.js';
+import { edonkey } from './edonkey/detect.js';
+import { gnutella } from './gnutella/detect.js';
+import { fasttrack } from './fasttrack/detect.js';
+import { msnftp } from './msnftp/detect.js';
+import { msn } from './msn/detect.js';
+import { http } from './http/detect.js';
+
+export const APPS: readonly AppDescriptor[] = Object.freeze([
+  bittorrent,
+  edonkey,
+  gnutella,
+  fasttrack,
+  msnftp,
+  msn,
+  http,
+]);
+
+/** The descriptor named `name`, or undefined. */
+export function appByName(name: string): AppDescriptor | undefined {
+  return APPS.find((a) => a.name === name);
+}

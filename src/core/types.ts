@@ -1,0 +1,36 @@
+/**
+ * Types shared by every layer: directions, transport protocols, verdicts and the stream-consumer
+ * contract. Imports nothing.
+ */
+
+/**
+ * Direction of a packet or of a stream within a flow: 0 = "out" (initiator → responder),
+ * 1 = "in" (responder → initiator). The initiator is the sender of the first packet seen for the
+ * flow (the SYN sender when the handshake was seen).
+ */
+export type Dir = 0 | 1;
+
+/** Transport protocols the gateway classifies. */
+export type L4 = 'tcp' | 'udp';
+
+/**
+ * A verdict for one queued packet (NFQUEUE): accept, drop, or NF_REPEAT with a mark (the mangle
+ * chain saves it to the connmark); `packet` replaces the packet's bytes (the kill RST).
+ */
+export type Verdict =
+  | { verdict: 'accept' }
+  | { verdict: 'drop' }
+  | { verdict: 'repeat'; mark: number; packet?: Uint8Array };
+
+/**
+ * Stream consumer contract (Zeek/Suricata style): reassembled, in-order bytes per direction. A
+ * consumer must accept input split at any byte; after `onGap` of a direction it stops parsing it.
+ */
+export interface StreamConsumer {
+  /** In-order bytes of direction `dir`; each byte is delivered exactly once. */
+  onData(dir: Dir, bytes: Uint8Array): void;
+  /** `len` bytes of direction `dir` will never arrive (a lost segment or a cap was hit). */
+  onGap(dir: Dir, len: number): void;
+  /** Direction `dir` ended (FIN reached in order, or RST). Called at most once per direction. */
+  onEnd(dir: Dir): void;
+}

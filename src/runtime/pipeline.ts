@@ -1,0 +1,294 @@
+/**
+ * The packet path shared by live mode (NFQUEUE) and replay: decode → flow lookup → TCP
+ * reassembly → classifier → verdict decision (thesis §3.2–3.4, Figure 3's M1–M6 steps).
+ *
+ * The pipeline emulates the kernel rule that only queues the first `2 × classify.packets` packets
+ * of an unmarked connection (`connbytes 0:2N --connbytes-dir both`), so replay sees exactly what
+ * the live daemon would. It never throws on packet data: a packet it cannot judge is accepted and
+ * counted (fail open).
+ */
+import { decodeIp } from '../decode/index.js';
+import type { DecodedPacket } from '../decode/types.js';
+import { Classifier, type Classification, type FlowClassifier } from '../apps/classifier.js';
+import { FlowTable, type FlowEndReason } from '../flow/table.js';
+import type { Flow } from '../flow/flow.js';
+import { TcpReassembler, type ReassemblyLimits } from '../stream/reassembly.js';
+import type { Counters } from '../core/counters.js';
+import type { Dir, Verdict } from '../core/types.js';
+import { InspectEngine, InspectFlow, type InspectOptions, type QPkt } from '../content/hold.js';
+import { ContentSession, type ContentShared } from '../content/session.js';
+import type { StepTimer } from '../core/steps.js';
+
+/**
+ * Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark);
+ * `packet` replaces the packet's bytes (a RST built from it).
+ */
+export type PacketDecision = Verdict;
+
+export interface PipelineOptions {
+  classifyPackets: number;
+  unknownMark: number;
+  verifyChecksums: boolean;
+  flow: { maxFlows: number; tcpIdleSec: number; udpIdleSec: number };
+  reassembly: ReassemblyLimits;
+  /** Step timer (`--trace-steps`); absent/null = off. */
+  tracer?: StepTimer | null;
+  /** Content inspection of applications whose action is `inspect` (absent: inspect acts as allow). */
+  inspect?: InspectOptions & { shared: ContentShared; preBufferBytes: number };
+}
+
+export interface PipelineEvents {
+  /** A flow got its application (or was given up on, `c.app === null`). */
+  onClassified?(flow: Flow, c: Classification): void;
+  /** A flow ended (idle, evicted, flushed). */
+  onFlowEnd?(flow: Flow, why: FlowEndReason): void;
+  /** Every decoded packet, after accounting and before classification (pcap export). */
+  onPacket?(flow: Flow, ip: Uint8Array, ts: number, dir: Dir): void;
+  /** The verdict of a packet for which `handle` returned null (held, then released or dropped). */
+  onVerdict?(id: number, v: Verdict): void;
+}
+
+interface FlowState {
+  fc: FlowClassifier;
+  ra: TcpReassembler | null;
+  done: Classification | null;
+  /** Stream bytes seen before classification, in arrival order (for inspected applications). */
+  pre: { dir: Dir; bytes: Uint8Array }[];
+  preBytes: number;
+  preLost: [number, number];
+  insp: InspectFlow | null;
+  /** Set by conclude() when the flow must start inspection with the current packet. */
+  attach: boolean;
+}
+
+const ACCEPT: PacketDecision = Object.freeze({ verdict: 'accept' });
+
+export class Pipeline {
+  readonly flows: FlowTable;
+  /** Content inspection engine (null when no application is inspected). */
+  readonly inspect: InspectEngine | null = null;
+  private preCapture: boolean;
+  private autoId = 0x7fffffff;
+  private readonly tr: StepTimer | null;
+
+  constructor(
+    public classifier: Classifier,
+    private readonly opts: PipelineOptions,
+    readonly counters: Counters,
+    private readonly events: PipelineEvents = {},
+  ) {
+    this.flows = new FlowTable(opts.flow, (flow, why) => this.ended(flow, why), counters);
+    classifier.onDissectorError = (app) => counters.inc(`dissector_error_${app}`);
+    this.tr = opts.tracer ?? null;
+    classifier.tracer = this.tr;
+    const ins = opts.inspect;
+    this.preCapture = !!ins && classifier.apps.some((a) => a.action === 'inspect');
+    if (ins) {
+      this.inspect = new InspectEngine(ins, ins.shared.scanner, counters, (id, v) => this.events.onVerdict?.(id, v), ins.shared.logger, this.tr);
+    }
+  }
+
+  /**
+   * Swaps in a new classifier (config reload): flows created from now on use it; flows already
+   * classified or being classified keep their state, so established connections are not disturbed.
+   */
+  setClassifier(classifier: Classifier): void {
+    classifier.onDissectorError = this.classifier.onDissectorError;
+    classifier.tracer = this.tr;
+    this.classifier = classifier;
+    this.preCapture = !!this.opts.inspect && classifier.apps.some((a) => a.action === 'inspect');
+  }
+
+  /**
+   * Judges one IP packet.
+   * @param ip the packet from the IP header on (NFQUEUE payload or a capture frame's IP part). It
+   *   is kept, not copied, while the packet is held: the caller must not reuse its memory (NFQUEUE
+   *   payloads are private copies; capture frames are views into the file buffer, which outlives them)
+   * @param ts packet time, seconds
+   * @param id queue packet id (live); replay may omit it
+   * @returns the verdict; `accept` for anything that cannot be judged (counted); null when the
+   *   packet is held by content inspection: its verdict comes later through `onVerdict(id, …)`
+   */
+  handle(ip: Uint8Array, ts: number, id = this.autoId++): PacketDecision | null {
+    this.counters.inc('packets');
+    const tr = this.tr;
+    const t0 = tr ? performance.now() : 0;
+    const res = decodeIp(ip, { verifyChecksums: this.opts.verifyChecksums });
+    if (tr) tr.add('decode', performance.now() - t0);
+    if (!res.ok) {
+      this.counters.inc(res.event);
+      if (!res.ignorable) {
+        this.counters.inc('accepted_unjudged');
+        this.counters.inc('fail_open_accepts');
+      }
+      return ACCEPT;
+    }
+    try {
+      return this.handleDecoded(res.pkt, ts, ip, id);
+    } catch (err) {
+      this.counters.inc('pipeline_error');
+      this.counters.inc('accepted_unjudged');
+      this.counters.inc('fail_open_accepts');
+      return ACCEPT;
+    }
+  }
+
+  /** Ends flows idle at `now` (seconds). */
+  expire(now: number): void {
+    this.flows.expire(now);
+  }
+
+  /** Ends every flow (end of capture, daemon stop). */
+  flush(): void {
+    this.flows.flush();
+  }
+
+  /** Fails open on packets held past their timeouts (`now` in seconds). Call about once a second. */
+  tick(now: number): void {
+    this.inspect?.tick(now * 1000);
+  }
+
+  private handleDecoded(pkt: DecodedPacket, ts: number, ip: Uint8Array, id: number): PacketDecision | null {
+    const tr = this.tr;
+    const t0 = tr ? performance.now() : 0;
+    const { flow, dir, created } = this.flows.lookup(pkt, ts);
+    if (tr) tr.add('flow_lookup', performance.now() - t0);
+    flow.account(pkt, dir, ts);
+    this.events.onPacket?.(flow, ip, ts, dir);
+    let st = flow.state as FlowState | null;
+    if (created || !st) {
+      st = {
+        fc: this.classifier.newFlow(flow.l4, flow.sport, flow.dport), ra: null, done: null,
+        pre: [], preBytes: 0, preLost: [0, 0], insp: null, attach: false,
+      };
+      flow.state = st;
+    }
+    if (st.insp && this.inspect) {
+      const t1 = tr ? performance.now() : 0;
+      this.inspect.packet(st.insp, { id, pkt, ip, dir, t: ts * 1000 });
+      if (tr) tr.add('inspect', performance.now() - t1);
+      return null;
+    }
+    if (!flow.classifyDone) {
+      if (flow.totalPkts > 2 * this.opts.classifyPackets) {
+        this.conclude(flow, st, st.fc.finish(`unclassified: left the classification window (${2 * this.opts.classifyPackets} packets)`));
+      } else {
+        this.classify(flow, st, pkt, dir);
+      }
+    }
+    if (st.attach && this.inspect) return this.startInspection(flow, st, { id, pkt, ip, dir, t: ts * 1000 });
+    return this.decision(flow);
+  }
+
+  /** Hands a just-classified inspected flow to the engine; `cur` completed the classification. */
+  private startInspection(flow: Flow, st: FlowState, cur: QPkt): PacketDecision | null {
+    st.attach = false;
+    const app = st.done!.app!;
+    const ins = this.opts.inspect!;
+    const label = { app: flow.app, mark: flow.mark, l4: flow.l4, src: flow.src, sport: flow.sport, dst: flow.dst, dport: flow.dport };
+    const session = new ContentSession(ins.shared, { app: app.desc.name, src: flow.src, sport: flow.sport, dst: flow.dst, dport: flow.dport });
+    const inspector = app.desc.inspect!(session);
+    if (!st.ra) st.ra = new TcpReassembler({ onData() {}, onGap() {}, onEnd() {} }, this.opts.reassembly, this.counters);
+    st.insp = new InspectFlow(flow.key, label, st.ra, inspector, session, flow.mark);
+    const pre = st.pre;
+    st.pre = [];
+    const v = this.inspect!.attach(st.insp, pre, st.preLost, cur);
+    if (st.insp.killed) {
+      flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
+      flow.reason = session.kill?.reason ?? flow.reason;
+    }
+    return v;
+  }
+
+  private classify(flow: Flow, st: FlowState, pkt: DecodedPacket, dir: Dir): void {
+    if (flow.l4 === 'udp') {
+      if (pkt.payload.length) this.maybeConclude(flow, st, st.fc.feed(dir, pkt.payload));
+      return;
+    }
+    if (!st.ra) {
+      const fc = st.fc;
+      st.ra = new TcpReassembler(
+        {
+          onData: (d, bytes) => {
+            if (this.preCapture) this.keepPre(st!, d, bytes);
+            this.maybeConclude(flow, st!, fc.feed(d, bytes));
+          },
+          onGap: () => this.maybeConclude(flow, st!, fc.finish('unclassified: gap in the stream')),
+          onEnd: () => {},
+        },
+        this.opts.reassembly,
+        this.counters,
+      );
+    }
+    const tr = this.tr;
+    if (tr) {
+      tr.nested = 0;
+      const t0 = performance.now();
+      st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
+      tr.add('order_check', performance.now() - t0 - tr.nested);
+    } else {
+      st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
+    }
+  }
+
+  private keepPre(st: FlowState, dir: Dir, bytes: Uint8Array): void {
+    const cap = this.opts.inspect!.preBufferBytes;
+    if (st.preBytes + bytes.length > cap) {
+      st.preLost[dir] += bytes.length;
+      this.counters.inc('inspect_pre_buffer_cap');
+      return;
+    }
+    st.pre.push({ dir, bytes: bytes.slice() });
+    st.preBytes += bytes.length;
+  }
+
+  private maybeConclude(flow: Flow, st: FlowState, c: Classification | null): void {
+    if (c && !flow.classifyDone) this.conclude(flow, st, c);
+  }
+
+  private conclude(flow: Flow, st: FlowState, c: Classification): void {
+    flow.classifyDone = true;
+    st.done = c;
+    flow.reason = c.reason;
+    const inspect = c.app?.action === 'inspect' && flow.l4 === 'tcp' && !!this.inspect;
+    if (inspect && c.app!.desc.inspect) {
+      st.attach = true; // keep st.ra: inspection continues the same stream
+    } else {
+      if (inspect) this.counters.inc('inspect_unsupported');
+      st.ra = null; // classification needs no more stream bytes
+      st.pre = [];
+    }
+    if (c.app) {
+      flow.app = c.app.desc.name;
+      flow.mark = c.app.mark;
+      flow.classifiedAfterPkts = flow.totalPkts;
+      if (c.app.action === 'block') {
+        flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
+        this.counters.inc(`blocked_${flow.app}`);
+      }
+      this.counters.inc(`classified_${flow.app}`);
+    } else {
+      this.counters.inc('unclassified');
+    }
+    this.events.onClassified?.(flow, c);
+  }
+
+  private decision(flow: Flow): PacketDecision {
+    if (!flow.classifyDone) return ACCEPT;
+    if (flow.mark !== null) return { verdict: 'repeat', mark: flow.mark };
+    return this.opts.unknownMark ? { verdict: 'repeat', mark: this.opts.unknownMark } : ACCEPT;
+  }
+
+  private ended(flow: Flow, why: FlowEndReason): void {
+    const st = flow.state as FlowState | null;
+    if (st?.insp && this.inspect) {
+      this.inspect.end(st.insp);
+      if (st.insp.killed) flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
+    }
+    if (!flow.classifyDone && st) {
+      this.conclude(flow, st, st.fc.finish(`unclassified: flow ended (${why}) before a decision`));
+    }
+    flow.state = null;
+    this.events.onFlowEnd?.(flow, why);
+  }
+}
