@@ -12,9 +12,11 @@
  *                 the OpenWrt SDK (see openwrt/README.md); it goes into every package whose CPU it
  *                 matches, if it links musl. Repeatable.
  *
- * What a package holds (under /usr/lib/p2pgw unless said): package.json, dist/ (JavaScript, no
- * source maps), asm/build/*.wasm, rules/, the production dependencies of package-lock.json (no
- * devDependencies; docs, tests and TypeScript sources pruned), /usr/bin/p2pgw, the procd init script
+ * What a package holds (under /usr/lib/p2pgw unless said): package.json, dist/ (the JavaScript the
+ * daemon and the router's commands load, no source maps; not the development tools of src/tools nor
+ * the commands built on them, demo, gen, profile and analyze: see shipped.mjs), asm/build/*.wasm,
+ * rules/, the production dependencies of package-lock.json (no devDependencies; docs, tests and
+ * TypeScript sources pruned), /usr/bin/p2pgw, the procd init script
  * /etc/init.d/p2pgw, the UCI config /etc/config/p2pgw and its converter /usr/libexec/p2pgw-uci-to-yaml,
  * and /etc/p2pgw/p2pgw.yaml (the bundled default config, for hand-written YAML); both configs are
  * conffiles, so upgrades keep them.
@@ -32,6 +34,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addonFits, buildIpk, controlText, productionPackages } from './ipk.mjs';
+import { shippedDist } from './shipped.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -110,7 +113,9 @@ export function collectCommon(root = ROOT) {
   const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
   const files = new Map();
   addFile(files, path.join(root, 'package.json'), `${PREFIX}/package.json`, 0o644);
-  addTree(files, path.join(root, 'dist'), `${PREFIX}/dist`, { skip: (src, ent) => ent.isFile() && /\.(map|d\.ts)$/.test(ent.name) });
+  const dist = shippedDist(path.join(root, 'dist'));
+  if (dist.problems.length) throw new BuildError(`dist/ cannot be packaged:\n${dist.problems.join('\n')}`);
+  for (const f of dist.files) addFile(files, path.join(root, 'dist', f), `${PREFIX}/dist/${f}`);
   for (const f of fs.readdirSync(path.join(root, 'asm/build')).filter((n) => n.endsWith('.wasm')).sort()) {
     addFile(files, path.join(root, 'asm/build', f), `${PREFIX}/asm/build/${f}`, 0o644);
   }

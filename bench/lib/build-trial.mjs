@@ -1,7 +1,7 @@
 // Child process for bench/matcher.mjs: compiles n random patterns (+ EICAR) in a fresh process, as a
 // router start or `p2pgw compile-sigs` would, then loads the serialised database back.
 // argv: n. Prints one JSON line: { build_ms, load_ms, db_file_bytes }.
-import { SigDatabase } from './build/scan/sigdb.js';
+import { SigDatabase } from './build/sigscan/sigdb.js';
 import { makePatterns } from './data.mjs';
 
 const pats = makePatterns(Number(process.argv[2]));

@@ -2,7 +2,7 @@
 // list of files, returning matches as sorted "file:pattern:start" keys (distinct (pattern, offset)
 // per file) so that engines can be checked against each other.
 import { createRequire } from 'node:module';
-import { SigDatabase } from './build/scan/sigdb.js';
+import { SigDatabase } from './build/sigscan/sigdb.js';
 
 const require = createRequire(import.meta.url);
 const now = () => performance.now();

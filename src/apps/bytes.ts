@@ -1,78 +1,23 @@
 /**
- * Byte helpers shared by the scripted lab sessions: ASCII text, fixed-width integers in either byte
- * order, concatenation, a bencode encoder/decoder (BEP 3) and a seeded pseudo-random byte source.
+ * The one byte-helper module of the apps layer. It re-exports the primitives of
+ * src/core/bytes.ts (integer readers and builders, Latin-1/UTF-8 text ↔ octets, concatenation)
+ * and adds what only dissectors, inspectors and the scripted lab sessions need: hex text, IPv4
+ * address octets, a seeded pseudo-random byte source and a bencode encoder/decoder (BEP 3).
  * Nothing here touches the network; every function is pure and deterministic.
  */
 import { createCipheriv, createHash } from 'node:crypto';
+import { ascii, concat } from '../core/bytes.js';
 
-/** Bytes of an ASCII/Latin-1 string (each char code 0..255 becomes one byte). */
-export function ascii(s: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(s, 'latin1'));
-}
+export { ascii, be16, be32, concat, concatList, latin1, le16, le32, u16be, u32be, u32le, u8, utf8 } from '../core/bytes.js';
 
-/** Bytes of a UTF-8 string. */
-export function utf8(s: string): Uint8Array {
-  return new TextEncoder().encode(s);
-}
-
-/** Concatenation of byte arrays (a new array; the parts are copied). */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-/** Literal bytes: `u8(0x13, 0x00)`. */
-export function u8(...bytes: number[]): Uint8Array {
-  return Uint8Array.from(bytes);
-}
-
-/** Unsigned 16-bit big-endian (network order). */
-export function be16(v: number): Uint8Array {
-  return u8((v >>> 8) & 0xff, v & 0xff);
-}
-
-/** Unsigned 32-bit big-endian (network order). */
-export function be32(v: number): Uint8Array {
-  return u8((v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-}
-
-/** Unsigned 16-bit little-endian. */
-export function le16(v: number): Uint8Array {
-  return u8(v & 0xff, (v >>> 8) & 0xff);
-}
-
-/** Unsigned 32-bit little-endian. */
-export function le32(v: number): Uint8Array {
-  return u8(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-}
-
-/** Lowercase hex of `b`. */
-/** IPv4 dotted text to its 4 bytes in network order (eDonkey and Gnutella write addresses this way). */
+/** IPv4 dotted text to its 4 octets in network order (eDonkey and Gnutella write addresses this way). */
 export function ipv4Bytes(a: string): Uint8Array {
   return Uint8Array.from(a.split('.').map(Number));
 }
 
+/** Lowercase hex of `b` (two digits per octet, no separators). */
 export function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
-}
-
-/** Bytes from a hex string (whitespace ignored). */
-export function fromHex(s: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-}
-
-/** sha256 of `b`, lowercase hex. */
-export function sha256Hex(...parts: Uint8Array[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest('hex');
 }
 
 /**

@@ -1,8 +1,12 @@
 /**
  * The dissector registry, in search order (as nDPI's protocol table): more specific applications
  * first, so that FastTrack and the BitTorrent HTTP tracker are tried before generic HTTP and
- * MSNFTP before MSNP. Adding an application = one file in src/apps, one line here, one `app`
- * line (and its `sig` lines) in rules/, one capture test.
+ * MSNFTP before MSNP. This is the one list of applications: the rules loader, the config, analyze's
+ * P2P set (category `p2p`), the lab's sessions and the tests derive theirs from it.
+ *
+ * Adding an application (src/apps/README.md): one folder src/apps/<name>/ whose detect.ts exports
+ * the descriptor, its entry here (the import and one line in APPS), and its `app`/`sig` lines in
+ * rules/p2pgw.rules.
  */
 import type { AppDescriptor } from './types.js';
 import { bittorrent } from './bittorrent/detect.js';

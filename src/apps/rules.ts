@@ -1,13 +1,15 @@
 /**
  * The rules loader: parses `rules/*.rules` (format documented in rules/README.md and at the top of
  * rules/p2pgw.rules), merges the files in name order and validates them against the dissector
- * registry. Every problem is a `RulesError(file, line, problem)`.
+ * registry, including that every signature name a dissector declares is defined. Every problem is
+ * a `RulesError(file, line, problem)`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RulesError } from '../core/errors.js';
-import { APPS } from './registry.js';
+import { APPS, appByName } from './registry.js';
+import type { AppDescriptor } from './types.js';
 
 export type Action = 'allow' | 'block' | 'inspect';
 
@@ -34,6 +36,9 @@ export interface SigRule {
   file: string;
   line: number;
 }
+
+/** What loadRules checks the rules against for one application: name, transports, declared signatures. */
+export type KnownApp = Pick<AppDescriptor, 'name' | 'l4' | 'signatures'>;
 
 export interface RuleSet {
   apps: Map<string, AppRule>;
@@ -257,26 +262,35 @@ export function parseRules(text: string, file: string): { apps: AppRule[]; sigs:
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/** `known` entries as descriptors: a name resolves through the registry (null = no dissector there). */
+function resolveKnown(known: readonly (string | KnownApp)[]): Map<string, KnownApp | null> {
+  const out = new Map<string, KnownApp | null>();
+  for (const k of known) out.set(typeof k === 'string' ? k : k.name, typeof k === 'string' ? (appByName(k) ?? null) : k);
+  return out;
+}
+
 /**
  * Reads every `*.rules` file of `dir` (sorted by name), merges and validates them: unique app
  * names and marks, every app has a dissector in `known`, every sig names an app declared by an
- * `app` line (in any file) and is unique inside that app, and every name in `known` has an app line.
+ * `app` line (in any file), is unique inside that app and uses a transport its dissector handles,
+ * every name in `known` has an app line, and every signature name a known dissector declares
+ * (`AppDescriptor.signatures`) is defined by a sig line.
+ *
+ * `known`: the applications the rules may name, as descriptors or as names (a name is looked up
+ * in the registry; one it lacks has no transport or signature checks). Default: the registry.
+ * @throws RulesError (code P2PGW_ERR_RULES) `file:line: problem` for the first problem found; a
+ *   declared but undefined signature names the application's `app` line, e.g.
+ *   `rules/p2pgw.rules:19: app 'bittorrent' declares signature 'handshake' but no rules file defines it (add a 'sig bittorrent handshake …' line)`
  */
-export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly string[] = APPS.map((a) => a.name)): RuleSet {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir).filter((f) => f.endsWith('.rules')).sort();
-  } catch (err) {
-    throw new RulesError(dir, 0, `cannot read rules directory: ${(err as Error).message}`);
-  }
-  if (names.length === 0) throw new RulesError(dir, 0, 'no *.rules files in the rules directory');
-  const files = names.map((f) => path.join(dir, f));
+export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly (string | KnownApp)[] = APPS): RuleSet {
+  const descs = resolveKnown(known);
+  const names = [...descs.keys()];
+  const files = rulesFiles(dir);
   const apps = new Map<string, AppRule>();
   const marks = new Map<number, AppRule>();
   const allSigs: SigRule[] = [];
   for (const file of files) {
-    const text = fs.readFileSync(file, 'utf8');
-    const r = parseRules(text, file);
+    const r = parseRules(fs.readFileSync(file, 'utf8'), file);
     for (const a of r.apps) {
       const dup = apps.get(a.name);
       if (dup) throw new RulesError(a.file, a.line, `duplicate app '${a.name}' (first defined at ${dup.file}:${dup.line})`);
@@ -284,8 +298,8 @@ export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly strin
       if (dm) {
         throw new RulesError(a.file, a.line, `duplicate mark ${hex(a.mark)} (already used by '${dm.name}' at ${dm.file}:${dm.line})`);
       }
-      if (!known.includes(a.name)) {
-        throw new RulesError(a.file, a.line, `app '${a.name}' has no dissector (known: ${known.join(', ')})`);
+      if (!descs.has(a.name)) {
+        throw new RulesError(a.file, a.line, `app '${a.name}' has no dissector (known: ${names.join(', ')})`);
       }
       apps.set(a.name, a);
       marks.set(a.mark, a);
@@ -298,13 +312,46 @@ export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly strin
     const dup = seen.get(s.id);
     if (dup) throw new RulesError(s.file, s.line, `duplicate sig '${s.id}' (first defined at ${dup.file}:${dup.line})`);
     seen.set(s.id, s);
-    const d = APPS.find((a) => a.name === s.app);
+    const d = descs.get(s.app);
     if (d && s.l4 !== 'any' && !d.l4.includes(s.l4)) {
       throw new RulesError(s.file, s.line, `sig '${s.id}' is ${s.l4} but the ${s.app} dissector only handles ${d.l4.join(', ')}`);
     }
   }
-  for (const k of known) {
+  for (const k of names) {
     if (!apps.has(k)) throw new RulesError(dir, 0, `no app line for '${k}' in any rules file (every application needs one)`);
   }
+  checkDeclared(descs, apps, seen);
   return { apps, sigs: allSigs, files };
+}
+
+/** The `*.rules` files of `dir`, sorted by name. */
+function rulesFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((f) => f.endsWith('.rules')).sort();
+  } catch (err) {
+    throw new RulesError(dir, 0, `cannot read rules directory: ${(err as Error).message}`);
+  }
+  if (names.length === 0) throw new RulesError(dir, 0, 'no *.rules files in the rules directory');
+  return names.map((f) => path.join(dir, f));
+}
+
+/**
+ * Every signature a known dissector declares must be defined (else its check would silently never
+ * match): the error points at the application's `app` line and lists the missing names.
+ */
+function checkDeclared(descs: Map<string, KnownApp | null>, apps: Map<string, AppRule>, sigs: Map<string, SigRule>): void {
+  for (const [name, d] of descs) {
+    if (!d) continue;
+    const missing = d.signatures.filter((sig) => !sigs.has(`${name}.${sig}`));
+    if (missing.length === 0) continue;
+    const a = apps.get(name)!;
+    const list = missing.map((m) => `'${m}'`).join(', ');
+    const what = missing.length === 1 ? `signature ${list}` : `signatures ${list}`;
+    throw new RulesError(
+      a.file,
+      a.line,
+      `app '${name}' declares ${what} but no rules file defines ${missing.length === 1 ? 'it' : 'them'} (add a 'sig ${name} ${missing[0]} …' line)`,
+    );
+  }
 }

@@ -1,11 +1,15 @@
 /**
- * The dissector contract, modelled on nDPI's protocol files: each application is one file in
- * src/apps exporting one `AppDescriptor`; src/apps/registry.ts keeps the ordered registry.
+ * The dissector contract, modelled on nDPI's protocol files: each application is one folder
+ * src/apps/<name>/ whose detect.ts exports one `AppDescriptor`; src/apps/registry.ts keeps the
+ * ordered registry, and every list of applications elsewhere is derived from it. The descriptor
+ * carries the metadata nDPI registers with `ndpi_set_proto_defaults` (name, category) plus the
+ * signature names the dissector reads and the events its inspector may raise.
  *
  * Directions: 0 = "out" (initiator → responder), 1 = "in" (responder → initiator). The initiator is
  * the sender of the first packet seen for the flow (the SYN sender when the handshake was seen).
  */
 import type { Dir, L4, StreamConsumer } from '../core/types.js';
+import type { SessionTemplate } from './session-types.js';
 
 export type { Dir };
 
@@ -53,18 +57,40 @@ export interface SearchContext {
   hit(sig: string): SignatureHit | undefined;
 }
 
+/**
+ * What kind of application a descriptor is (nDPI's `ndpi_protocol_category_t`, coarsened):
+ * `p2p` = peer-to-peer file sharing (host-behaviour analysis treats these as P2P), `im` = instant
+ * messaging and its file transfers, `web` = generic web traffic.
+ */
+export type AppCategory = 'p2p' | 'im' | 'web';
+
 /** One application (dissector). Mark and action come from rules/ and the config, not from here. */
 export interface AppDescriptor {
   /** Lowercase name used in config, rules and flow records (`bittorrent`, `edonkey`, ...). */
   readonly name: string;
   /** Display name. */
   readonly title: string;
+  /** Category (see AppCategory); `p2p` puts the application in analyze's P2P set. */
+  readonly category: AppCategory;
   /** Transport protocols this dissector looks at. */
   readonly l4: readonly L4[];
   /** Well-known ports, documentation and tie-breaking only: never sufficient to detect. */
   readonly defaultPorts: { readonly tcp?: readonly number[]; readonly udp?: readonly number[] };
   /** Protocol spec or reference the signatures come from (shown in docs). */
   readonly source: string;
+  /**
+   * Names of the literal signatures the dissector reads (`sigNames(...).names`, src/apps/util.ts).
+   * Each must be defined by a `sig <app> <signame> …` line in the rules files: loading rules that
+   * lack one fails with a RulesError naming the application, the signature and the file.
+   */
+  readonly signatures: readonly string[];
+  /**
+   * Names of the counted events (weirds, counter `inspect_weird_<name>`) the inspector may raise,
+   * derived from the inspector module's own list; absent or empty when it raises none.
+   */
+  readonly events?: readonly string[];
+  /** The lab's scripted sessions of this application (src/tools/lab builds scenarios from them). */
+  readonly sessions?: readonly SessionTemplate[];
   /** Called for each payload-carrying packet until it returns detected or excluded. */
   search(ctx: SearchContext): SearchResult;
   /** Creates the stream inspector of one connection (inspected applications only; see below). */
@@ -115,9 +141,3 @@ export interface InspectEvents {
 
 /** A stream inspector: the StreamConsumer contract (src/core/types.ts), fed from byte 0 of each direction. */
 export type StreamInspector = StreamConsumer;
-
-/** Optional part of an AppDescriptor for inspected applications. */
-export interface InspectableApp {
-  /** Creates the inspector of one connection. */
-  inspect?(events: InspectEvents): StreamInspector;
-}

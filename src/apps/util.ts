@@ -1,23 +1,38 @@
 /**
- * Small byte helpers shared by the dissectors: prefix comparison, little/big-endian reads, line
- * scanning, per-direction signature-hit look-ups and a structural bencode peek (BEP 3). No regular
- * expressions: every check compares bytes directly.
+ * Small helpers shared by the dissectors: prefix comparison, line scanning, per-direction
+ * signature-hit look-ups through the application's declared signature names, and a structural
+ * bencode peek (BEP 3). No regular expressions: every check compares bytes directly. Integer
+ * readers and `ascii` live in ./bytes.ts.
  */
+import { ascii } from './bytes.js';
 import type { Dir, SearchContext, SearchResult, SignatureHit } from './types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from './types.js';
 
-/** Latin-1 bytes of an ASCII string (RFC 9112 §2.2: HTTP-style start lines are octets, not text). */
-export function ascii(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
-  return out;
+/**
+ * The signature names one dissector declares, with its application name: what the dissector may
+ * look up (`hitAt(ctx, SIG, 'handshake', d)`, a name outside `names` is a type error) and what
+ * its descriptor publishes as `signatures` (src/apps/types.ts). Every name must be defined by a
+ * `sig <app> <name> …` line of the rules files, or loading the rules fails (src/apps/rules.ts).
+ */
+export interface SigSet<N extends string = string> {
+  /** Application name (`AppDescriptor.name`). */
+  readonly app: string;
+  /** Declared signature names, in declaration order. */
+  readonly names: readonly N[];
 }
 
-/** True when `buf` holds `pat` at `off` (byte-exact). */
-export function startsWith(buf: Uint8Array, pat: Uint8Array, off = 0): boolean {
-  if (off < 0 || buf.length - off < pat.length) return false;
-  for (let i = 0; i < pat.length; i++) if (buf[off + i] !== pat[i]) return false;
-  return true;
+/** The name type of a SigSet: `SigOf<typeof SIG>` is the union of its declared names. */
+export type SigOf<S> = S extends SigSet<infer N> ? N : never;
+
+/**
+ * Declares application `app`'s signature names (rules/README.md "sig": lowercase letters,
+ * digits, `-`, `_`). Pass a literal array so each name keeps its literal type:
+ * `const SIG = sigNames('bittorrent', ['handshake', 'info-hash'])`. Returns a frozen SigSet.
+ * @throws TypeError on a duplicate name (a programming error, raised when the module loads)
+ */
+export function sigNames<const N extends string>(app: string, names: readonly N[]): SigSet<N> {
+  if (new Set(names).size !== names.length) throw new TypeError(`${app}: duplicate signature name in ${names.join(', ')}`);
+  return Object.freeze({ app, names: Object.freeze([...names]) });
 }
 
 /** Outcome of comparing a possibly short prefix with a token: full match, still possible, or not. */
@@ -43,26 +58,6 @@ export function anyPrefixState(buf: Uint8Array, pats: readonly Uint8Array[], off
     if (s === 'partial') best = s;
   }
   return best;
-}
-
-/** Little-endian uint16 at `off` (eDonkey, Kad, uTP extension lengths are LE or BE as named). */
-export function u16le(b: Uint8Array, off: number): number {
-  return b[off] | (b[off + 1] << 8);
-}
-
-/** Little-endian uint32 at `off` (eDonkey header length, Gnutella descriptor payload length). */
-export function u32le(b: Uint8Array, off: number): number {
-  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
-}
-
-/** Big-endian (network order) uint16 at `off` (BEP 29 uTP header fields). */
-export function u16be(b: Uint8Array, off: number): number {
-  return (b[off] << 8) | b[off + 1];
-}
-
-/** Big-endian uint32 at `off` (BEP 3 peer-wire length prefix, BEP 15 UDP tracker). */
-export function u32be(b: Uint8Array, off: number): number {
-  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
 }
 
 /** First index of `pat` in `buf` at or after `from`, or -1. */
@@ -116,43 +111,38 @@ export function digitRun(b: Uint8Array, off: number, end = b.length): number {
 }
 
 /**
- * Every hit of this application's signature `sig` in direction `dir` (or either, when omitted).
- * `ctx.hit()` only returns the first hit of a signature in the whole flow; dissectors that must
- * know about a direction or a datagram use this instead.
+ * Every hit of the declared signature `sig` of `sigs.app` in direction `dir` (or either, when
+ * omitted), in the order found. `ctx.hit()` only returns the first hit of a signature in the
+ * whole flow; dissectors that must know about a direction or a datagram use this instead.
  */
-export function hitsOf(ctx: SearchContext, app: string, sig: string, dir?: Dir): SignatureHit[] {
+export function hitsOf<N extends string>(ctx: SearchContext, sigs: SigSet<N>, sig: NoInfer<N>, dir?: Dir): SignatureHit[] {
   const out: SignatureHit[] = [];
   for (const h of ctx.hits) {
-    if (h.app === app && h.sig === sig && (dir === undefined || h.dir === dir)) out.push(h);
+    if (h.app === sigs.app && h.sig === sig && (dir === undefined || h.dir === dir)) out.push(h);
   }
   const first = ctx.hit(sig);
   if (out.length === 0 && first && (dir === undefined || first.dir === dir)) out.push(first);
   return out;
 }
 
-/** True if signature `sig` matched at stream offset `off` (TCP) of direction `dir`. */
-export function hitAt(ctx: SearchContext, app: string, sig: string, dir: Dir, off = 0): boolean {
-  return hitsOf(ctx, app, sig, dir).some((h) => h.offset === off);
+/** True if declared signature `sig` matched at stream offset `off` (TCP) of direction `dir`. */
+export function hitAt<N extends string>(ctx: SearchContext, sigs: SigSet<N>, sig: NoInfer<N>, dir: Dir, off = 0): boolean {
+  return hitsOf(ctx, sigs, sig, dir).some((h) => h.offset === off);
 }
 
-/** True if any of `sigs` matched at offset 0 of direction `dir`. */
-export function anyHitAt(ctx: SearchContext, app: string, sigs: readonly string[], dir: Dir): boolean {
-  return sigs.some((s) => hitAt(ctx, app, s, dir, 0));
-}
-
-/** True if signature `sig` matched in direction `dir` starting inside `[from, to)`. */
-export function hitWithin(ctx: SearchContext, app: string, sig: string, dir: Dir, from: number, to: number): boolean {
-  return hitsOf(ctx, app, sig, dir).some((h) => h.offset >= from && h.offset < to);
+/** True if declared signature `sig` matched in direction `dir` starting inside `[from, to)`. */
+export function hitWithin<N extends string>(ctx: SearchContext, sigs: SigSet<N>, sig: NoInfer<N>, dir: Dir, from: number, to: number): boolean {
+  return hitsOf(ctx, sigs, sig, dir).some((h) => h.offset >= from && h.offset < to);
 }
 
 /**
- * UDP: true if signature `sig` matched in the datagram now being searched (at `off`, if given), or
- * in an earlier datagram of the same direction. A classifier may record only the first hit of a
- * signature per direction, so callers must also check the current datagram's structure.
+ * UDP: true if declared signature `sig` matched in the datagram now being searched (at `off`, if
+ * given), or in an earlier datagram of the same direction. A classifier may record only the first
+ * hit of a signature per direction, so callers must also check the current datagram's structure.
  */
-export function hitInDatagram(ctx: SearchContext, app: string, sig: string, off?: number): boolean {
+export function hitInDatagram<N extends string>(ctx: SearchContext, sigs: SigSet<N>, sig: NoInfer<N>, off?: number): boolean {
   const pkt = ctx.packets[ctx.dir];
-  return hitsOf(ctx, app, sig, ctx.dir).some((h) => h.pkt <= pkt && (off === undefined || h.offset === off));
+  return hitsOf(ctx, sigs, sig, ctx.dir).some((h) => h.pkt <= pkt && (off === undefined || h.offset === off));
 }
 
 /** RFC 1950 §2.2: CMF/FLG pair of a zlib stream (deflate, window ≤ 32 KiB, FCHECK valid). */

@@ -6,10 +6,11 @@
  * (CAPTURE_EVENTS) and either skipped, yielded with ip = null, or ends the iteration.
  */
 import { readFileSync } from 'node:fs';
+import { u32be, u32le } from '../core/bytes.js';
 import { P2pgwError } from '../core/errors.js';
 import type { Counters } from '../core/counters.js';
 import { ipOfFrame, type CaptureRecord } from './linktype.js';
-import { PCAPNG_SHB_TYPE, readPcapng, u32be, u32le } from './pcapng.js';
+import { PCAPNG_SHB_TYPE, readPcapng } from './pcapng.js';
 
 export type { CaptureRecord };
 

@@ -3,6 +3,7 @@
  * sections per file), Interface Description Blocks with if_tsresol and if_tsoffset, Enhanced,
  * Simple and (obsolete) Packet Blocks; every other block is skipped. Used by readCapture.
  */
+import { u32be, u32le } from '../core/bytes.js';
 import { P2pgwError } from '../core/errors.js';
 import type { Counters } from '../core/counters.js';
 import { ipOfFrame, type CaptureRecord } from './linktype.js';
@@ -18,16 +19,6 @@ const OPT_END = 0;
 const IF_TSRESOL = 9;
 const IF_TSOFFSET = 14;
 const TWO_32 = 4294967296;
-
-/** Little-endian uint32 at `b[o]` (the caller checks bounds). */
-export function u32le(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-
-/** Big-endian uint32 at `b[o]` (the caller checks bounds). */
-export function u32be(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}
 
 /** What an IDB says about its interface. */
 interface Iface {

@@ -8,6 +8,8 @@
  * JSON, and a self-contained HTML report. Errors: P2pgwError('P2PGW_ERR_USAGE') for bad options
  * or input lines (exit 2 in main), P2pgwError('P2PGW_ERR_CAPTURE_FORMAT'), file system errors.
  */
+import { DEFAULTS } from '../core/defaults.js';
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { P2pgwError } from '../core/errors.js';
 import { parseCidrList } from '../tools/analyze/cidr.js';
 import { loadFlows } from '../tools/analyze/input.js';
@@ -36,6 +38,18 @@ Options:
   -h, --help           this help
 `;
 
+/** The options of `p2pgw analyze`. */
+export const ANALYZE_OPTIONS = {
+  local: { type: 'string' },
+  isp: { type: 'string' },
+  slot: { type: 'string' },
+  noise: { type: 'string' },
+  'min-samples': { type: 'string' },
+  html: { type: 'string' },
+  json: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
+
 function usage(msg: string): never {
   throw new P2pgwError('P2PGW_ERR_USAGE', `analyze: ${msg}\n\n${ANALYZE_HELP}`);
 }
@@ -53,23 +67,7 @@ function number(text: string | undefined, name: string, def: number, ok: (x: num
  * @returns exit code 0
  */
 export async function analyzeMain(argv: string[], io: CliIo = process): Promise<number> {
-  const { values, positionals } = parseCli(
-    {
-      args: argv,
-      allowPositionals: true,
-      options: {
-        local: { type: 'string' },
-        isp: { type: 'string' },
-        slot: { type: 'string' },
-        noise: { type: 'string' },
-        'min-samples': { type: 'string' },
-        html: { type: 'string' },
-        json: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    },
-    ANALYZE_HELP,
-  );
+  const { values, positionals } = parseCli({ args: argv, allowPositionals: true, options: ANALYZE_OPTIONS }, ANALYZE_HELP);
   if (values.help) {
     io.stdout.write(ANALYZE_HELP);
     return 0;
@@ -78,9 +76,9 @@ export async function analyzeMain(argv: string[], io: CliIo = process): Promise<
   if (typeof values.local !== 'string') usage('--local CIDR is required (the customer address space)');
   const local = parseCidrList(values.local, '--local');
   const isp = typeof values.isp === 'string' ? parseCidrList(values.isp, '--isp') : undefined;
-  const slotSec = number(values.slot as string | undefined, '--slot', 300, (x) => x > 0, 'a positive number of seconds');
-  const noise = number(values.noise as string | undefined, '--noise', 0.06, (x) => x > 0 && x < 0.5, 'a fraction in (0, 0.5)');
-  const minSamples = number(values['min-samples'] as string | undefined, '--min-samples', 10, (x) => Number.isInteger(x) && x >= 2, 'an integer ≥ 2');
+  const slotSec = number(values.slot as string | undefined, '--slot', DEFAULTS.analyze.slotSec, (x) => x > 0, 'a positive number of seconds');
+  const noise = number(values.noise as string | undefined, '--noise', DEFAULTS.analyze.noise, (x) => x > 0 && x < 0.5, 'a fraction in (0, 0.5)');
+  const minSamples = number(values['min-samples'] as string | undefined, '--min-samples', DEFAULTS.analyze.minSamples, (x) => Number.isInteger(x) && x >= 2, 'an integer ≥ 2');
   const loaded = loadFlows(positionals);
   const result = analyzeFlows(loaded.records, { local, isp, slotSec, noise, minSamples, files: loaded.files, inputKind: loaded.kind });
   (values.json === '-' ? io.stderr : io.stdout).write(analysisText(result));

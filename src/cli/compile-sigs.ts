@@ -3,7 +3,7 @@
  * `.p2pgwdb` database (src/sigscan/dbfile.ts) that the gateway loads at start instead of rebuilding.
  * Prints a summary (signatures, skipped target types, atoms, tiers, sizes, build time) to stderr.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { ErrorCodes, P2pgwError } from '../core/errors.js';
 import { loadSigFiles } from '../sigscan/clamav.js';
 import { SigDatabase } from '../sigscan/sigdb.js';
@@ -19,6 +19,13 @@ Options:
   -h, --help          this help
 `;
 
+/** The options of `p2pgw compile-sigs`. */
+export const COMPILE_SIGS_OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
+
 /**
  * Runs the subcommand with `argv` (after `compile-sigs`). Resolves with 0 on success.
  * @throws P2pgwError(P2PGW_ERR_USAGE) on bad arguments; (P2PGW_ERR_PATTERN) "file:line: ..." on bad
@@ -27,15 +34,7 @@ Options:
 export async function compileSigsMain(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        output: { type: 'string', short: 'o' },
-        quiet: { type: 'boolean', short: 'q', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: COMPILE_SIGS_OPTIONS });
   } catch (e) {
     throw new P2pgwError(ErrorCodes.P2PGW_ERR_USAGE, `compile-sigs: ${(e as Error).message}\n\n${HELP}`);
   }

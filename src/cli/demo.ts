@@ -8,11 +8,13 @@
  *
  * Without root it says so and runs `replay` over the bundled sample captures instead.
  */
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { SessionResult } from '../tools/lab/gen-core.js';
 import { checkLabPrereqs, createLab, destroyStale, listNamespaces, type Lab } from '../tools/lab/netns.js';
 import { isVerdict, sessionTable, table, verdictTable, type Verdict } from '../tools/lab/report.js';
@@ -37,6 +39,31 @@ export interface DemoOpts {
   timeoutMs?: number;
   /** Size of each bulk transfer, bytes (default 4 MiB). */
   bulkBytes?: number;
+}
+
+/** The options of `p2pgw demo`. */
+export const DEMO_OPTIONS = {
+  app: { type: 'string' },
+  capture: { type: 'string', multiple: true },
+  config: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+} as const satisfies ParseArgsOptionsConfig;
+
+/**
+ * Runs `p2pgw demo [--app A,B] [--capture FILE]... [--config FILE] [--keep]`, output on stdout.
+ * @param argv arguments after `demo`
+ * @returns the exit code of `demo()`
+ * @throws parseArgs' ERR_PARSE_ARGS_* errors for unknown options or missing values
+ */
+export async function demoMain(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: DEMO_OPTIONS });
+  return demo({
+    apps: values.app ? values.app.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    capture: values.capture,
+    config: values.config,
+    keep: values.keep,
+    out: process.stdout,
+  });
 }
 
 /** Project root (two levels above this module: dist/cli or src/cli). */
@@ -136,8 +163,29 @@ export async function demo(opts: DemoOpts): Promise<number> {
 /** No-op error listener for the output stream. */
 function ignoreError(): void {}
 
+/** Writes one line (a newline is added when missing) to the demo's output. */
+type Say = (s: string) => void;
+
+/** The compiled daemon and traffic generator the demo runs (under dist/). */
+interface DemoBuild {
+  mainJs: string;
+  genJs: string;
+}
+
+/** What the demo must clean up, filled in as it goes. */
+interface DemoState {
+  t0: number;
+  tmp?: string;
+  lab?: Lab;
+  server?: GenServerHandle;
+}
+
+/**
+ * The demo proper: the lab prerequisites (else the replay fallback), the build, stale labs, the
+ * sessions, then the lab run; cleans up whatever it made.
+ */
 async function demoRun(opts: DemoOpts): Promise<number> {
-  const say = (s: string): void => void opts.out.write(s.endsWith('\n') ? s : s + '\n');
+  const say: Say = (s) => void opts.out.write(s.endsWith('\n') ? s : s + '\n');
   try {
     await checkLabPrereqs();
   } catch (e) {
@@ -145,22 +193,45 @@ async function demoRun(opts: DemoOpts): Promise<number> {
     say('demo: falling back to replay of the sample captures (no live traffic)');
     return fallbackReplay(opts, say);
   }
-  const mainJs = path.join(ROOT, 'dist', 'cli', 'main.js');
-  const genJs = path.join(ROOT, 'dist', 'tools', 'lab', 'gen.js');
-  for (const f of [mainJs, genJs]) {
-    if (!existsSync(f)) {
-      say(`demo: ${path.relative(ROOT, f)} is missing: build first (npm run build)`);
-      return 1;
-    }
-  }
-
-  const t0 = Date.now();
+  const build = findBuild(say);
+  if (!build) return 1;
+  const st: DemoState = { t0: Date.now() };
   const stale = await cleanStaleDemos();
   if (stale.length) say(`demo: removed stale namespaces ${stale.join(', ')}`);
-
-  let sessions: Session[];
+  const sessions = await demoSessions(opts, say);
+  if (!sessions) return 1;
+  st.tmp = await mkdtemp(path.join(os.tmpdir(), 'p2pgw-demo-'));
+  const scenario = path.join(st.tmp, 'scenario.json');
+  await writeScenario(scenario, sessions);
   try {
-    sessions = buildScenario(opts.apps ?? [], { bulkBytes: opts.bulkBytes ?? 4 * 1024 * 1024 });
+    return await demoLab(opts, build, scenario, sessions, st, say);
+  } catch (e) {
+    say(`demo: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    await cleanUp(opts, st, say);
+  }
+}
+
+/** The compiled daemon and generator, or null (after saying what is missing: build first). */
+function findBuild(say: Say): DemoBuild | null {
+  const build = { mainJs: path.join(ROOT, 'dist', 'cli', 'main.js'), genJs: path.join(ROOT, 'dist', 'tools', 'lab', 'gen.js') };
+  for (const f of [build.mainJs, build.genJs]) {
+    if (!existsSync(f)) {
+      say(`demo: ${path.relative(ROOT, f)} is missing: build first (npm run build)`);
+      return null;
+    }
+  }
+  return build;
+}
+
+/**
+ * The sessions to run: the scripted ones of `opts.apps` (src/tools/lab/sessions.ts), then the
+ * flows of `opts.capture` re-enacted on the ports after them. Null (after saying why) on an error.
+ */
+async function demoSessions(opts: DemoOpts, say: Say): Promise<Session[] | null> {
+  try {
+    const sessions = buildScenario(opts.apps ?? [], { bulkBytes: opts.bulkBytes ?? 4 * 1024 * 1024 });
     let port = Math.max(...sessions.map((s) => s.port)) + 1;
     if (opts.capture?.length) {
       const { sessionsFromCapture } = await import('../tools/lab/reenact.js');
@@ -171,83 +242,98 @@ async function demoRun(opts: DemoOpts): Promise<number> {
         port += r.sessions.length;
       }
     }
+    return sessions;
   } catch (e) {
     say(`demo: ${(e as Error).message}`);
-    return 1;
+    return null;
   }
+}
 
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'p2pgw-demo-'));
-  const scenario = path.join(tmp, 'scenario.json');
-  await writeScenario(scenario, sessions);
-  let lab: Lab | undefined;
-  let server: GenServerHandle | undefined;
-  let code = 1;
+/**
+ * Creates the lab, starts the daemon in its gateway namespace, runs the sessions through it,
+ * prints the tables and stops the daemon.
+ * @returns 0 when the daemon came up, every session reported and the daemon exited 0 on SIGTERM
+ */
+async function demoLab(opts: DemoOpts, build: DemoBuild, scenario: string, sessions: Session[], st: DemoState, say: Say): Promise<number> {
+  const lab = await createLab({ name: `${PREFIX}${process.pid}`.slice(0, 12), ipv6: true });
+  st.lab = lab;
+  say(`demo: lab ${lab.name}: client ${lab.addr.client} — gateway ${lab.addr.gwLan}/${lab.addr.gwWan} — server ${lab.addr.server}`);
+  for (const n of lab.notes) say(`demo: note: ${n}`);
   const verdicts: Verdict[] = [];
+  const daemon = await startDaemon(lab, build.mainJs, opts, st.t0, verdicts, say);
+  if (!daemon) return 1;
+
+  const source = ['--scenario', scenario];
+  st.server = await startGenServer(lab, { genScript: build.genJs, source, timeoutMs: opts.timeoutMs });
+  say(`demo: running ${sessions.length} session(s) through the gateway...`);
+  const results: SessionResult[] = [];
+  const client = await runGenClient(lab, { genScript: build.genJs, source, timeoutMs: opts.timeoutMs, sessions: sessions.length, onResult: (r) => results.push(r) });
+  if (client.stderr.trim()) say(`demo: traffic generator: ${client.stderr.trim()}`);
+  await new Promise((r) => setTimeout(r, 500)); // late verdict lines
+
+  say('\nverdicts:');
+  say(verdictTable(verdicts));
+  say('sessions:');
+  results.sort((a, b) => a.port - b.port);
+  say(sessionTable(results, verdicts));
+  const ok = results.filter((r) => r.ok).length;
+  say(`demo: ${ok}/${sessions.length} session(s) completed, ${verdicts.length} verdict line(s)`);
+  const clean = await stopDaemon(daemon, say);
+  return clean && client.results.length === sessions.length ? 0 : 1;
+}
+
+/**
+ * Starts `p2pgw run --log-dest stderr` in the gateway namespace and waits up to 20 s for its
+ * `ready` line; collects its verdict lines into `verdicts`. Null (after printing the daemon's last
+ * 20 lines and killing it) when it does not become ready.
+ */
+async function startDaemon(lab: Lab, mainJs: string, opts: DemoOpts, t0: number, verdicts: Verdict[], say: Say): Promise<ChildProcess | null> {
+  const argv = [process.execPath, mainJs, 'run', ...(opts.config ? ['--config', path.resolve(opts.config)] : []), '--log-dest', 'stderr'];
+  const daemon = lab.spawn('gw', argv, { cwd: ROOT });
   const daemonTail: string[] = [];
-  try {
-    lab = await createLab({ name: `${PREFIX}${process.pid}`.slice(0, 12), ipv6: true });
-    say(`demo: lab ${lab.name}: client ${lab.addr.client} — gateway ${lab.addr.gwLan}/${lab.addr.gwWan} — server ${lab.addr.server}`);
-    for (const n of lab.notes) say(`demo: note: ${n}`);
-
-    const argv = [process.execPath, mainJs, 'run', ...(opts.config ? ['--config', path.resolve(opts.config)] : []), '--log-dest', 'stderr'];
-    const daemon = lab.spawn('gw', argv, { cwd: ROOT });
-    const ready = new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), 20_000);
-      onLines(daemon.stderr, (l) => {
-        daemonTail.push(l);
-        if (daemonTail.length > 20) daemonTail.shift();
-        const j = parseJsonLine(l);
-        if (j?.msg === 'ready') (clearTimeout(t), resolve(true));
-        if (isVerdict(j)) verdicts.push({ atMs: Date.now() - t0, line: j });
-      });
-      onLines(daemon.stdout, () => undefined);
-      daemon.once('exit', () => (clearTimeout(t), resolve(false)));
+  const ready = new Promise<boolean>((resolve) => {
+    const t = setTimeout(() => resolve(false), 20_000);
+    onLines(daemon.stderr, (l) => {
+      daemonTail.push(l);
+      if (daemonTail.length > 20) daemonTail.shift();
+      const j = parseJsonLine(l);
+      if (j?.msg === 'ready') (clearTimeout(t), resolve(true));
+      if (isVerdict(j)) verdicts.push({ atMs: Date.now() - t0, line: j });
     });
-    if (!(await ready)) {
-      say(`demo: the daemon did not become ready (${daemon.exitCode !== null ? `exit ${daemon.exitCode}` : 'timeout'}); last output:`);
-      for (const l of daemonTail) say(`  ${l}`);
-      daemon.kill('SIGKILL');
-      await waitExit(daemon, 2000);
-      return 1;
-    }
-    say(`demo: daemon ready in the gateway namespace (pid ${daemon.pid}), ${Date.now() - t0} ms after start`);
-
-    const source = ['--scenario', scenario];
-    server = await startGenServer(lab, { genScript: genJs, source, timeoutMs: opts.timeoutMs });
-    say(`demo: running ${sessions.length} session(s) through the gateway...`);
-    const results: SessionResult[] = [];
-    const client = await runGenClient(lab, { genScript: genJs, source, timeoutMs: opts.timeoutMs, sessions: sessions.length, onResult: (r) => results.push(r) });
-    if (client.stderr.trim()) say(`demo: traffic generator: ${client.stderr.trim()}`);
-    await new Promise((r) => setTimeout(r, 500)); // late verdict lines
-
-    say('\nverdicts:');
-    say(verdictTable(verdicts));
-    say('sessions:');
-    results.sort((a, b) => a.port - b.port);
-    say(sessionTable(results, verdicts));
-    const ok = results.filter((r) => r.ok).length;
-    say(`demo: ${ok}/${sessions.length} session(s) completed, ${verdicts.length} verdict line(s)`);
-
-    daemon.kill('SIGTERM');
-    if (await waitExit(daemon, 10_000)) {
-      say(`demo: daemon exited on SIGTERM with code ${daemon.exitCode ?? daemon.signalCode}`);
-      code = daemon.exitCode === 0 && client.results.length === sessions.length ? 0 : 1;
-    } else {
-      say('demo: the daemon did not exit within 10 s of SIGTERM; killing it');
-      daemon.kill('SIGKILL');
-      await waitExit(daemon, 2000);
-    }
-    return code;
-  } catch (e) {
-    say(`demo: ${(e as Error).message}`);
-    return 1;
-  } finally {
-    await server?.stop();
-    if (lab && opts.keep) {
-      lab.release();
-      say(`demo: kept namespaces ${Object.values(lab.ns).join(' ')} (remove: ip netns del <name>)`);
-    } else await lab?.destroy();
-    await rm(tmp, { recursive: true, force: true });
-    say(`demo: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    onLines(daemon.stdout, () => undefined);
+    daemon.once('exit', () => (clearTimeout(t), resolve(false)));
+  });
+  if (!(await ready)) {
+    say(`demo: the daemon did not become ready (${daemon.exitCode !== null ? `exit ${daemon.exitCode}` : 'timeout'}); last output:`);
+    for (const l of daemonTail) say(`  ${l}`);
+    daemon.kill('SIGKILL');
+    await waitExit(daemon, 2000);
+    return null;
   }
+  say(`demo: daemon ready in the gateway namespace (pid ${daemon.pid}), ${Date.now() - t0} ms after start`);
+  return daemon;
+}
+
+/** SIGTERM to the daemon, SIGKILL when it has not exited 10 s later. True when it exited with code 0. */
+async function stopDaemon(daemon: ChildProcess, say: Say): Promise<boolean> {
+  daemon.kill('SIGTERM');
+  if (await waitExit(daemon, 10_000)) {
+    say(`demo: daemon exited on SIGTERM with code ${daemon.exitCode ?? daemon.signalCode}`);
+    return daemon.exitCode === 0;
+  }
+  say('demo: the daemon did not exit within 10 s of SIGTERM; killing it');
+  daemon.kill('SIGKILL');
+  await waitExit(daemon, 2000);
+  return false;
+}
+
+/** Stops the generator server, destroys (or with `keep` releases) the lab, removes the scratch directory. */
+async function cleanUp(opts: DemoOpts, st: DemoState, say: Say): Promise<void> {
+  await st.server?.stop();
+  if (st.lab && opts.keep) {
+    st.lab.release();
+    say(`demo: kept namespaces ${Object.values(st.lab.ns).join(' ')} (remove: ip netns del <name>)`);
+  } else await st.lab?.destroy();
+  if (st.tmp) await rm(st.tmp, { recursive: true, force: true });
+  say(`demo: done in ${((Date.now() - st.t0) / 1000).toFixed(1)} s`);
 }

@@ -10,7 +10,7 @@
  * main); capture format errors P2pgwError('P2PGW_ERR_CAPTURE_FORMAT').
  */
 import fs from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs, type ParseArgsConfig, type ParseArgsOptionsConfig } from 'node:util';
 import { P2pgwError } from '../core/errors.js';
 import { commonKind, readFlowRecords } from '../tools/analyze/input.js';
 import { profileCaptures, profileRecords, profileTable } from '../tools/profile.js';
@@ -30,6 +30,14 @@ Options:
   --verify-checksums   drop packets with bad checksums while replaying captures
   -h, --help           this help
 `;
+
+/** The options of `p2pgw profile`. */
+export const PROFILE_OPTIONS = {
+  json: { type: 'string' },
+  svg: { type: 'string' },
+  'verify-checksums': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
 
 /** Where CLI output goes (tests pass their own). */
 export interface CliIo {
@@ -59,19 +67,7 @@ export function parseCli<T extends ParseArgsConfig>(cfg: T, help: string): Retur
  * @throws P2pgwError(P2PGW_ERR_USAGE | P2PGW_ERR_CAPTURE_FORMAT), file system errors
  */
 export async function profileMain(argv: string[], io: CliIo = process): Promise<number> {
-  const { values, positionals } = parseCli(
-    {
-      args: argv,
-      allowPositionals: true,
-      options: {
-        json: { type: 'string' },
-        svg: { type: 'string' },
-        'verify-checksums': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    },
-    PROFILE_HELP,
-  );
+  const { values, positionals } = parseCli({ args: argv, allowPositionals: true, options: PROFILE_OPTIONS }, PROFILE_HELP);
   if (values.help) {
     io.stdout.write(PROFILE_HELP);
     return 0;

@@ -14,14 +14,16 @@
  * Exit codes: 0 ok, 1 runtime error or rules left behind; usage/config errors are thrown
  * (P2pgwError, exit 2 in main.ts).
  */
+import { DEFAULTS } from '../core/defaults.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { isIPv4 } from 'node:net';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { Logger } from 'pino';
 import { APPS } from '../apps/registry.js';
 import { loadConfig } from '../config/load.js';
 import { buildClassifier } from '../runtime/setup.js';
-import { detectBackend } from '../enforce/backend.js';
+import { detectBackend, type Backend } from '../enforce/backend.js';
 import { P2pgwError } from '../core/errors.js';
 import { Counters } from '../core/counters.js';
 import { createLogger } from '../observe/log.js';
@@ -97,6 +99,56 @@ export function requestLine(r: SinkRequest): string {
   return `${JSON.stringify({ ...rest, head: Buffer.from(head).toString('base64') })}\n`;
 }
 
+/** The options of `p2pgw sink`. */
+export const SINK_OPTIONS = {
+  wan: { type: 'string' },
+  'tcp-port': { type: 'string' },
+  'udp-port': { type: 'string' },
+  duration: { type: 'string' },
+  out: { type: 'string' },
+  requests: { type: 'string' },
+  idle: { type: 'string' },
+  listen: { type: 'string' },
+  dst: { type: 'string' },
+  except: { type: 'string' },
+  config: { type: 'string' },
+  utc: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  'log-level': { type: 'string' },
+  'remove-rules': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** Parsed options of `p2pgw sink`. */
+type SinkValues = ReturnType<typeof parseArgs<{ args: string[]; options: typeof SINK_OPTIONS }>>['values'];
+
+/** The sink's settings, checked before anything is touched. Durations in seconds, ports 1–65535. */
+interface SinkSettings {
+  wan: string;
+  tcpPort: number;
+  udpPort: number;
+  idleS: number;
+  /** Stop after this many seconds; null: at SIGINT/SIGTERM. */
+  duration: number | null;
+  except: number[];
+}
+
+/** A sink that is collecting: its listeners, resolver, rules and what it reports. */
+interface RunningSink {
+  settings: SinkSettings;
+  values: SinkValues;
+  logger: Logger;
+  counters: Counters;
+  backend: Backend;
+  chain: string;
+  listen: string;
+  resolver: OrigDstResolver;
+  sink: Sink;
+  stats: SinkStats;
+  reqOut: fs.WriteStream | null;
+  started: Date;
+}
+
 /**
  * Runs the sink until --duration or SIGINT/SIGTERM, then removes the rules and reports.
  * @param argv the arguments after `sink`
@@ -105,40 +157,40 @@ export function requestLine(r: SinkRequest): string {
  *   (no conntrack, no nat support), IPTABLES
  */
 export async function sinkMain(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      wan: { type: 'string' },
-      'tcp-port': { type: 'string' },
-      'udp-port': { type: 'string' },
-      duration: { type: 'string' },
-      out: { type: 'string' },
-      requests: { type: 'string' },
-      idle: { type: 'string' },
-      listen: { type: 'string' },
-      dst: { type: 'string' },
-      except: { type: 'string' },
-      config: { type: 'string' },
-      utc: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      'log-level': { type: 'string' },
-      'remove-rules': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  const { values } = parseArgs({ args: argv, options: SINK_OPTIONS });
   if (values.help) {
     process.stdout.write(SINK_HELP);
     return 0;
   }
   if (values['remove-rules']) return removeOnly(values.config);
+  const running = await startSink(sinkSettings(values), values);
+  await untilStop(running.settings.duration, running);
+  return finishSink(running);
+}
+
+/** Checks the numeric and address options. @throws P2pgwError(P2PGW_ERR_USAGE) */
+function sinkSettings(values: SinkValues): SinkSettings {
   if (!values.wan) usage('--wan IFACE is required');
-  const wan = values.wan;
-  const tcpPort = intOpt(values['tcp-port'], '--tcp-port', 7999, 1, 65535);
-  const udpPort = intOpt(values['udp-port'], '--udp-port', 7999, 1, 65535);
-  const idleS = intOpt(values.idle, '--idle', 30, 0.05, 86400);
-  const duration = values.duration === undefined ? null : intOpt(values.duration, '--duration', 0, 0.1, 365 * 86400);
-  const except = (values.except ?? '').split(',').filter(Boolean).map((p) => intOpt(p, '--except', 0, 1, 65535));
+  const settings = {
+    wan: values.wan,
+    tcpPort: intOpt(values['tcp-port'], '--tcp-port', DEFAULTS.sink.tcpPort, 1, 65535),
+    udpPort: intOpt(values['udp-port'], '--udp-port', DEFAULTS.sink.udpPort, 1, 65535),
+    idleS: intOpt(values.idle, '--idle', DEFAULTS.sink.idleSec, 0.05, 86400),
+    duration: values.duration === undefined ? null : intOpt(values.duration, '--duration', 0, 0.1, 365 * 86400),
+    except: (values.except ?? '').split(',').filter(Boolean).map((p) => intOpt(p, '--except', 0, 1, 65535)),
+  };
   if (values.listen !== undefined && !isIPv4(values.listen)) usage(`--listen ${values.listen} is not an IPv4 address`);
+  return settings;
+}
+
+/**
+ * Loads the config and classifier, checks the DNAT rule options and root, finds the conntrack
+ * lister and iptables backend, starts the listeners and installs the DNAT chain; logs `ready`.
+ * @throws P2pgwError USAGE (listener address in use or unavailable), NOT_ROOT, CONFIG/RULES,
+ *   MISSING_FEATURE, IPTABLES (the listeners are stopped again)
+ */
+async function startSink(settings: SinkSettings, values: SinkValues): Promise<RunningSink> {
+  const { wan, tcpPort, udpPort, idleS, except } = settings;
   const cfg = loadConfig(values.config, APPS.map((a) => a.name));
   if (values['log-level']) cfg.log.level = values['log-level'];
   const { classifier } = buildClassifier(cfg);
@@ -159,26 +211,14 @@ export async function sinkMain(argv: string[]): Promise<number> {
   const stats = new SinkStats({ utc: values.utc });
   const reqOut = values.requests ? fs.createWriteStream(values.requests, { flags: 'w', mode: 0o600 }) : null;
   const sink = new Sink({
-    listenAddr: listen,
-    tcpPort,
-    udpPort,
-    idleMs: idleS * 1000,
-    classifier,
-    resolver,
-    counters,
+    listenAddr: listen, tcpPort, udpPort, idleMs: idleS * 1000, classifier, resolver, counters,
     onRequest: (r) => {
       stats.add(r);
       reqOut?.write(requestLine(r));
       logger.debug({ l4: r.l4, src: r.src, sport: r.sport, dst: r.dst, dport: r.dport, bytes: r.bytes, app: r.app, rule: r.rule }, 'request');
     },
   });
-  try {
-    await sink.start();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL') usage(`cannot listen on ${listen} (tcp/${tcpPort}, udp/${udpPort}): ${e.message}`);
-    throw err;
-  }
+  await listenOrUsage(sink, listen, tcpPort, udpPort);
   const started = new Date();
   try {
     await installSinkNat({ ...natOpts, backend });
@@ -191,35 +231,59 @@ export async function sinkMain(argv: string[]): Promise<number> {
     { wan, listen, tcp_port: tcpPort, udp_port: udpPort, idle_s: idleS, chain, backend: backend.backend, conntrack: how, dst: values.dst, except, pid: process.pid },
     'ready',
   );
+  return { settings, values, logger, counters, backend, chain, listen, resolver, sink, stats, reqOut, started };
+}
 
-  await new Promise<void>((resolve) => {
+/** Starts the listeners; an address in use or not available is a usage error. */
+async function listenOrUsage(sink: Sink, listen: string, tcpPort: number, udpPort: number): Promise<void> {
+  try {
+    await sink.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL') usage(`cannot listen on ${listen} (tcp/${tcpPort}, udp/${udpPort}): ${e.message}`);
+    throw err;
+  }
+}
+
+/** Resolves after `duration` seconds (null: never) or at SIGINT/SIGTERM; logs `stopping` with `why` and the open requests. */
+function untilStop(duration: number | null, r: Pick<RunningSink, 'logger' | 'sink'>): Promise<void> {
+  return new Promise<void>((resolve) => {
     const timer = duration === null ? null : setTimeout(() => finish('duration'), duration * 1000);
     const onSig = (sig: NodeJS.Signals): void => finish(sig);
     function finish(why: string): void {
       if (timer) clearTimeout(timer);
       process.off('SIGINT', onSig);
       process.off('SIGTERM', onSig);
-      logger.info({ why, open: sink.open }, 'stopping');
+      r.logger.info({ why, open: r.sink.open }, 'stopping');
       resolve();
     }
     process.on('SIGINT', onSig);
     process.on('SIGTERM', onSig);
   });
+}
 
+/**
+ * Removes the DNAT chain (no new connections), ends the open requests, writes the report (`--out`,
+ * stdout as text or `--json`) and logs `stopped`.
+ * @returns 0, or 1 when the rules could not be removed (logged)
+ */
+async function finishSink(r: RunningSink): Promise<number> {
   // No new connections once the rules are gone; then end what is open (its conntrack entries live on).
   let code = 0;
   try {
-    await removeSinkNat({ backend, chain });
+    await removeSinkNat({ backend: r.backend, chain: r.chain });
   } catch (err) {
     code = 1;
-    logger.error({ err: (err as Error).message }, 'could not remove the sink DNAT rules');
+    r.logger.error({ err: (err as Error).message }, 'could not remove the sink DNAT rules');
   }
-  await sink.stop();
-  resolver.close();
-  const report = stats.report({ started, ended: new Date(), wan, listen, tcpPort, udpPort, idleS, counters: counters.snapshot() });
-  if (reqOut) await new Promise<void>((r) => reqOut.end(r));
-  if (values.out) fs.writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 });
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
-  logger.info({ counters: report.counters, total: report.total }, 'stopped');
+  await r.sink.stop();
+  r.resolver.close();
+  const { wan, tcpPort, udpPort, idleS } = r.settings;
+  const report = r.stats.report({ started: r.started, ended: new Date(), wan, listen: r.listen, tcpPort, udpPort, idleS, counters: r.counters.snapshot() });
+  const reqOut = r.reqOut;
+  if (reqOut) await new Promise<void>((done) => reqOut.end(done));
+  if (r.values.out) fs.writeFileSync(r.values.out, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 });
+  process.stdout.write(r.values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+  r.logger.info({ counters: report.counters, total: report.total }, 'stopped');
   return code;
 }

@@ -3,7 +3,7 @@
  * mode 0600) for its status document and prints it as tables (applications, shaping classes,
  * resources, counters) or as JSON.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { APPS } from '../apps/registry.js';
 import { loadConfig } from '../config/load.js';
 import { readStatus } from '../observe/status.js';
@@ -61,8 +61,22 @@ export function renderStatus(st: StatusDoc): string {
   return `${out.join('\n')}\n`;
 }
 
+/** The options of `p2pgw status`. */
+export const STATUS_OPTIONS = {
+  socket: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  config: { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
+/**
+ * Runs `p2pgw status`: reads the status document from `--socket` (default: the config's
+ * `status.socket`) and prints it as tables, or as JSON with `--json`.
+ * @param argv arguments after `status`
+ * @returns exit code 0
+ * @throws P2pgwError(P2PGW_ERR_USAGE) when no daemon answers; ConfigError without `--socket`
+ */
 export async function statusMain(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, json: { type: 'boolean', default: false }, config: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: STATUS_OPTIONS });
   const socket = values.socket ?? loadConfig(values.config, APPS.map((a) => a.name)).status.socket;
   const st = (await readStatus(socket)) as unknown as StatusDoc;
   process.stdout.write(values.json ? `${JSON.stringify(st, null, 2)}\n` : renderStatus(st));

@@ -23,6 +23,7 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import type { Classification, Classifier } from '../apps/classifier.js';
 import type { Counters } from '../core/counters.js';
+import { DEFAULTS } from '../core/defaults.js';
 import type { L4, Tuple } from './conntrack.js';
 
 /** One unsolicited request as the sink saw it. */
@@ -61,11 +62,11 @@ export interface SinkOptions {
   udpPort: number;
   /** Tc: a request ends after this long without data, ms. */
   idleMs: number;
-  /** Bytes kept per request (default 2048). */
+  /** Bytes kept per request (default DEFAULTS.sink.keepBytes, 2048). */
   keepBytes?: number;
-  /** Open TCP connections at most (default 4096). */
+  /** Open TCP connections at most (default DEFAULTS.sink.maxConnections, 4096). */
   maxConnections?: number;
-  /** Open UDP requests at most (default 65536). */
+  /** Open UDP requests at most (default DEFAULTS.sink.maxUdpRequests, 65536). */
   maxUdpRequests?: number;
   classifier: Classifier;
   resolver: OrigDstLookup;
@@ -110,7 +111,7 @@ export class Sink {
   /** Binds both listeners. Rejects (e.g. EADDRINUSE, EADDRNOTAVAIL) with the socket error. */
   async start(): Promise<void> {
     const tcp = net.createServer({ allowHalfOpen: false }, (s) => this.onTcp(s));
-    tcp.maxConnections = this.o.maxConnections ?? 4096;
+    tcp.maxConnections = this.o.maxConnections ?? DEFAULTS.sink.maxConnections;
     tcp.on('drop', () => this.o.counters.inc('sink_tcp_dropped'));
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
@@ -173,7 +174,7 @@ export class Sink {
     r.bytes += data.length;
     r.n++;
     r.last = this.now();
-    const room = (this.o.keepBytes ?? 2048) - r.kept;
+    const room = (this.o.keepBytes ?? DEFAULTS.sink.keepBytes) - r.kept;
     if (room <= 0) return;
     const part = data.subarray(0, room);
     r.chunks.push(Uint8Array.from(part));
@@ -204,7 +205,7 @@ export class Sink {
     if (!r) {
       r = this.begin('udp', rinfo.address, rinfo.port);
       this.udpOpen.set(key, r);
-      if (this.udpOpen.size > (this.o.maxUdpRequests ?? 65536)) {
+      if (this.udpOpen.size > (this.o.maxUdpRequests ?? DEFAULTS.sink.maxUdpRequests)) {
         this.o.counters.inc('sink_udp_ended_early');
         this.endUdp(this.udpOpen.keys().next().value!);
       }

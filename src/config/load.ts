@@ -10,7 +10,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, type Document } from 'yaml';
 import { DEFAULTS } from '../core/defaults.js';
 import { ConfigError } from '../core/errors.js';
-import { CONFIG_SCHEMA } from './schema.js';
+import { CONFIG_SCHEMA, MAPPED_SECTIONS, type MappedSectionName, type ParserLimitKey } from './schema.js';
 import type { Action } from '../apps/rules.js';
 import { planShaping, type ShapeSpec, type ShapingConfig } from '../enforce/tc-plan.js';
 import { ShapeError } from '../enforce/tc-parse.js';
@@ -129,68 +129,59 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
       throw new ConfigError(file, `${e.path}${line ? ` (line ${line})` : ''}`, e.reason);
     }
   }
-  const d = DEFAULTS;
-  const q = raw.queue ?? {}, c = raw.classify ?? {}, f = raw.flow ?? {}, r = raw.reassembly ?? {};
-  const l = raw.log ?? {}, i = raw.iptables ?? {};
-  const ins = raw.inspect ?? {}, kw = raw.keywords ?? {}, au = raw.audit ?? {}, sc = raw.scan ?? {};
   const base = path.dirname(path.resolve(file));
+  const sec = <T>(name: MappedSectionName): T => section(raw, name, base) as T;
   return {
     file: path.resolve(file),
-    queue: { num: q.num ?? d.queue.num, maxlen: q.maxlen ?? d.queue.maxlen, failOpen: q.fail_open ?? d.queue.failOpen, rcvbuf: q.rcvbuf ?? d.queue.rcvbuf },
-    classify: { packets: c.packets ?? d.classify.packets, bytes: c.bytes ?? d.classify.bytes, unknownMark: c.unknown_mark ?? d.classify.unknownMark },
+    queue: sec('queue'),
+    classify: sec('classify'),
     apps: raw.apps ?? {},
     shaping: raw.shaping ?? null,
-    flow: { maxFlows: f.max_flows ?? d.flow.maxFlows, tcpIdleSec: f.tcp_idle ?? d.flow.tcpIdleSec, udpIdleSec: f.udp_idle ?? d.flow.udpIdleSec },
-    reassembly: {
-      maxOooBytesPerDir: r.max_ooo_bytes ?? d.reassembly.maxOooBytesPerDir,
-      maxOooSegmentsPerDir: r.max_ooo_segments ?? d.reassembly.maxOooSegmentsPerDir,
-    },
-    log: { level: l.level ?? d.log.level, dest: l.dest ?? d.log.dest, facility: l.facility ?? d.log.facility, syslogSocket: l.socket ?? d.log.syslogSocket },
-    iptables: { backend: i.backend ?? d.iptables.backend, chain: i.chain ?? d.iptables.chain },
-    inspect: {
-      killMark: ins.kill_mark ?? d.inspect.killMark,
-      maxHeldPerFlow: ins.max_held_per_flow ?? d.inspect.maxHeldPerFlow,
-      maxHeldTotal: ins.max_held_total ?? d.inspect.maxHeldTotal,
-      holdTimeoutMs: ins.hold_timeout_ms ?? d.inspect.holdTimeoutMs,
-      scanTimeoutMs: ins.scan_timeout_ms ?? d.inspect.scanTimeoutMs,
-      preBufferBytes: ins.pre_buffer ?? d.inspect.preBufferBytes,
-    },
-    parserLimits: {
-      maxLine: ins.max_line, maxHead: ins.max_header, maxMessage: ins.max_message,
-      maxMetadata: ins.max_metadata, maxBtMessage: ins.max_bt_message, maxPendingRequests: ins.max_pending_requests,
-    },
-    keywords: { chat: kw.chat ?? d.keywords.chat, filenames: kw.filenames ?? d.keywords.filenames, lists: kw.lists ?? {} },
-    audit: {
-      enabled: au.enabled ?? d.audit.enabled,
-      dir: au.dir ? path.resolve(base, au.dir) : d.audit.dir,
-      chat: au.chat ?? d.audit.chat,
-      files: au.files ?? d.audit.files,
-      quotaBytes: au.quota ?? d.audit.quotaBytes,
-      minFreeBytes: au.min_free ?? d.audit.minFreeBytes,
-    },
-    scan: {
-      enabled: sc.enabled ?? d.scan.enabled,
-      eicar: sc.eicar ?? d.scan.eicar,
-      bufferBytes: sc.buffer ?? d.scan.bufferBytes,
-      workers: sc.workers ?? d.scan.workers,
-      databases: (sc.databases ?? []).map((f: string) => path.resolve(base, f)),
-      debugDelayMs: sc.debug_delay_ms ?? d.scan.debugDelayMs,
-    },
-    status: { socket: raw.status?.socket ?? d.status.socket },
-    flowLog: {
-      dir: raw.flow_log?.dir ? path.resolve(base, raw.flow_log.dir) : d.flowLog.dir,
-      maxFileBytes: raw.flow_log?.max_file_bytes ?? d.flowLog.maxFileBytes,
-      maxTotalBytes: raw.flow_log?.max_total_bytes ?? d.flowLog.maxTotalBytes,
-      minFreeBytes: raw.flow_log?.min_free_bytes ?? d.flowLog.minFreeBytes,
-    },
-    exportPcap: {
-      maxFileBytes: raw.export_pcap?.max_file_bytes ?? d.exportPcap.maxFileBytes,
-      maxTotalBytes: raw.export_pcap?.max_total_bytes ?? d.exportPcap.maxTotalBytes,
-      bufferPacketsPerFlow: raw.export_pcap?.buffer_packets_per_flow ?? d.exportPcap.bufferPacketsPerFlow,
-      bufferBytes: raw.export_pcap?.buffer_bytes ?? d.exportPcap.bufferBytes,
-    },
+    flow: sec('flow'),
+    reassembly: sec('reassembly'),
+    log: sec('log'),
+    iptables: sec('iptables'),
+    inspect: sec('inspect'),
+    parserLimits: parserLimits(raw),
+    keywords: sec('keywords'),
+    audit: sec('audit'),
+    scan: sec('scan'),
+    status: sec('status'),
+    flowLog: sec('flow_log'),
+    exportPcap: sec('export_pcap'),
     rulesDir: raw.rules?.dir ? path.resolve(base, raw.rules.dir) : path.join(PACKAGE_ROOT, 'rules'),
   };
+}
+
+/** A fresh copy of a default (DEFAULTS is frozen; the effective config is the caller's to change). */
+const fresh = (v: unknown): unknown => (Array.isArray(v) ? [...v] : v !== null && typeof v === 'object' ? { ...v } : v);
+
+/**
+ * The effective options of section `name` (src/config/schema.ts MAPPED_SECTIONS): each DEFAULTS
+ * key of the section, overridden by its YAML key when the file sets it. Paths are resolved against
+ * `base`, the config file's folder.
+ */
+function section(raw: Record<string, any>, name: MappedSectionName, base: string): Record<string, unknown> {
+  const { defaults, options } = MAPPED_SECTIONS[name];
+  const d = DEFAULTS[defaults] as Record<string, unknown>;
+  const r = (raw[name] ?? {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(options)) {
+    if (o.to === null) continue;
+    const v = r[key];
+    if (o.how === 'path') out[o.to] = v ? path.resolve(base, v as string) : d[o.to];
+    else if (o.how === 'paths') out[o.to] = ((v ?? d[o.to]) as string[]).map((f) => path.resolve(base, f));
+    else out[o.to] = v ?? fresh(d[o.to]);
+  }
+  return out;
+}
+
+/** The parser caps the file sets (`inspect.max_*`); absent keys stay undefined (the parsers' defaults). */
+function parserLimits(raw: Record<string, any>): EffectiveConfig['parserLimits'] {
+  const r = (raw.inspect ?? {}) as Record<string, number | undefined>;
+  const out: Partial<Record<ParserLimitKey, number | undefined>> = {};
+  for (const [key, o] of Object.entries(MAPPED_SECTIONS.inspect.options)) if (o.to === null) out[o.limit] = r[key];
+  return out;
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * The one frozen defaults object (as in pino): every option p2pgw has, with its default value and
- * unit. Config files override these; code reads effective options, never literals.
+ * unit. The config file overrides the sections it has (src/config/schema.ts maps each YAML key onto
+ * one key here), command-line options override `sink` and `analyze`; `shaping` also holds the fixed
+ * numbers of the HTB tree. Code reads effective options or these, never literals.
  */
 export const DEFAULTS = Object.freeze({
   queue: Object.freeze({
@@ -51,6 +53,8 @@ export const DEFAULTS = Object.freeze({
     /** Check chat messages / requested file names against the keyword lists. */
     chat: true,
     filenames: true,
+    /** Keyword lists by name (none). */
+    lists: Object.freeze({}) as Readonly<Record<string, readonly string[]>>,
   }),
   audit: Object.freeze({
     enabled: false,
@@ -70,6 +74,8 @@ export const DEFAULTS = Object.freeze({
     bufferBytes: 32 * 1024,
     /** Scan worker threads. */
     workers: 2,
+    /** ClamAV `.ndb`/`.hdb`/`.hsb`/`.pat` files or one compiled `.p2pgwdb`, relative to the config file (none). */
+    databases: Object.freeze([]) as readonly string[],
     /** Test hook: every scan sleeps this long first, ms. */
     debugDelayMs: 0,
   }),
@@ -110,6 +116,83 @@ export const DEFAULTS = Object.freeze({
     /** Name of our chains (mangle and filter). */
     chain: 'P2PGW',
   }),
+  /** The `shaping:` section's defaults, and the fixed parts of the HTB tree (layout in src/enforce/tc.ts) and its tuning. */
+  shaping: Object.freeze({
+    /** Our mangle chain, hooked into POSTROUTING (`shaping.chain`). */
+    chain: 'P2PGW_TC',
+    /** Major number of the root HTB qdisc (CLASSIFY targets `1:<mark>`). */
+    major: 1,
+    /** Minor of the link class (parent of all others). */
+    linkMinor: 0xffff,
+    /** Minor of the default class (HTB `default`). */
+    defaultMinor: 0xfffe,
+    /** HTB burst/cburst as time at rate/ceil, µs (as sqm-scripts do), at least `minBurstBytes`. */
+    burstUs: 1000,
+    minBurstBytes: 1600,
+    /** HTB quantum = rate / r2q (r2q 10, tc-htb(8)), kept within [1600, 200000] bytes. */
+    r2q: 10,
+    /** bfifo leaf limit: this much queueing at the class's ceil, ms, at least `minFifoBytes` (3 GSO packets). */
+    fifoMs: 100,
+    minFifoBytes: 3 * 65536,
+  }),
+  /** `p2pgw sink` (src/collect/collector.ts). */
+  sink: Object.freeze({
+    /** Listener ports the requests are DNATed to (`--tcp-port`, `--udp-port`). */
+    tcpPort: 7999,
+    udpPort: 7999,
+    /** Tc: a request ends after this long without data, seconds (`--idle`). */
+    idleSec: 30,
+    /** Bytes kept per request (its head, classified and reported). */
+    keepBytes: 2048,
+    /** Open TCP connections at most (more are dropped by Node and counted). */
+    maxConnections: 4096,
+    /** Open UDP requests at most (the oldest is ended early). */
+    maxUdpRequests: 65536,
+  }),
+  /** `p2pgw analyze` (src/tools/analyze/analyze.ts). */
+  analyze: Object.freeze({
+    /** Slot length ΔT, seconds (`--slot`). */
+    slotSec: 300,
+    /** Target noise fraction of the DBSCAN parameter search (`--noise`; band target/3 .. 5·target/3). */
+    noise: 0.06,
+    /** Metrics with fewer defined samples are not clustered (`--min-samples`). */
+    minSamples: 10,
+    /** Histogram bins per metric in the report. */
+    histogramBins: 40,
+    /** Thresholds of the domain rules (src/tools/analyze/rules-common.ts RuleOptions). */
+    rules: Object.freeze({
+      reservedMaxPort: 1023,
+      reservedMinFlows: 5,
+      unansweredMinFraction: 0.8,
+      unansweredMinIncoming: 5,
+      selfishMaxRatio: -0.9,
+      selfishMinBytes: 1_000_000,
+      repeatedMinConn: 2,
+      aggressiveMinMetrics: 5,
+      minSlots: 3,
+      minShare: 0.5,
+    }),
+  }),
 });
 
-export type Defaults = typeof DEFAULTS;
+/**
+ * Default caps of the stream parsers (src/apps/parse/): the config's `inspect.max_line`,
+ * `max_header`, `max_message`, `max_metadata`, `max_bt_message` and `max_pending_requests`
+ * override them, one by one; a key the config leaves out keeps this value. A recipient may bound
+ * line and section lengths (RFC 9112 §2.3, §5); a cap that is hit is a named weird and stops
+ * inspecting that direction (fail open).
+ */
+export const PARSER_LIMITS = Object.freeze({
+  /** One line (request/status/field/chunk-size line, MSNP command), octets without CRLF (RFC 9112 §3 recommends ≥ 8000). */
+  maxLine: 8 * 1024,
+  /** One header or trailer section (all lines with their line ends), octets. */
+  maxHead: 64 * 1024,
+  /** One buffered message (MSNP MSG payload, BitTorrent extended message), octets. */
+  maxMessage: 64 * 1024,
+  /** BitTorrent torrent metadata (BEP 9 info dictionary), octets. */
+  maxMetadata: 1024 * 1024,
+  /** Any BitTorrent peer-wire message (BEP 3), octets; longer is no peer-wire message. */
+  maxBtMessage: 4 * 1024 * 1024,
+  /** HTTP requests waiting for their responses (pipelining, RFC 9112 §9.3.2). */
+  maxPendingRequests: 256,
+});

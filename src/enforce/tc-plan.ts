@@ -3,30 +3,11 @@
  * tree (tc commands) and our mangle chain (iptables rules), without touching the system. Layout,
  * classification and sources: see tc.ts. Pure; unit-tested in test/enforce/tc.test.ts.
  */
+import { DEFAULTS } from '../core/defaults.js';
 import { P2pgwError } from '../core/errors.js';
 import { validateRuleOptions } from './iptables.js';
 import { formatRate, parseRate, ShapeError, tcRate, type RateInput } from './tc-parse.js';
 import { featureHint, hasFeature, type QdiscKind, type TcFeature, type TcSupport } from './tc-support.js';
-
-/** Fixed parts of the HTB tree (layout in tc.ts) and its tuning. */
-export const SHAPING_DEFAULTS = Object.freeze({
-  /** Our mangle chain, hooked into POSTROUTING. */
-  chain: 'P2PGW_TC',
-  /** Major number of the root HTB qdisc (CLASSIFY targets `1:<mark>`). */
-  major: 1,
-  /** Minor of the link class (parent of all others). */
-  linkMinor: 0xffff,
-  /** Minor of the default class (HTB `default`). */
-  defaultMinor: 0xfffe,
-  /** HTB burst/cburst as time at rate/ceil, µs (as sqm-scripts do), at least `minBurstBytes`. */
-  burstUs: 1000,
-  minBurstBytes: 1600,
-  /** HTB quantum = rate / r2q (r2q 10, tc-htb(8)), kept within [1600, 200000] bytes. */
-  r2q: 10,
-  /** bfifo leaf limit: this much queueing at the class's ceil, ms, at least `minFifoBytes` (3 GSO packets). */
-  fifoMs: 100,
-  minFifoBytes: 3 * 65536,
-});
 
 /** A per-application shape: HTB rate (guaranteed) and ceil (maximum, default = rate), bits/s or tc strings. */
 export interface ShapeSpec {
@@ -117,7 +98,7 @@ export interface ShapingPlan {
 
 const hex = (n: number): string => n.toString(16);
 /** `1:<minor hex>`. */
-export const classId = (minor: number): string => `${SHAPING_DEFAULTS.major}:${hex(minor)}`;
+export const classId = (minor: number): string => `${DEFAULTS.shaping.major}:${hex(minor)}`;
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
 /** A MISSING_FEATURE error naming the kernel option, module and OpenWrt package of `f`. */
@@ -137,7 +118,7 @@ function chooseLeaf(pref: ShapingConfig['leaf'], s: TcSupport | undefined, notic
       const gone = (['fq_codel', 'sfq'] as const).filter((g) => !has(g));
       notices.push(
         `leaf queues: ${gone.map((g) => featureHint(g)).join(' and ')} ${gone.length > 1 ? 'are' : 'is'} not available; using ${k}` +
-          (k === 'bfifo' ? ` (tail drop, up to ${SHAPING_DEFAULTS.fifoMs} ms of queue at each class's ceil; no per-flow fairness)` : ''),
+          (k === 'bfifo' ? ` (tail drop, up to ${DEFAULTS.shaping.fifoMs} ms of queue at each class's ceil; no per-flow fairness)` : ''),
       );
     }
     return k;
@@ -160,7 +141,7 @@ function chooseClassifier(pref: ShapingConfig['classifier'], s: TcSupport | unde
 }
 
 function leafArgs(kind: LeafKind, ceilBps: number): string[] {
-  const D = SHAPING_DEFAULTS;
+  const D = DEFAULTS.shaping;
   const bytes = Math.max(D.minFifoBytes, Math.round(((ceilBps / 8) * D.fifoMs) / 1000));
   switch (kind) {
     case 'fq_codel':
@@ -175,7 +156,7 @@ function leafArgs(kind: LeafKind, ceilBps: number): string[] {
 }
 
 function htbArgs(rateBps: number, ceilBps: number): string[] {
-  const D = SHAPING_DEFAULTS;
+  const D = DEFAULTS.shaping;
   const burst = (bps: number): string => String(Math.max(D.minBurstBytes, Math.ceil(((bps / 8) * D.burstUs) / 1e6)));
   const quantum = clamp(Math.round(rateBps / 8 / D.r2q), 1600, 200000);
   return ['htb', 'rate', tcRate(rateBps), 'ceil', tcRate(ceilBps), 'burst', burst(rateBps), 'cburst', burst(ceilBps), 'quantum', String(quantum)];
@@ -187,6 +168,107 @@ function checkDev(dev: unknown, path: string): string {
     throw new ShapeError(path, `${JSON.stringify(dev)} is not an interface name (1-15 characters, no spaces, '/' or ':')`);
   }
   return dev;
+}
+
+/** An application's checked, parsed shape. */
+interface AppRate {
+  name: string;
+  mark: number;
+  rate: number;
+  ceil: number;
+}
+
+/** What every device of a plan shares. */
+interface PlanContext {
+  apps: AppRate[];
+  /** `shaping.default` rate and ceil, null where derived from the link. */
+  defRate: number | null;
+  defCeil: number | null;
+  leaf: LeafKind;
+  classifier: 'classify' | 'fw';
+  notices: string[];
+}
+
+/** The shaped applications' rates, by mark. @throws ShapeError (see planShaping) */
+function appRates(apps: readonly ShapedApp[]): AppRate[] {
+  const out: AppRate[] = [];
+  const seen = new Map<number, string>();
+  for (const a of apps) {
+    if (!a.shape) continue;
+    const p = `apps.${a.name}.shape`;
+    if (typeof a.shape !== 'object' || a.shape.rate === undefined) throw new ShapeError(p, 'needs a rate, e.g. {rate: 2mbit, ceil: 4mbit}');
+    const rate = parseRate(a.shape.rate, `${p}.rate`);
+    const ceil = a.shape.ceil === undefined ? rate : parseRate(a.shape.ceil, `${p}.ceil`);
+    if (rate > ceil) throw new ShapeError(p, `rate ${formatRate(rate)} is above ceil ${formatRate(ceil)}`);
+    if (!Number.isInteger(a.mark) || a.mark < 1 || a.mark > 0xfffd) {
+      throw new ShapeError(p, `mark 0x${hex(a.mark)} cannot name an HTB class: shaped applications need marks 0x1-0xfffd (0xfffe is the default class, 0xffff the link)`);
+    }
+    const dup = seen.get(a.mark);
+    if (dup) throw new ShapeError(p, `mark 0x${hex(a.mark)} is also ${dup}'s: each shaped application needs its own mark`);
+    seen.set(a.mark, a.name);
+    out.push({ name: a.name, mark: a.mark, rate, ceil });
+  }
+  return out.sort((x, y) => x.mark - y.mark);
+}
+
+/** The HTB tree of one interface whose link rate is `link` (bits/s). */
+function planDevice(role: 'wan' | 'lan', dev: string, link: number, ctx: PlanContext): DevicePlan {
+  const D = DEFAULTS.shaping;
+  const { apps, notices } = ctx;
+  const base = ['tc', 'class', 'replace', 'dev', dev];
+  const classes: ClassPlan[] = [
+    { classid: classId(D.linkMinor), minor: D.linkMinor, role: 'link', app: null, mark: null, rateBps: link, ceilBps: link,
+      cmd: [...base, 'parent', `${D.major}:`, 'classid', classId(D.linkMinor), ...htbArgs(link, link)], leafCmd: null },
+  ];
+  const leafCmd = (minor: number, ceil: number): string[] => ['tc', 'qdisc', 'replace', 'dev', dev, 'parent', classId(minor), ...leafArgs(ctx.leaf, ceil)];
+  let sum = 0;
+  for (const a of apps) {
+    let { rate, ceil } = a;
+    if (ceil > link) {
+      notices.push(`${dev}: ${a.name} ceil ${formatRate(ceil)} is above the link rate ${formatRate(link)}; using ${formatRate(link)}`);
+      ceil = link;
+      rate = Math.min(rate, link);
+    }
+    sum += rate;
+    classes.push({ classid: classId(a.mark), minor: a.mark, role: 'app', app: a.name, mark: a.mark, rateBps: rate, ceilBps: ceil,
+      cmd: [...base, 'parent', classId(D.linkMinor), 'classid', classId(a.mark), ...htbArgs(rate, ceil)], leafCmd: leafCmd(a.mark, ceil) });
+  }
+  let dCeil = ctx.defCeil ?? link;
+  if (dCeil > link) {
+    notices.push(`${dev}: default ceil ${formatRate(dCeil)} is above the link rate ${formatRate(link)}; using ${formatRate(link)}`);
+    dCeil = link;
+  }
+  let dRate = ctx.defRate ?? link - sum;
+  if (ctx.defRate === null && dRate < Math.max(8000, link / 100)) {
+    dRate = Math.max(8000, Math.round(link / 100));
+    notices.push(`${dev}: the applications' rates (${formatRate(sum)}) leave nothing of the link (${formatRate(link)}); the default class gets ${formatRate(dRate)}`);
+  }
+  dRate = Math.min(dRate, dCeil);
+  if (sum + dRate > link) {
+    notices.push(`${dev}: guaranteed rates (${formatRate(sum + dRate)}) exceed the link rate ${formatRate(link)}; HTB cannot honour them all under load`);
+  }
+  classes.push({ classid: classId(D.defaultMinor), minor: D.defaultMinor, role: 'default', app: null, mark: null, rateBps: dRate, ceilBps: dCeil,
+    cmd: [...base, 'parent', classId(D.linkMinor), 'classid', classId(D.defaultMinor), ...htbArgs(dRate, dCeil)], leafCmd: leafCmd(D.defaultMinor, dCeil) });
+  const filterCmds = ctx.classifier === 'fw'
+    ? apps.map((a) => ['tc', 'filter', 'replace', 'dev', dev, 'parent', `${D.major}:`, 'protocol', 'all', 'prio', '1', 'handle', `0x${hex(a.mark)}`, 'fw', 'classid', classId(a.mark)])
+    : [];
+  return {
+    role, dev, direction: role === 'wan' ? 'upload' : 'download', linkBps: link,
+    rootCmd: ['tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle', `${D.major}:`, 'htb', 'default', hex(D.defaultMinor)],
+    classes, filterCmds,
+  };
+}
+
+/** Our mangle chain's rules: per shaped device and application, connmark → class (CLASSIFY) or mark (fw). */
+function chainRules(chain: string, devices: readonly DevicePlan[], ctx: PlanContext): string[][] {
+  const rules: string[][] = [];
+  for (const d of devices) {
+    for (const a of ctx.apps) {
+      const target = ctx.classifier === 'classify' ? ['CLASSIFY', '--set-class', classId(a.mark)] : ['MARK', '--set-mark', `0x${hex(a.mark)}`];
+      rules.push(['-A', chain, '-o', d.dev, '-m', 'connmark', '--mark', `0x${hex(a.mark)}`, '-j', ...target]);
+    }
+  }
+  return rules;
 }
 
 /**
@@ -201,9 +283,8 @@ function checkDev(dev: unknown, path: string): string {
  */
 export function planShaping(input: { shaping: ShapingConfig; apps: readonly ShapedApp[] }, support?: TcSupport): ShapingPlan {
   const cfg = input.shaping ?? {};
-  const D = SHAPING_DEFAULTS;
   const notices: string[] = [];
-  const chain = cfg.chain ?? D.chain;
+  const chain = cfg.chain ?? DEFAULTS.shaping.chain;
   try {
     validateRuleOptions({ chain, queueNum: 0, classifyPackets: 1, blocked: [] });
   } catch (e) {
@@ -214,30 +295,13 @@ export function planShaping(input: { shaping: ShapingConfig; apps: readonly Shap
   if (support && hasFeature(support, 'htb') === false) throw missingFeature('htb', '; HTB is required for shaping');
   const leaf = chooseLeaf(cfg.leaf, support, notices);
   const classifier = chooseClassifier(cfg.classifier, support, notices);
-
-  const apps: { name: string; mark: number; rate: number; ceil: number }[] = [];
-  const seen = new Map<number, string>();
-  for (const a of input.apps) {
-    if (!a.shape) continue;
-    const p = `apps.${a.name}.shape`;
-    if (typeof a.shape !== 'object' || a.shape.rate === undefined) throw new ShapeError(p, 'needs a rate, e.g. {rate: 2mbit, ceil: 4mbit}');
-    const rate = parseRate(a.shape.rate, `${p}.rate`);
-    const ceil = a.shape.ceil === undefined ? rate : parseRate(a.shape.ceil, `${p}.ceil`);
-    if (rate > ceil) throw new ShapeError(p, `rate ${formatRate(rate)} is above ceil ${formatRate(ceil)}`);
-    if (!Number.isInteger(a.mark) || a.mark < 1 || a.mark > 0xfffd) {
-      throw new ShapeError(p, `mark 0x${hex(a.mark)} cannot name an HTB class: shaped applications need marks 0x1-0xfffd (0xfffe is the default class, 0xffff the link)`);
-    }
-    const dup = seen.get(a.mark);
-    if (dup) throw new ShapeError(p, `mark 0x${hex(a.mark)} is also ${dup}'s: each shaped application needs its own mark`);
-    seen.set(a.mark, a.name);
-    apps.push({ name: a.name, mark: a.mark, rate, ceil });
-  }
-  apps.sort((x, y) => x.mark - y.mark);
+  const apps = appRates(input.apps);
   const defRate = cfg.default?.rate === undefined ? null : parseRate(cfg.default.rate, 'shaping.default.rate');
   const defCeil = cfg.default?.ceil === undefined ? null : parseRate(cfg.default.ceil, 'shaping.default.ceil');
   if (defRate !== null && defCeil !== null && defRate > defCeil) {
     throw new ShapeError('shaping.default', `rate ${formatRate(defRate)} is above ceil ${formatRate(defCeil)}`);
   }
+  const ctx: PlanContext = { apps, defRate, defCeil, leaf, classifier, notices };
 
   const devices: DevicePlan[] = [];
   const usedDevs = new Map<string, string>();
@@ -247,58 +311,9 @@ export function planShaping(input: { shaping: ShapingConfig; apps: readonly Shap
     if (usedDevs.has(dev)) throw new ShapeError(`shaping.${role}.dev`, `${dev} is already shaping.${usedDevs.get(dev)}.dev: WAN and LAN need different interfaces`);
     usedDevs.set(dev, role);
     if (i.rate === undefined) throw new ShapeError(`shaping.${role}.rate`, `the link rate of ${dev} is required (e.g. 100mbit)`);
-    const link = parseRate(i.rate, `shaping.${role}.rate`);
-    const base = ['tc', 'class', 'replace', 'dev', dev];
-    const classes: ClassPlan[] = [
-      { classid: classId(D.linkMinor), minor: D.linkMinor, role: 'link', app: null, mark: null, rateBps: link, ceilBps: link,
-        cmd: [...base, 'parent', `${D.major}:`, 'classid', classId(D.linkMinor), ...htbArgs(link, link)], leafCmd: null },
-    ];
-    const leafCmd = (minor: number, ceil: number): string[] => ['tc', 'qdisc', 'replace', 'dev', dev, 'parent', classId(minor), ...leafArgs(leaf, ceil)];
-    let sum = 0;
-    for (const a of apps) {
-      let { rate, ceil } = a;
-      if (ceil > link) {
-        notices.push(`${dev}: ${a.name} ceil ${formatRate(ceil)} is above the link rate ${formatRate(link)}; using ${formatRate(link)}`);
-        ceil = link;
-        rate = Math.min(rate, link);
-      }
-      sum += rate;
-      classes.push({ classid: classId(a.mark), minor: a.mark, role: 'app', app: a.name, mark: a.mark, rateBps: rate, ceilBps: ceil,
-        cmd: [...base, 'parent', classId(D.linkMinor), 'classid', classId(a.mark), ...htbArgs(rate, ceil)], leafCmd: leafCmd(a.mark, ceil) });
-    }
-    let dCeil = defCeil ?? link;
-    if (dCeil > link) {
-      notices.push(`${dev}: default ceil ${formatRate(dCeil)} is above the link rate ${formatRate(link)}; using ${formatRate(link)}`);
-      dCeil = link;
-    }
-    let dRate = defRate ?? link - sum;
-    if (defRate === null && dRate < Math.max(8000, link / 100)) {
-      dRate = Math.max(8000, Math.round(link / 100));
-      notices.push(`${dev}: the applications' rates (${formatRate(sum)}) leave nothing of the link (${formatRate(link)}); the default class gets ${formatRate(dRate)}`);
-    }
-    dRate = Math.min(dRate, dCeil);
-    if (sum + dRate > link) {
-      notices.push(`${dev}: guaranteed rates (${formatRate(sum + dRate)}) exceed the link rate ${formatRate(link)}; HTB cannot honour them all under load`);
-    }
-    classes.push({ classid: classId(D.defaultMinor), minor: D.defaultMinor, role: 'default', app: null, mark: null, rateBps: dRate, ceilBps: dCeil,
-      cmd: [...base, 'parent', classId(D.linkMinor), 'classid', classId(D.defaultMinor), ...htbArgs(dRate, dCeil)], leafCmd: leafCmd(D.defaultMinor, dCeil) });
-    const filterCmds = classifier === 'fw'
-      ? apps.map((a) => ['tc', 'filter', 'replace', 'dev', dev, 'parent', `${D.major}:`, 'protocol', 'all', 'prio', '1', 'handle', `0x${hex(a.mark)}`, 'fw', 'classid', classId(a.mark)])
-      : [];
-    devices.push({
-      role, dev, direction: role === 'wan' ? 'upload' : 'download', linkBps: link,
-      rootCmd: ['tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle', `${D.major}:`, 'htb', 'default', hex(D.defaultMinor)],
-      classes, filterCmds,
-    });
+    devices.push(planDevice(role, dev, parseRate(i.rate, `shaping.${role}.rate`), ctx));
   }
-  const rules: string[][] = [];
-  for (const d of devices) {
-    for (const a of apps) {
-      const target = classifier === 'classify' ? ['CLASSIFY', '--set-class', classId(a.mark)] : ['MARK', '--set-mark', `0x${hex(a.mark)}`];
-      rules.push(['-A', chain, '-o', d.dev, '-m', 'connmark', '--mark', `0x${hex(a.mark)}`, '-j', ...target]);
-    }
-  }
+  const rules = chainRules(chain, devices, ctx);
   const commands = devices.flatMap((d) => [d.rootCmd, ...d.classes.map((c) => c.cmd), ...d.classes.flatMap((c) => (c.leafCmd ? [c.leafCmd] : [])), ...d.filterCmds]);
   return { devices, commands, iptables: { table: 'mangle', hook: 'POSTROUTING', chain, rules }, classifier, leaf, notices };
 }
-

@@ -18,11 +18,12 @@
  * Setup is idempotent (re-applying the same or a changed plan converges; stale classes are removed)
  * and removed on stop. The parsers live in tc-parse.ts, detection in tc-support.ts.
  */
+import { DEFAULTS } from '../core/defaults.js';
 import { P2pgwError, type ErrorCode } from '../core/errors.js';
 import { detectBackend, run, which, type Backend, type Family, type NetnsOpt, type RunResult } from './backend.js';
 import { diagnose, parseSave, renderRestore } from './iptables.js';
 import { parseClassStats, ShapeError, type ClassStats } from './tc-parse.js';
-import { classId, missingFeature, SHAPING_DEFAULTS, type ShapingPlan } from './tc-plan.js';
+import { classId, missingFeature, type ShapingPlan } from './tc-plan.js';
 
 export * from './tc-parse.js';
 export * from './tc-plan.js';
@@ -65,10 +66,10 @@ async function rootQdisc(dev: string, netns?: string): Promise<{ kind: string; h
 /** Is the tree on `dev` ours (root htb 1: holding our link class 1:ffff)? */
 async function isOurs(dev: string, netns?: string): Promise<{ ours: boolean; root: { kind: string; handle: string } | null; classes: ClassStats[] }> {
   const root = await rootQdisc(dev, netns);
-  if (!root || root.kind !== 'htb' || root.handle !== `${SHAPING_DEFAULTS.major}:`) return { ours: false, root, classes: [] };
+  if (!root || root.kind !== 'htb' || root.handle !== `${DEFAULTS.shaping.major}:`) return { ours: false, root, classes: [] };
   const r = await runTc(['class', 'show', 'dev', dev], netns);
   const classes = r.code === 0 ? parseClassStats(r.stdout) : [];
-  return { ours: classes.some((c) => c.classid === classId(SHAPING_DEFAULTS.linkMinor) && c.parent === null), root, classes };
+  return { ours: classes.some((c) => c.classid === classId(DEFAULTS.shaping.linkMinor) && c.parent === null), root, classes };
 }
 
 async function must(argv: readonly string[], what: string, netns?: string): Promise<void> {
@@ -149,7 +150,7 @@ export async function applyShaping(plan: ShapingPlan, opts: ShapingRunOpts = {})
         await must(d.rootCmd, `creating the HTB root on ${d.dev}`, netns);
       } else {
         // Ours already: drop filters (re-added below) and classes the plan no longer has.
-        await runTc(['filter', 'del', 'dev', d.dev, 'parent', `${SHAPING_DEFAULTS.major}:`], netns);
+        await runTc(['filter', 'del', 'dev', d.dev, 'parent', `${DEFAULTS.shaping.major}:`], netns);
         const want = new Set(d.classes.map((c) => c.classid));
         for (const c of st.classes.filter((x) => !want.has(x.classid)).sort((x, y) => (x.parent === null ? 1 : 0) - (y.parent === null ? 1 : 0))) {
           await must(['tc', 'class', 'del', 'dev', d.dev, 'classid', c.classid], `removing stale class ${c.classid} on ${d.dev}`, netns);
@@ -181,7 +182,7 @@ export async function removeShaping(opts: ShapingRunOpts & { devs: readonly stri
   try {
     if (!opts.keepChain) {
       const backend = opts.backend ?? (await detectBackend('auto', { netns }));
-      await removeChain(opts.chain ?? SHAPING_DEFAULTS.chain, backend, opts.families ?? backend.families, netns);
+      await removeChain(opts.chain ?? DEFAULTS.shaping.chain, backend, opts.families ?? backend.families, netns);
     }
   } catch (e) {
     errors.push(e as Error);
@@ -214,7 +215,7 @@ export async function readClassStats(dev: string, opts: NetnsOpt & { apps?: read
   const r = await runTc(['-s', '-j', 'class', 'show', 'dev', dev], opts.netns);
   if (r.code !== 0) throw tcError(r, `reading the classes of ${dev}`);
   const names = new Map((opts.apps ?? []).map((a) => [a.mark, a.name]));
-  const D = SHAPING_DEFAULTS;
+  const D = DEFAULTS.shaping;
   return parseClassStats(r.stdout).map((c) => {
     const ourMajor = c.classid.startsWith(`${D.major}:`);
     const role = !ourMajor ? 'other' : c.minor === D.linkMinor ? 'link' : c.minor === D.defaultMinor ? 'default' : names.has(c.minor) ? 'app' : 'other';

@@ -1,15 +1,19 @@
 /**
- * Loading of the matcher WebAssembly module (asm/assembly/matcher.ts), in the style of undici's
- * llhttp wrapper: the module is compiled synchronously ONCE per process and variant; every Matcher
- * gets its own cheap Instance (and so its own linear memory) of that module.
+ * The one WebAssembly loader of p2pgw, for both modules built from asm/assembly/: the literal
+ * matcher (`matcher`, asm/assembly/matcher.ts; src/matcher/matcher.ts) and the signature engine
+ * (`sigdb`, asm/assembly/sigdb.ts; src/sigscan/wasm-engine.ts). In the style of undici's llhttp
+ * wrapper: each module is located under asm/build relative to this file, compiled synchronously
+ * ONCE per process and variant (release, or debug with P2PGW_WASM_DEBUG=1), and every user gets its
+ * own cheap Instance (and so its own linear memory) of it, whose `abort` import throws and whose ABI
+ * version is checked. Negative return codes become P2pgwErrors through `returnCodeError`.
  *
- * The path is resolved relative to this file; src/sigscan/ (vitest) and dist/sigscan/ (after tsc) are both
- * two levels below the package root, so the same URL works from both.
+ * The path is resolved relative to this file; src/matcher/ (vitest) and dist/matcher/ (after tsc)
+ * are both two levels below the package root, so the same URL works from both.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ErrorCodes, P2pgwError } from '../core/errors.js';
+import { ErrorCodes, P2pgwError, type ErrorCode } from '../core/errors.js';
 
 // The project's lib (ES2022, no DOM) has no WebAssembly typings: declare the little we use.
 /** Linear memory of an instance. */
@@ -57,6 +61,78 @@ export function instantiateChecked<T extends { abi_version(): number }>(module: 
   }
   return ex;
 }
+
+/** True when the debug build is requested (env P2PGW_WASM_DEBUG=1). */
+export function wantDebugBuild(): boolean {
+  return process.env.P2PGW_WASM_DEBUG === '1';
+}
+
+/**
+ * URL of `asm/build/<file>`: two levels above this file (src/matcher, dist/matcher), else the nearest
+ * ancestor directory that has it (other build layouts, e.g. the benchmark's private build).
+ */
+export function asmBuildUrl(file: string): URL {
+  const near = new URL(`../../asm/build/${file}`, import.meta.url);
+  if (existsSync(near)) return near;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    const p = join(dir, 'asm', 'build', file);
+    if (existsSync(p)) return pathToFileURL(p);
+  }
+  return near;
+}
+
+/** The WebAssembly modules of asm/build (`<name>.release.wasm`, `<name>.debug.wasm`). */
+export type WasmName = 'matcher' | 'sigdb';
+
+/** URL of the release (default) or debug build of module `name`. */
+export function wasmUrl(name: WasmName, debug = wantDebugBuild()): URL {
+  return asmBuildUrl(`${name}.${debug ? 'debug' : 'release'}.wasm`);
+}
+
+const modules = new Map<string, WasmModule>();
+
+/**
+ * The compiled module `name` (compiled synchronously on first use, then cached for the process).
+ * @throws P2pgwError(P2PGW_ERR_WASM) when the file is missing (run `npm run build:asm`) or invalid
+ */
+export function wasmModule(name: WasmName, debug = wantDebugBuild()): WasmModule {
+  const key = `${name}.${debug ? 'debug' : 'release'}`;
+  const cached = modules.get(key);
+  if (cached) return cached;
+  const url = wasmUrl(name, debug);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(url);
+  } catch (cause) {
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot read ${fileURLToPath(url)}: run \`npm run build:asm\``, { cause });
+  }
+  let mod: WasmModule;
+  try {
+    mod = new Wasm.Module(bytes);
+  } catch (cause) {
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot compile ${fileURLToPath(url)}`, { cause });
+  }
+  modules.set(key, mod);
+  return mod;
+}
+
+/**
+ * A fresh instance (own linear memory) of module `name`, ABI-checked (see instantiateChecked).
+ * @throws P2pgwError(P2PGW_ERR_WASM)
+ */
+export function instantiateWasm<T extends { abi_version(): number }>(name: WasmName, abi: number, debug = wantDebugBuild()): T {
+  return instantiateChecked<T>(wasmModule(name, debug), name, abi);
+}
+
+/**
+ * A P2pgwError for a negative return code of a module: `<name> <what>: <text> (code <code>)`, with
+ * `texts` the module's code table; `code` is P2PGW_ERR_WASM unless `errCode` says otherwise.
+ */
+export function returnCodeError(name: WasmName, code: number, what: string, texts: Readonly<Record<number, string>>, errCode: ErrorCode = ErrorCodes.P2PGW_ERR_WASM): P2pgwError {
+  return new P2pgwError(errCode, `${name} ${what}: ${texts[code] ?? `unknown error code ${code}`} (code ${code})`);
+}
+
+// ---- The matcher module (asm/assembly/matcher.ts) ----
 
 /** ABI version the JS side speaks; must equal the module's `abi_version()`. */
 export const MATCHER_ABI_VERSION = 1;
@@ -110,68 +186,26 @@ export interface MatcherExports {
 
 /** Maps a negative return code to a P2pgwError (pattern problems -> P2PGW_ERR_PATTERN). */
 export function wasmError(code: number, what: string): P2pgwError {
-  const text = CODE_TEXT[code] ?? `unknown error code ${code}`;
   const errCode =
     code === WasmCodes.ERR_EMPTY_PATTERN || code === WasmCodes.ERR_TOO_MANY_STATES
       ? ErrorCodes.P2PGW_ERR_PATTERN
       : ErrorCodes.P2PGW_ERR_WASM;
-  const err = new P2pgwError(errCode, `matcher ${what}: ${text} (code ${code})`);
+  const err = returnCodeError('matcher', code, what, CODE_TEXT, errCode);
   (err as P2pgwError & { wasmCode?: number }).wasmCode = code;
   return err;
 }
 
-/** True when the debug build is requested (env P2PGW_WASM_DEBUG=1). */
-export function wantDebugBuild(): boolean {
-  return process.env.P2PGW_WASM_DEBUG === '1';
-}
-
-/**
- * URL of `asm/build/<file>`: two levels above this file (src/sigscan, dist/sigscan), else the nearest
- * ancestor directory that has it (other build layouts, e.g. the benchmark's private build).
- */
-export function asmBuildUrl(file: string): URL {
-  const near = new URL(`../../asm/build/${file}`, import.meta.url);
-  if (existsSync(near)) return near;
-  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-    const p = join(dir, 'asm', 'build', file);
-    if (existsSync(p)) return pathToFileURL(p);
-  }
-  return near;
-}
-
-/** URL of the release (default) or debug build. */
+/** URL of the release (default) or debug build of the matcher. */
 export function matcherWasmUrl(debug = wantDebugBuild()): URL {
-  return asmBuildUrl(debug ? 'matcher.debug.wasm' : 'matcher.release.wasm');
+  return wasmUrl('matcher', debug);
 }
 
-const modules = new Map<boolean, WasmModule>();
-
-/** The compiled module (compiled synchronously on first use, then cached for the process). */
+/** The compiled matcher module (compiled once per process and variant). */
 export function matcherModule(debug = wantDebugBuild()): WasmModule {
-  const cached = modules.get(debug);
-  if (cached) return cached;
-  const url = matcherWasmUrl(debug);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(url);
-  } catch (cause) {
-    throw new P2pgwError(
-      ErrorCodes.P2PGW_ERR_WASM,
-      `cannot read ${fileURLToPath(url)}: run \`npm run build:asm\``,
-      { cause },
-    );
-  }
-  let mod: WasmModule;
-  try {
-    mod = new Wasm.Module(bytes);
-  } catch (cause) {
-    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot compile ${fileURLToPath(url)}`, { cause });
-  }
-  modules.set(debug, mod);
-  return mod;
+  return wasmModule('matcher', debug);
 }
 
 /** A fresh instance (own linear memory) of the matcher module. */
 export function instantiateMatcher(debug = wantDebugBuild()): MatcherExports {
-  return instantiateChecked<MatcherExports>(matcherModule(debug), 'matcher', MATCHER_ABI_VERSION);
+  return instantiateWasm<MatcherExports>('matcher', MATCHER_ABI_VERSION, debug);
 }

@@ -30,6 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LINKTYPE_RAW } from '../capture/linktype.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { P2pgwError } from '../core/errors.js';
 import type { Counters } from '../core/counters.js';
 
@@ -40,9 +41,9 @@ export interface PcapExportOptions {
   maxFileBytes: number;
   /** Largest total size of all `*.pcap` files of ours in `dir`, bytes (>= maxFileBytes). */
   maxTotalBytes: number;
-  /** Packets held per unclassified flow (default 64). */
+  /** Packets held per unclassified flow (default DEFAULTS.exportPcap.bufferPacketsPerFlow, 64). */
   maxBufferedPacketsPerFlow?: number;
-  /** Bytes held over all unclassified flows (default 8 MiB). */
+  /** Bytes held over all unclassified flows (default DEFAULTS.exportPcap.bufferBytes, 8 MiB). */
   maxBufferedBytes?: number;
   /** Flows tracked at once; the oldest is forgotten beyond this (default 262144). */
   maxFlows?: number;
@@ -192,12 +193,12 @@ export class PcapExporter {
       this.append(st.app, ip, ts);
       return;
     }
-    if (st.pkts.length >= (this.opts.maxBufferedPacketsPerFlow ?? 64)) {
+    if (st.pkts.length >= (this.opts.maxBufferedPacketsPerFlow ?? DEFAULTS.exportPcap.bufferPacketsPerFlow)) {
       this.counters?.inc('pcap_export_flow_buffer_full');
       return;
     }
     const keep = Math.min(ip.length, this.snaplen);
-    if (this.buffered + keep > (this.opts.maxBufferedBytes ?? 8 * 1024 * 1024)) {
+    if (this.buffered + keep > (this.opts.maxBufferedBytes ?? DEFAULTS.exportPcap.bufferBytes)) {
       this.counters?.inc('pcap_export_buffer_full');
       return;
     }

@@ -10,91 +10,85 @@
  * - Every queued packet gets exactly one verdict; anything the daemon cannot judge is accepted and
  *   counted. Kernel-side queue drops are read from /proc/net/netfilter/nfnetlink_queue.
  * - SIGHUP reloads the config; SIGTERM/SIGINT removes every rule, drains the queue, exits 0.
- * - As a queue worker of `run --queues N` (src/runtime/supervisor.ts) it binds queue num+index and
- *   leaves the rules to the supervisor.
+ * - As a queue worker of `run --queues N` (supervisor.ts, started through worker-main.ts) it binds
+ *   queue num+index and leaves the rules to the supervisor.
  */
 import fs from 'node:fs';
-import type { Logger } from 'pino';
-import { APPS } from '../apps/registry.js';
-import { loadConfig, type EffectiveConfig } from '../config/load.js';
+import type net from 'node:net';
 import { Counters } from '../core/counters.js';
-import { createLogger, logClassification } from '../observe/log.js';
+import { logClassification } from '../observe/log.js';
 import { flowRecord } from '../observe/flowrecord.js';
 import { readQueueStats } from '../capture/nfqstats.js';
 import { NfQueue } from '../capture/nfq.js';
-import { P2pgwError } from '../core/errors.js';
 import { Pipeline } from './pipeline.js';
-import { buildClassifier, pipelineOptions } from './setup.js';
-import { buildContent } from '../content/setup.js';
-import { buildOutputs } from '../observe/outputs.js';
+import { pipelineOptions } from './setup.js';
+import { buildContent, type ContentSetup } from '../content/setup.js';
+import { buildOutputs, type Outputs } from '../observe/outputs.js';
 import { ResourceSampler, readConntrackMarks } from '../observe/sysstats.js';
 import { StepTimer } from '../core/steps.js';
-import { serveStatus } from '../observe/status.js';
 import type { Verdict } from '../core/types.js';
-import { KeywordSet } from '../content/keywords.js';
 import { setInspectLimits } from '../apps/parse/lines.js';
 import { Enforcement } from './enforcement.js';
+import { boot, loadForReload, openStatus, restartNeeded, serveUntilStopped, type Boot, type RunOptions } from './boot.js';
 
-export interface RunOptions {
-  config?: string;
-  /** Overrides of the config's log settings (command-line flags). */
-  logDest?: 'auto' | 'syslog' | 'stderr';
-  logLevel?: string;
-  /** Write flow records (JSON Lines) of ended flows to this file. */
-  flows?: string;
-  /** Rotating flow log directory (overrides `flow_log.dir`). */
-  flowLog?: string;
-  /** Write one capture per application with the classified flows' packets into this directory. */
-  exportPcap?: string;
-  /** Status socket path (overrides the config). */
-  statusSocket?: string;
-  /** Record per-step timings (M1–M9) and report them in `stopped`, `status` and SIGUSR1 lines. */
-  traceSteps?: boolean;
-  /** Number of queues/processes (`--queues N`); see supervisor.ts. */
-  queues?: number;
-  /** Internal: this process is queue worker `index` of a supervisor (no rules of its own). */
-  worker?: { index: number };
+/** One live process's packet path: what it counts and writes, the pipeline, and its bound queue. */
+interface PacketPath {
+  /** The NFQUEUE number bound: `queue.num` (+ the worker index). */
+  queueNum: number;
+  counters: Counters;
+  tracer: StepTimer | null;
+  /** `--flows` file (JSON Lines of ended flows), or null. */
+  flowsOut: fs.WriteStream | null;
+  content: ContentSetup;
+  outputs: Outputs;
+  pipeline: Pipeline;
+  queue: NfQueue;
 }
 
-/** Loads and compiles a config for a reload; null (with an error line) when it is invalid. */
-export function loadForReload(file: string | undefined, logger: Logger, counters: Counters, current: string) {
-  try {
-    const next = loadConfig(file, APPS.map((a) => a.name));
-    return { next, built: buildClassifier(next), keywords: new KeywordSet(next.keywords.lists) };
-  } catch (err) {
-    counters.inc('reload_refused');
-    logger.error({ err: (err as Error).message, config: current }, 'reload refused: invalid config; the old config keeps running');
-    return null;
-  }
-}
-
-/** Config sections that a reload cannot change in a running process. */
-export function restartNeeded(next: EffectiveConfig, cur: EffectiveConfig): string[] {
-  return ['queue', 'scan', 'audit', 'iptables', 'status', 'inspect'].filter(
-    (k) => JSON.stringify((next as unknown as Record<string, unknown>)[k]) !== JSON.stringify((cur as unknown as Record<string, unknown>)[k]),
-  );
+/** A running daemon: its boot, packet path, rules (null in a queue worker) and resource sampler. */
+interface Live extends Boot, PacketPath {
+  opts: RunOptions;
+  enforcement: Enforcement | null;
+  resources: ResourceSampler;
 }
 
 /**
- * Runs the daemon until SIGTERM/SIGINT. Resolves with the process exit code.
+ * Runs the daemon (one queue; with `opts.worker`, queue worker `index` of a supervisor) until
+ * SIGTERM/SIGINT. `opts.queues` is not looked at here: `runGateway` (run.ts) picks the mode.
+ * @returns the process exit code: 0, or 1 when our rules could not all be removed
  * @throws ConfigError / RulesError on a bad config or rules (nothing installed yet); P2pgwError
  *   (NOT_ROOT, NFQUEUE, IPTABLES, MISSING_FEATURE, TC) when the system cannot be set up
  */
 export async function runDaemon(opts: RunOptions): Promise<number> {
-  if ((opts.queues ?? 1) > 1 && !opts.worker) {
-    const { runSupervisor } = await import('./supervisor.js');
-    return runSupervisor(opts);
-  }
-  const cfg: EffectiveConfig = loadConfig(opts.config, APPS.map((a) => a.name));
-  if (opts.logDest) cfg.log.dest = opts.logDest;
-  if (opts.logLevel) cfg.log.level = opts.logLevel;
-  const { classifier, rules } = buildClassifier(cfg);
-  const { logger: baseLogger, notice, close: closeLog } = createLogger(cfg.log, 'live');
-  const logger = opts.worker ? baseLogger.child({ worker: opts.worker.index }) : baseLogger;
-  if (notice) logger.warn(notice);
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new P2pgwError('P2PGW_ERR_NOT_ROOT', '`p2pgw run` needs root (CAP_NET_ADMIN) to bind the NFQUEUE and install iptables rules; try `p2pgw replay` or `sudo`');
-  }
+  const b = boot(opts, 'daemon');
+  const packets = await openPacketPath(b, opts);
+  let enforcement: Enforcement | null = null;
+  if (!opts.worker) enforcement = await Enforcement.start(b.cfg, b.classifier, 1, b.logger).catch((err) => failStart(b, packets, err));
+  const d: Live = { ...b, ...packets, opts, enforcement, resources: new ResourceSampler() };
+  const socketPath = opts.statusSocket ?? (opts.worker ? `${b.cfg.status.socket}.${opts.worker.index}` : b.cfg.status.socket);
+  const status = await openStatus(socketPath, () => statusDoc(d), b.logger);
+  const tick = startTick(d);
+  logReady(d, status ? socketPath : null);
+  return serveUntilStopped(b, {
+    tick,
+    enforcement,
+    release: () => release(d, status),
+    stopped: () => ({
+      counters: d.counters.snapshot(), nfq: d.queue.stats, held_peak: d.pipeline.inspect?.heldPeak ?? 0, ...(d.tracer ? { steps: d.tracer.summary() } : {}),
+    }),
+    after: () => d.flowsOut?.end(),
+    reload: () => reload(d),
+    usr1: () => b.logger.info(snapshot(d), 'status'),
+  });
+}
+
+/**
+ * Builds the packet path (counters, content inspection, outputs, pipeline) and binds the queue.
+ * @throws what NfQueue.open throws (P2pgwError NFQUEUE, MISSING_FEATURE), after closing the
+ *   content setup and the log; ConfigError from the content setup or the outputs
+ */
+async function openPacketPath(b: Boot, opts: RunOptions): Promise<PacketPath> {
+  const { cfg, logger } = b;
   const queueNum = cfg.queue.num + (opts.worker?.index ?? 0);
   const counters = new Counters();
   const tracer = opts.traceSteps ? new StepTimer() : null;
@@ -102,13 +96,13 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const content = buildContent(cfg, counters, 'live', logger);
   for (const n of content.notices) logger.warn(n);
   let queue: NfQueue | null = null;
-  const give = (id: number, v: Verdict) => {
+  const give = (id: number, v: Verdict): void => {
     const t = tracer ? performance.now() : 0;
     queue!.verdict(id, v.verdict, v.verdict === 'repeat' ? v.mark : undefined, v.verdict === 'repeat' ? v.packet : undefined);
     if (tracer) tracer.add('verdict', performance.now() - t);
   };
   const outputs = buildOutputs(cfg, { flowLogDir: opts.flowLog, exportPcap: opts.exportPcap }, counters, logger);
-  const pipeline = new Pipeline(classifier, { ...pipelineOptions(cfg, true, content), tracer }, counters, {
+  const pipeline = new Pipeline(b.classifier, { ...pipelineOptions(cfg, true, content), tracer }, counters, {
     onClassified: (flow, c) => {
       logClassification(logger, flow, c);
       outputs.onClassified(flow);
@@ -120,13 +114,6 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     onPacket: (flow, ip, ts) => outputs.onPacket(flow, ip, ts),
     onVerdict: give,
   });
-
-  const fail = async (err: unknown): Promise<never> => {
-    queue?.close();
-    await content.close();
-    closeLog();
-    throw err;
-  };
   try {
     queue = NfQueue.open({ ...cfg.queue, num: queueNum }, (p) => {
       const t = tracer ? performance.now() : 0;
@@ -140,123 +127,121 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       },
     });
   } catch (err) {
-    return fail(err);
+    return failStart(b, { content, queue: null }, err);
   }
-  const q = queue!;
-  for (const w of q.warnings) logger.warn(w);
-  let enforcement: Enforcement | null = null;
-  if (!opts.worker) enforcement = await Enforcement.start(cfg, classifier, 1, logger).catch(fail);
+  for (const w of queue.warnings) logger.warn(w);
+  return { queueNum, counters, tracer, flowsOut, content, outputs, pipeline, queue };
+}
 
-  const resources = new ResourceSampler();
-  const snapshot = () => ({
-    pid: process.pid, uptime_s: Math.round(process.uptime()), queue: queueNum, flows: pipeline.flows.size,
-    held: pipeline.inspect?.held ?? 0, held_peak: pipeline.inspect?.heldPeak ?? 0,
-    counters: counters.snapshot(), nfq: q.stats, ...resources.stats(),
-    shaping: enforcement?.shaping ?? null,
-    ...(tracer ? { steps: tracer.summary() } : {}),
-  });
-  /** The status document: the snapshot plus per-application figures (live ones from conntrack). */
-  const statusDoc = async () => {
-    const live = opts.worker ? new Map() : await readConntrackMarks();
-    const apps = pipeline.classifier.apps.map((a) => ({
-      app: a.desc.name, mark: a.mark, action: a.action,
-      flows: counters.get(`classified_${a.desc.name}`), blocks: counters.get(`blocked_${a.desc.name}`),
-      live_connections: live.get(a.mark)?.connections ?? 0, live_bytes: live.get(a.mark)?.bytes ?? 0,
-    }));
-    return { ...snapshot(), apps };
+/** A failed start after the packet path was (partly) built: unbinds the queue, closes content and log, rethrows. */
+async function failStart(b: Boot, p: { content: ContentSetup; queue: NfQueue | null }, err: unknown): Promise<never> {
+  p.queue?.close();
+  await p.content.close();
+  b.closeLog();
+  throw err;
+}
+
+/** The `status` line (SIGUSR1) and the core of the status document. */
+function snapshot(d: Live) {
+  return {
+    pid: process.pid, uptime_s: Math.round(process.uptime()), queue: d.queueNum, flows: d.pipeline.flows.size,
+    held: d.pipeline.inspect?.held ?? 0, held_peak: d.pipeline.inspect?.heldPeak ?? 0,
+    counters: d.counters.snapshot(), nfq: d.queue.stats, ...d.resources.stats(),
+    shaping: d.enforcement?.shaping ?? null,
+    ...(d.tracer ? { steps: d.tracer.summary() } : {}),
   };
-  const socketPath = opts.statusSocket ?? (opts.worker ? `${cfg.status.socket}.${opts.worker.index}` : cfg.status.socket);
-  const status = await serveStatus(socketPath, statusDoc).catch((err) => {
-    logger.warn({ err: (err as Error).message, socket: socketPath }, 'status socket unavailable');
-    return null;
-  });
+}
 
+/**
+ * The status document: the snapshot plus per-application figures; live connections and bytes per
+ * mark come from conntrack (a queue worker leaves them to its supervisor: zeros).
+ */
+async function statusDoc(d: Live) {
+  const live = d.opts.worker ? new Map<number, { connections: number; bytes: number }>() : await readConntrackMarks();
+  const apps = d.pipeline.classifier.apps.map((a) => ({
+    app: a.desc.name, mark: a.mark, action: a.action,
+    flows: d.counters.get(`classified_${a.desc.name}`), blocks: d.counters.get(`blocked_${a.desc.name}`),
+    live_connections: live.get(a.mark)?.connections ?? 0, live_bytes: live.get(a.mark)?.bytes ?? 0,
+  }));
+  return { ...snapshot(d), apps };
+}
+
+/**
+ * Once a second: expires idle flows, runs the pipeline's timers, samples resources, refreshes the
+ * shaping statistics, flushes the outputs, and counts and logs new kernel-side queue drops.
+ */
+function startTick(d: Live): NodeJS.Timeout {
   let lastKernelDrops = 0;
-  const tick = setInterval(() => {
+  return setInterval(() => {
     const now = Date.now() / 1000;
-    pipeline.expire(now);
-    pipeline.tick(now);
-    resources.sample();
-    void enforcement?.refreshStats(() => counters.inc('shaping_stats_error'));
-    outputs.flush();
-    const qs = readQueueStats(queueNum);
+    d.pipeline.expire(now);
+    d.pipeline.tick(now);
+    d.resources.sample();
+    void d.enforcement?.refreshStats(() => d.counters.inc('shaping_stats_error'));
+    d.outputs.flush();
+    const qs = readQueueStats(d.queueNum);
     if (qs) {
       const drops = qs.queueDropped + qs.userDropped;
       if (drops > lastKernelDrops) {
-        counters.inc('kernel_queue_dropped', drops - lastKernelDrops);
-        logger.warn({ queue_dropped: qs.queueDropped, user_dropped: qs.userDropped }, 'kernel dropped queued packets');
+        d.counters.inc('kernel_queue_dropped', drops - lastKernelDrops);
+        d.logger.warn({ queue_dropped: qs.queueDropped, user_dropped: qs.userDropped }, 'kernel dropped queued packets');
       }
       lastKernelDrops = drops;
     }
   }, 1000);
+}
 
-  const b = enforcement?.backend;
-  logger.info(
+/** The `ready` line: queue, iptables backend (not in a worker), applications, signatures, config, pid, steps, status socket. */
+function logReady(d: Live, statusSocket: string | null): void {
+  const b = d.enforcement?.backend;
+  d.logger.info(
     {
-      queue: queueNum, ...(b ? { backend: b.backend, backend_reason: b.reason, families: b.families } : {}),
-      apps: classifier.apps.map((a) => `${a.desc.name}:${a.mark}:${a.action}`), signatures: rules.sigs.length,
-      config: cfg.file, pid: process.pid, trace_steps: !!tracer, status_socket: status ? socketPath : null,
+      queue: d.queueNum, ...(b ? { backend: b.backend, backend_reason: b.reason, families: b.families } : {}),
+      apps: d.classifier.apps.map((a) => `${a.desc.name}:${a.mark}:${a.action}`), signatures: d.rules.sigs.length,
+      config: d.cfg.file, pid: process.pid, trace_steps: !!d.tracer, status_socket: statusSocket,
     },
     'ready',
   );
+}
 
-  /**
-   * SIGHUP: re-reads the config and the rules. An invalid new config is refused with an error line
-   * and the old one keeps running. A valid one applies without dropping established connections:
-   * new flows use the new classifier, keyword lists apply to the next message of every inspected
-   * connection, and the iptables chains and shaping tree are updated in place.
-   */
-  const reload = async (): Promise<void> => {
-    const r = loadForReload(opts.config, logger, counters, cfg.file);
-    if (!r) return;
-    const { next, built, keywords } = r;
-    const later = restartNeeded(next, cfg);
-    pipeline.setClassifier(built.classifier);
-    const shared = content.inspect.shared;
-    shared.keywords = keywords;
-    shared.keywordsOn = { chat: next.keywords.chat, filenames: next.keywords.filenames };
-    setInspectLimits(next.parserLimits);
-    if (!opts.logLevel) logger.level = next.log.level;
-    await enforcement?.reload(next, built.classifier);
-    counters.inc('reloads');
-    logger.info(
-      {
-        config: next.file, apps: built.classifier.apps.map((a) => `${a.desc.name}:${a.mark}:${a.action}`), signatures: built.rules.sigs.length,
-        keywords: keywords.size, ...(later.length ? { restart_needed_for: later } : {}),
-      },
-      'reloaded',
-    );
-  };
+/**
+ * SIGHUP: re-reads the config and the rules. An invalid new config is refused with an error line
+ * and the old one keeps running. A valid one applies without dropping established connections:
+ * new flows use the new classifier, keyword lists apply to the next message of every inspected
+ * connection, and the iptables chains and shaping tree are updated in place. Logs `reloaded`.
+ */
+async function reload(d: Live): Promise<void> {
+  const r = loadForReload(d.opts.config, d.logger, d.counters, d.cfg.file);
+  if (!r) return;
+  const { next, built, keywords } = r;
+  const later = restartNeeded(next, d.cfg);
+  d.pipeline.setClassifier(built.classifier);
+  const shared = d.content.inspect.shared;
+  shared.keywords = keywords;
+  shared.keywordsOn = { chat: next.keywords.chat, filenames: next.keywords.filenames };
+  setInspectLimits(next.parserLimits);
+  if (!d.opts.logLevel) d.logger.level = next.log.level;
+  await d.enforcement?.reload(next, built.classifier);
+  d.counters.inc('reloads');
+  d.logger.info(
+    {
+      config: next.file, apps: built.classifier.apps.map((a) => `${a.desc.name}:${a.mark}:${a.action}`), signatures: built.rules.sigs.length,
+      keywords: keywords.size, ...(later.length ? { restart_needed_for: later } : {}),
+    },
+    'reloaded',
+  );
+}
 
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (sig: string) => {
-      if (stopping) return;
-      stopping = true;
-      clearInterval(tick);
-      logger.info({ signal: sig }, 'stopping');
-      // Lossless stop: no new packets are queued once our rules are gone; then judge what is still
-      // in flight, and only then unbind (the kernel drops packets left in an unbound queue).
-      const ok = enforcement ? await enforcement.stop() : true;
-      pipeline.flush(); // releases held packets (accepted) before the queue is unbound
-      if (!(await q.drain(1000))) logger.warn('queue did not drain within 1 s; remaining packets are accepted by close()');
-      q.close();
-      status?.close();
-      await content.close();
-      outputs.close();
-      logger.info({ counters: counters.snapshot(), nfq: q.stats, held_peak: pipeline.inspect?.heldPeak ?? 0, ...(tracer ? { steps: tracer.summary() } : {}) }, 'stopped');
-      flowsOut?.end();
-      setTimeout(() => {
-        closeLog();
-        resolve(ok ? 0 : 1);
-      }, 50);
-    };
-    process.on('SIGTERM', () => void stop('SIGTERM'));
-    process.on('SIGINT', () => void stop('SIGINT'));
-    let reloading = Promise.resolve();
-    process.on('SIGHUP', () => {
-      reloading = reloading.then(() => reload());
-    });
-    process.on('SIGUSR1', () => logger.info(snapshot(), 'status'));
-  });
+/**
+ * The daemon's part of a stop, once our rules are gone (no new packets are queued): judge what is
+ * still in flight, and only then unbind (the kernel drops packets left in an unbound queue); then
+ * close the status socket, content inspection and outputs.
+ */
+async function release(d: Live, status: net.Server | null): Promise<void> {
+  d.pipeline.flush(); // releases held packets (accepted) before the queue is unbound
+  if (!(await d.queue.drain(1000))) d.logger.warn('queue did not drain within 1 s; remaining packets are accepted by close()');
+  d.queue.close();
+  status?.close();
+  await d.content.close();
+  d.outputs.close();
 }

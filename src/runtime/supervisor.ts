@@ -1,31 +1,27 @@
 /**
  * `p2pgw run --queues N`: scaling across cores. The supervisor starts N queue workers (each a
- * `p2pgw run` process bound to queue num+i, sharing nothing), then installs the rules with
- * `--queue-balance num:num+N−1`; the kernel hashes both directions of a connection to the same
- * queue, so a flow always lands in the same process. The supervisor owns the rules and shaping,
- * forwards SIGHUP after validating the new config, merges the workers' status documents, respawns a
- * worker that dies (traffic keeps flowing meanwhile thanks to --queue-bypass), and on SIGTERM
- * removes the rules before the workers drain and exit.
+ * daemon process, worker-main.js, bound to queue num+i, sharing nothing; see worker-pool.ts), then
+ * installs the rules with `--queue-balance num:num+N−1`; the kernel hashes both directions of a
+ * connection to the same queue, so a flow always lands in the same process. The supervisor owns
+ * the rules and shaping, forwards SIGHUP after validating the new config, merges the workers'
+ * status documents, respawns a worker that dies (traffic keeps flowing meanwhile thanks to
+ * --queue-bypass), and on SIGTERM removes the rules before the workers drain and exit.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import { APPS } from '../apps/registry.js';
-import { loadConfig } from '../config/load.js';
 import { Counters } from '../core/counters.js';
-import { createLogger } from '../observe/log.js';
-import { readStatus, serveStatus } from '../observe/status.js';
+import { readStatus } from '../observe/status.js';
 import { readConntrackMarks } from '../observe/sysstats.js';
-import { P2pgwError } from '../core/errors.js';
-import { buildClassifier } from './setup.js';
 import { Enforcement } from './enforcement.js';
-import { loadForReload, type RunOptions } from './daemon.js';
-
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+import { boot, loadForReload, openStatus, serveUntilStopped, type Boot, type RunOptions } from './boot.js';
+import { WorkerPool, workerOptions, workerSocket } from './worker-pool.js';
 
 type Doc = Record<string, unknown>;
 
-/** Sums the numbers of several status documents, key by key (nested objects too). */
+/**
+ * Sums the numbers of several status documents, key by key (nested objects too); other values
+ * come from the first document that has them.
+ * @returns flows, held, held_peak, counters, nfq and apps summed (apps by position, keeping app,
+ *   mark and action), and `workers`: queue, pid, daemon resources and steps of each document
+ */
 export function mergeStatus(docs: Doc[]): Doc {
   const sum = (vals: unknown[]): unknown => {
     const objs = vals.filter((v) => v && typeof v === 'object' && !Array.isArray(v)) as Doc[];
@@ -46,130 +42,79 @@ export function mergeStatus(docs: Doc[]): Doc {
   };
 }
 
+/** A running supervisor. */
+interface Supervisor extends Boot {
+  opts: RunOptions;
+  /** Its status socket; worker i serves `<socket>.i`. */
+  socket: string;
+  counters: Counters;
+  pool: WorkerPool;
+  enforcement: Enforcement;
+}
+
+/**
+ * Runs the supervisor of `opts.queues` (2–64) queue workers until SIGTERM/SIGINT.
+ * @returns the process exit code: 0, or 1 when our rules could not all be removed
+ * @throws ConfigError / RulesError on a bad config or rules; P2pgwError NOT_ROOT; P2pgwError
+ *   NFQUEUE when a worker exits during start-up or does not answer within 20 s; what
+ *   Enforcement.start throws (IPTABLES, MISSING_FEATURE, TC). The workers are stopped first.
+ */
 export async function runSupervisor(opts: RunOptions): Promise<number> {
   const n = opts.queues!;
-  const cfg = loadConfig(opts.config, APPS.map((a) => a.name));
-  if (opts.logDest) cfg.log.dest = opts.logDest;
-  if (opts.logLevel) cfg.log.level = opts.logLevel;
-  const { classifier } = buildClassifier(cfg);
-  const { logger, notice, close: closeLog } = createLogger(cfg.log, 'live');
-  if (notice) logger.warn(notice);
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new P2pgwError('P2PGW_ERR_NOT_ROOT', '`p2pgw run` needs root (CAP_NET_ADMIN)');
-  }
+  const b = boot(opts, 'supervisor');
   const counters = new Counters();
-  const socket = opts.statusSocket ?? cfg.status.socket;
-  const workerSocket = (i: number) => `${socket}.${i}`;
-  const argvOf = (i: number): string[] => {
-    const a = [MAIN, 'run', '--queue-worker', String(i), '--status-socket', workerSocket(i)];
-    if (opts.config) a.push('--config', opts.config);
-    if (opts.logDest) a.push('--log-dest', opts.logDest);
-    if (opts.logLevel) a.push('--log-level', opts.logLevel);
-    if (opts.traceSteps) a.push('--trace-steps');
-    if (opts.flows) a.push('--flows', `${opts.flows}.${i}`);
-    if (opts.flowLog) a.push('--flow-log', path.join(opts.flowLog, `q${i}`));
-    if (opts.exportPcap) a.push('--export-pcap', path.join(opts.exportPcap, `q${i}`));
-    return a;
-  };
-  const workers: (ChildProcess | null)[] = new Array(n).fill(null);
-  let stopping = false;
-  const respawns: number[] = [];
-  const start = (i: number) => {
-    const w = spawn(process.execPath, argvOf(i), { stdio: ['ignore', 'inherit', 'inherit'] });
-    workers[i] = w;
-    w.on('exit', (code, sig) => {
-      if (stopping) return;
-      counters.inc('worker_died');
-      logger.error({ worker: i, code, signal: sig }, 'queue worker died; respawning (traffic bypasses it meanwhile)');
-      const now = Date.now();
-      respawns.push(now);
-      while (respawns.length && now - respawns[0] > 60_000) respawns.shift();
-      if (respawns.length <= 5) setTimeout(() => !stopping && start(i), 500);
-      else logger.error({ worker: i }, 'queue workers keep dying: not respawning any more');
-    });
-  };
-  for (let i = 0; i < n; i++) start(i);
-
-  // Wait until every worker answers on its status socket (it has bound its queue).
-  const deadline = Date.now() + 20_000;
-  for (let i = 0; i < n; i++) {
-    for (;;) {
-      if (workers[i]?.exitCode !== null && workers[i]?.exitCode !== undefined) {
-        stopping = true;
-        workers.forEach((w) => w?.kill('SIGTERM'));
-        closeLog();
-        throw new P2pgwError('P2PGW_ERR_NFQUEUE', `queue worker ${i} exited during start-up (code ${workers[i]?.exitCode}); see its log lines`);
-      }
-      if (await readStatus(workerSocket(i), 500).then(() => true, () => false)) break;
-      if (Date.now() > deadline) throw new P2pgwError('P2PGW_ERR_NFQUEUE', `queue worker ${i} did not start within 20 s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const socket = opts.statusSocket ?? b.cfg.status.socket;
+  const pool = new WorkerPool(n, (i) => workerOptions(opts, i, socket), counters, b.logger);
+  pool.startAll();
   let enforcement: Enforcement;
   try {
-    enforcement = await Enforcement.start(cfg, classifier, n, logger);
+    await pool.waitReady(socket);
+    enforcement = await Enforcement.start(b.cfg, b.classifier, n, b.logger);
   } catch (err) {
-    stopping = true;
-    workers.forEach((w) => w?.kill('SIGTERM'));
-    closeLog();
+    pool.abort();
+    b.closeLog();
     throw err;
   }
-  const statusDoc = async () => {
-    const docs = await Promise.all(workers.map((_, i) => readStatus(workerSocket(i), 2000).catch(() => null)));
-    const merged = mergeStatus(docs.filter((d): d is Doc => d !== null));
-    const live = await readConntrackMarks();
-    for (const a of (merged.apps as Doc[] | undefined) ?? []) {
-      a.live_connections = live.get(a.mark as number)?.connections ?? 0;
-      a.live_bytes = live.get(a.mark as number)?.bytes ?? 0;
-    }
-    return { pid: process.pid, uptime_s: Math.round(process.uptime()), queues: n, supervisor: counters.snapshot(), ...merged, shaping: enforcement.shaping };
-  };
-  const status = await serveStatus(socket, statusDoc).catch((err) => {
-    logger.warn({ err: (err as Error).message, socket }, 'status socket unavailable');
-    return null;
-  });
+  const s: Supervisor = { ...b, opts, socket, counters, pool, enforcement };
+  const status = await openStatus(socket, () => statusDoc(s), b.logger);
   const tick = setInterval(() => void enforcement.refreshStats(() => counters.inc('shaping_stats_error')), 1000);
-  logger.info(
-    { queues: `${cfg.queue.num}:${cfg.queue.num + n - 1}`, workers: workers.map((w) => w?.pid), backend: enforcement.backend.backend, config: cfg.file, pid: process.pid },
+  b.logger.info(
+    { queues: `${b.cfg.queue.num}:${b.cfg.queue.num + n - 1}`, workers: pool.pids(), backend: enforcement.backend.backend, config: b.cfg.file, pid: process.pid },
     'ready',
   );
-
-  return await new Promise<number>((resolve) => {
-    const stop = async (sig: string) => {
-      if (stopping) return;
-      stopping = true;
-      clearInterval(tick);
-      logger.info({ signal: sig }, 'stopping');
-      const ok = await enforcement.stop(); // no new packets are queued from here on
-      await Promise.all(
-        workers.map(
-          (w) =>
-            new Promise<void>((r) => {
-              if (!w || w.exitCode !== null) return r();
-              w.once('exit', () => r());
-              w.kill('SIGTERM');
-              setTimeout(() => (w.kill('SIGKILL'), r()), 15_000).unref();
-            }),
-        ),
-      );
+  return serveUntilStopped(b, {
+    tick,
+    enforcement,
+    begin: () => void (pool.stopping = true),
+    release: async () => {
+      await pool.stop();
       status?.close();
-      logger.info({ supervisor: counters.snapshot() }, 'stopped');
-      setTimeout(() => {
-        closeLog();
-        resolve(ok ? 0 : 1);
-      }, 50);
-    };
-    process.on('SIGTERM', () => void stop('SIGTERM'));
-    process.on('SIGINT', () => void stop('SIGINT'));
-    let reloading = Promise.resolve();
-    process.on('SIGHUP', () => {
-      reloading = reloading.then(async () => {
-        const r = loadForReload(opts.config, logger, counters, cfg.file);
-        if (!r) return; // the workers keep their config too
-        await enforcement.reload(r.next, r.built.classifier);
-        for (const w of workers) w?.kill('SIGHUP');
-        logger.info({ config: r.next.file }, 'reloaded (forwarded to the queue workers)');
-      });
-    });
+    },
+    stopped: () => ({ supervisor: counters.snapshot() }),
+    reload: () => reload(s),
   });
+}
+
+/** The merged status document of the workers, with live connections per mark from conntrack and the shaping classes. */
+async function statusDoc(s: Supervisor): Promise<Doc> {
+  const docs = await Promise.all(s.pool.workers.map((_, i) => readStatus(workerSocket(s.socket, i), 2000).catch(() => null)));
+  const merged = mergeStatus(docs.filter((d): d is Doc => d !== null));
+  const live = await readConntrackMarks();
+  for (const a of (merged.apps as Doc[] | undefined) ?? []) {
+    a.live_connections = live.get(a.mark as number)?.connections ?? 0;
+    a.live_bytes = live.get(a.mark as number)?.bytes ?? 0;
+  }
+  return { pid: process.pid, uptime_s: Math.round(process.uptime()), queues: s.pool.size, supervisor: s.counters.snapshot(), ...merged, shaping: s.enforcement.shaping };
+}
+
+/**
+ * SIGHUP: validates the new config; when valid, updates the rules and shaping in place and forwards
+ * SIGHUP to every worker (each reloads on its own); when invalid, the workers keep their config too.
+ */
+async function reload(s: Supervisor): Promise<void> {
+  const r = loadForReload(s.opts.config, s.logger, s.counters, s.cfg.file);
+  if (!r) return;
+  await s.enforcement.reload(r.next, r.built.classifier);
+  s.pool.signal('SIGHUP');
+  s.logger.info({ config: r.next.file }, 'reloaded (forwarded to the queue workers)');
 }

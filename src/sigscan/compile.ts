@@ -9,7 +9,6 @@
  * up to `mergeGap` bytes are folded into the segment as `??` positions. Every distinct segment is
  * one atom (position codes: 0..255 exact byte, 256 + k = interned class k).
  */
-import { createHash } from 'node:crypto';
 import {
   PatternError, MAX_BOUND, anyClass, classSize, foldNodes, foldPos, literalNodes, parseHexBody, parseOffset,
   type ByteClass, type Pos, type SigNode, type SigOffset,
@@ -241,124 +240,136 @@ export function parseHashSig(s: HashSigSource): { algo: HashAlgo; digest: string
   return { algo, digest, size };
 }
 
+/** Atoms (deduplicated segments), their owners and the variants' chains, as compileSources builds them. */
+class AtomTable {
+  private readonly index = new Map<string, number>();
+  readonly atoms: Int32Array[] = [];
+  private readonly owners: number[][] = []; // per atom: [v, j, v, j, ...]
+  readonly varSig: number[] = [];
+  readonly varNSeg: number[] = [];
+  readonly varGap0: number[] = [];
+  readonly gapMin: number[] = [];
+  readonly gapMax: number[] = [];
+  maxAtomLen = 0;
+
+  /** Adds a variant of signature `sig`: segments (atoms, by map key) separated by `gaps`. */
+  addVariant(sig: number, segs: readonly { key: string; codes: ArrayLike<number> }[], gaps: readonly [number, number][]): void {
+    const vi = this.varSig.length;
+    this.varSig.push(sig);
+    this.varNSeg.push(segs.length);
+    this.varGap0.push(this.gapMin.length);
+    for (const [lo, hi] of gaps) {
+      this.gapMin.push(lo);
+      this.gapMax.push(hi);
+    }
+    segs.forEach((seg, j) => this.owners[this.atom(seg.key, seg.codes)].push(vi, j));
+  }
+
+  /** Index of the atom with map key `key` (added with `codes` when new). */
+  private atom(key: string, codes: ArrayLike<number>): number {
+    let a = this.index.get(key);
+    if (a === undefined) {
+      a = this.atoms.length;
+      this.index.set(key, a);
+      this.atoms.push(Int32Array.from(codes));
+      this.owners.push([]);
+      if (codes.length > this.maxAtomLen) this.maxAtomLen = codes.length;
+    }
+    return a;
+  }
+
+  /** The owners as CSR arrays: atom a owns records ownerStart[a] .. ownerStart[a+1]-1. */
+  ownerArrays(): { ownerStart: Int32Array; ownerVar: Int32Array; ownerSeg: Int32Array } {
+    const ownerStart = new Int32Array(this.atoms.length + 1);
+    let total = 0;
+    for (let a = 0; a < this.atoms.length; a++) {
+      ownerStart[a] = total;
+      total += this.owners[a].length >> 1;
+    }
+    ownerStart[this.atoms.length] = total;
+    const ownerVar = new Int32Array(total);
+    const ownerSeg = new Int32Array(total);
+    let w = 0;
+    for (const list of this.owners) {
+      for (let k = 0; k < list.length; k += 2) {
+        ownerVar[w] = list[k];
+        ownerSeg[w++] = list[k + 1];
+      }
+    }
+    return { ownerStart, ownerVar, ownerSeg };
+  }
+}
+
+/** Per-signature arrays of DbMeta. */
+interface SigArrays {
+  names: string[];
+  sigOff: Uint8Array;
+  sigN: Float64Array;
+  sigShift: Float64Array;
+  sigNVar: Int32Array;
+}
+
+/** Records signature `i`'s offset; returns its EOF distance (0 unless `EOF-n`). @throws PatternError */
+function recordOffset(sa: SigArrays, i: number, offset: SigOffset, origin: string | undefined, o: Required<CompileOptions>): number {
+  if (offset.kind === 'any') return 0;
+  sa.sigOff[i] = offset.kind === 'abs' ? OFF_ABS : OFF_EOF;
+  sa.sigN[i] = offset.n;
+  sa.sigShift[i] = offset.shift;
+  if (offset.kind !== 'eof') return 0;
+  if (offset.n > o.maxEofDistance) throw new PatternError(origin, `EOF-${offset.n} exceeds maxEofDistance ${o.maxEofDistance}`);
+  return offset.n;
+}
+
+/** Compiles body signature `i` into `at`; returns its EOF distance. @throws PatternError */
+function addBodySig(s: BodySigSource, i: number, sa: SigArrays, at: AtomTable, ct: ClassTable, o: Required<CompileOptions>): number {
+  const fastBytes = plainBytes(s);
+  const { nodes, offset } = fastBytes !== null ? { nodes: null, offset: parseOffset(s.offset, s.origin) } : parseBodySig(s);
+  if (fastBytes !== null && fastBytes.length > MAX_SEGMENT) throw new PatternError(s.origin, `a fixed part is longer than ${MAX_SEGMENT} bytes`);
+  const eof = recordOffset(sa, i, offset, s.origin, o);
+  if (fastBytes !== null && s.nocase !== true) {
+    // Fast path (literal bytes): key = the bytes as Latin-1, codes = the bytes.
+    sa.sigNVar[i] = 1;
+    const key = Buffer.from(fastBytes.buffer, fastBytes.byteOffset, fastBytes.length).toString('latin1');
+    at.addVariant(i, [{ key, codes: fastBytes }], []);
+    return eof;
+  }
+  const variants: Variant[] = fastBytes !== null
+    ? [{ segs: [Array.from(fastBytes, (b) => ct.foldedCode(b))], gaps: [] }]
+    : expand(nodes!, ct, s.origin, o);
+  sa.sigNVar[i] = variants.length;
+  for (const v of variants) at.addVariant(i, v.segs.map((seg) => ({ key: keyOf(seg), codes: seg })), v.gaps);
+  return eof;
+}
+
 /** Front half of compilation. @throws PatternError (P2PGW_ERR_PATTERN) */
 export function compileSources(sources: readonly SigSource[], options: CompileOptions = {}): CompiledSigs {
   if (!Array.isArray(sources)) throw new PatternError(undefined, 'signatures must be an array');
   const o: Required<CompileOptions> = { maxEofDistance: 1 << 20, mergeGap: 32, maxVariants: 64, ...options };
   const n = sources.length;
   const ct = new ClassTable();
-  const names: string[] = new Array(n);
-  const sigOff = new Uint8Array(n);
-  const sigN = new Float64Array(n);
-  const sigShift = new Float64Array(n);
-  const sigNVar = new Int32Array(n);
+  const sa: SigArrays = { names: new Array(n), sigOff: new Uint8Array(n), sigN: new Float64Array(n), sigShift: new Float64Array(n), sigNVar: new Int32Array(n) };
   const hashes: HashEntry[] = [];
-  const atomIndex = new Map<string, number>();
-  const atoms: Int32Array[] = [];
-  const owners: number[][] = []; // per atom: [v, j, v, j, ...]
-  const varSig: number[] = [];
-  const varNSeg: number[] = [];
-  const varGap0: number[] = [];
-  const gapMin: number[] = [];
-  const gapMax: number[] = [];
-  let maxAtomLen = 0;
+  const at = new AtomTable();
   let maxEof = 0;
   for (let i = 0; i < n; i++) {
     const s = sources[i];
     if (s === null || typeof s !== 'object') throw new PatternError(undefined, `signature #${i}: not an object`);
-    names[i] = String(s.name);
+    sa.names[i] = String(s.name);
     if ('hash' in s) {
       const h = parseHashSig(s);
-      sigOff[i] = OFF_HASH;
+      sa.sigOff[i] = OFF_HASH;
       hashes.push({ sig: i, ...h });
       continue;
     }
-    const fastBytes = plainBytes(s);
-    const { nodes, offset } = fastBytes !== null ? { nodes: null, offset: parseOffset(s.offset, s.origin) } : parseBodySig(s);
-    if (fastBytes !== null && fastBytes.length > MAX_SEGMENT) throw new PatternError(s.origin, `a fixed part is longer than ${MAX_SEGMENT} bytes`);
-    if (offset.kind !== 'any') {
-      sigOff[i] = offset.kind === 'abs' ? OFF_ABS : OFF_EOF;
-      sigN[i] = offset.n;
-      sigShift[i] = offset.shift;
-      if (offset.kind === 'eof') {
-        if (offset.n > o.maxEofDistance) throw new PatternError(s.origin, `EOF-${offset.n} exceeds maxEofDistance ${o.maxEofDistance}`);
-        maxEof = Math.max(maxEof, offset.n);
-      }
-    }
-    if (fastBytes !== null && s.nocase !== true) {
-      // Fast path (literal bytes): key = the bytes as Latin-1, codes = the bytes.
-      sigNVar[i] = 1;
-      const vi = varSig.length;
-      varSig.push(i);
-      varNSeg.push(1);
-      varGap0.push(gapMin.length);
-      const key = Buffer.from(fastBytes.buffer, fastBytes.byteOffset, fastBytes.length).toString('latin1');
-      let a = atomIndex.get(key);
-      if (a === undefined) {
-        a = atoms.length;
-        atomIndex.set(key, a);
-        atoms.push(Int32Array.from(fastBytes));
-        owners.push([]);
-        if (fastBytes.length > maxAtomLen) maxAtomLen = fastBytes.length;
-      }
-      owners[a].push(vi, 0);
-      continue;
-    }
-    const variants: Variant[] = fastBytes !== null
-      ? [{ segs: [Array.from(fastBytes, (b) => ct.foldedCode(b))], gaps: [] }]
-      : expand(nodes!, ct, s.origin, o);
-    sigNVar[i] = variants.length;
-    for (const v of variants) {
-      const vi = varSig.length;
-      varSig.push(i);
-      varNSeg.push(v.segs.length);
-      varGap0.push(gapMin.length);
-      for (const [lo, hi] of v.gaps) {
-        gapMin.push(lo);
-        gapMax.push(hi);
-      }
-      v.segs.forEach((seg, j) => {
-        const key = keyOf(seg);
-        let a = atomIndex.get(key);
-        if (a === undefined) {
-          a = atoms.length;
-          atomIndex.set(key, a);
-          atoms.push(Int32Array.from(seg));
-          owners.push([]);
-          if (seg.length > maxAtomLen) maxAtomLen = seg.length;
-        }
-        owners[a].push(vi, j);
-      });
-    }
-  }
-  const ownerStart = new Int32Array(atoms.length + 1);
-  let total = 0;
-  for (let a = 0; a < atoms.length; a++) {
-    ownerStart[a] = total;
-    total += owners[a].length >> 1;
-  }
-  ownerStart[atoms.length] = total;
-  const ownerVar = new Int32Array(total);
-  const ownerSeg = new Int32Array(total);
-  let w = 0;
-  for (const list of owners) {
-    for (let k = 0; k < list.length; k += 2) {
-      ownerVar[w] = list[k];
-      ownerSeg[w++] = list[k + 1];
-    }
+    maxEof = Math.max(maxEof, addBodySig(s, i, sa, at, ct, o));
   }
   const meta: DbMeta = {
-    names, sigOff, sigN, sigShift, sigNVar,
-    atomLen: Int32Array.from(atoms, (a) => a.length),
-    ownerStart, ownerVar, ownerSeg,
-    varSig: Int32Array.from(varSig), varNSeg: Int32Array.from(varNSeg), varGap0: Int32Array.from(varGap0),
-    gapMin: Float64Array.from(gapMin), gapMax: Float64Array.from(gapMax),
-    hashes, maxAtomLen, maxEof,
+    ...sa,
+    atomLen: Int32Array.from(at.atoms, (a) => a.length),
+    ...at.ownerArrays(),
+    varSig: Int32Array.from(at.varSig), varNSeg: Int32Array.from(at.varNSeg), varGap0: Int32Array.from(at.varGap0),
+    gapMin: Float64Array.from(at.gapMin), gapMax: Float64Array.from(at.gapMax),
+    hashes, maxAtomLen: at.maxAtomLen, maxEof,
   };
-  return { meta, atoms, classes: ct.list };
-}
-
-/** Hex digest helper used by tests and the hasher: `algo` over `bytes`. */
-export function digestOf(algo: HashAlgo, bytes: Uint8Array): string {
-  return createHash(algo).update(bytes).digest('hex');
+  return { meta, atoms: at.atoms, classes: ct.list };
 }

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCodes, P2pgwError } from '../core/errors.js';
 import type { DbMeta, HashEntry } from './compile.js';
-import type { TierStats } from './tables.js';
+import type { TierStats } from './blob.js';
 
 const MAGIC = 'P2PGWSDB';
 /** Container format version. */

@@ -15,6 +15,7 @@
  * scanner can be resumed after an error. `onMatch` may scan other streams of the same database,
  * but not the stream that called it.
  */
+import { DEFAULTS } from '../core/defaults.js';
 import { ErrorCodes, P2pgwError } from '../core/errors.js';
 import { GapState, MODE_EOF, MODE_NORMAL, processEvents } from './chain.js';
 import type { DbMeta } from './compile.js';
@@ -221,7 +222,7 @@ export class SigStream {
 
 /** Options of a ChunkedScanner. */
 export interface ChunkedOptions extends StreamOptions {
-  /** Buffer size in bytes (default 32 KiB; raised to 2 × overlap + 1 if smaller). */
+  /** Buffer size in bytes (default DEFAULTS.scan.bufferBytes, 32 KiB; raised to 2 × overlap + 1 if smaller). */
   bufferSize?: number;
 }
 
@@ -242,7 +243,7 @@ export class ChunkedScanner {
     const core = 'core' in db ? db.core : db;
     if (!core || !('engine' in core)) throw new P2pgwError(ErrorCodes.P2PGW_ERR_USAGE, 'ChunkedScanner needs a SigDatabase');
     this.#core = new ScanCore(core, opts);
-    const size = opts.bufferSize ?? 32 * 1024;
+    const size = opts.bufferSize ?? DEFAULTS.scan.bufferBytes;
     if (!Number.isInteger(size) || size < 1) throw new P2pgwError(ErrorCodes.P2PGW_ERR_USAGE, 'bufferSize must be a positive integer');
     this.bufferSize = Math.max(size, 2 * this.#core.overlap + 1);
     this.#buf = new Uint8Array(this.bufferSize);

@@ -1,13 +1,11 @@
 /**
- * JS boundary of the matcher v2 WebAssembly engine (asm/assembly/sigdb.ts): module loading (compiled
- * once per process and variant, like src/matcher/wasm.ts), one instance per loaded database, and the
- * buffer scan call that returns atom occurrences as (atom, end) pairs.
+ * JS boundary of the signature engine's WebAssembly module (asm/assembly/sigdb.ts): its ABI, one
+ * instance per loaded database, and the buffer scan call that returns atom occurrences as (atom,
+ * end) pairs. Locating, compiling (once per process and variant), instantiating and ABI-checking the
+ * module is src/matcher/wasm.ts's, the one WebAssembly loader.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { ErrorCodes, P2pgwError } from '../core/errors.js';
-import { asmBuildUrl, instantiateChecked, Wasm, type WasmMemory, type WasmModule } from '../matcher/wasm.js';
-
+import type { P2pgwError } from '../core/errors.js';
+import { instantiateWasm, returnCodeError, type WasmMemory } from '../matcher/wasm.js';
 
 /** ABI version of asm/assembly/sigdb.ts this wrapper speaks. */
 export const SIGDB_ABI_VERSION = 2;
@@ -43,38 +41,7 @@ const CODE_TEXT: Record<number, string> = {
 
 /** A P2pgwError(P2PGW_ERR_WASM) for engine return code `code` during `what`. */
 export function sigdbError(code: number, what: string): P2pgwError {
-  return new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `sigdb ${what}: ${CODE_TEXT[code] ?? `unknown error code ${code}`} (code ${code})`);
-}
-
-/**
- * URL of the release (default) or debug build. Resolved relative to this file (src/sigscan or
- * dist/sigscan are two levels below the package root); other layouts (a bench build) search upwards.
- */
-export function sigdbWasmUrl(debug = process.env.P2PGW_WASM_DEBUG === '1'): URL {
-  return asmBuildUrl(`sigdb.${debug ? 'debug' : 'release'}.wasm`);
-}
-
-const modules = new Map<boolean, WasmModule>();
-
-/** The compiled sigdb module (compiled synchronously on first use, then cached). */
-export function sigdbModule(debug = process.env.P2PGW_WASM_DEBUG === '1'): WasmModule {
-  const cached = modules.get(debug);
-  if (cached) return cached;
-  const url = sigdbWasmUrl(debug);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(url);
-  } catch (cause) {
-    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot read ${fileURLToPath(url)}: run \`npm run build:asm\``, { cause });
-  }
-  let mod: WasmModule;
-  try {
-    mod = new Wasm.Module(bytes);
-  } catch (cause) {
-    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, `cannot compile ${fileURLToPath(url)}`, { cause });
-  }
-  modules.set(debug, mod);
-  return mod;
+  return returnCodeError('sigdb', code, what, CODE_TEXT);
 }
 
 /** Largest slice handed to the engine per call (bytes, excluding the carry). */
@@ -102,7 +69,7 @@ export class Engine {
 
   /** @throws P2pgwError(P2PGW_ERR_WASM) if the blob is rejected or memory runs out. */
   constructor(blob: Uint8Array, debug?: boolean) {
-    const ex = instantiateChecked<SigdbExports>(sigdbModule(debug), 'sigdb', SIGDB_ABI_VERSION);
+    const ex = instantiateWasm<SigdbExports>('sigdb', SIGDB_ABI_VERSION, debug);
     this.ex = ex;
     const ptr = ex.alloc(blob.length) >>> 0;
     if (ptr === 0) throw sigdbError(SigdbCodes.ERR_OOM, 'load');

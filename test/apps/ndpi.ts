@@ -4,6 +4,7 @@
  * does not always print the initiator first.
  */
 import fs from 'node:fs';
+import { APPS } from '../../src/apps/registry.js';
 
 export interface NdpiFlow {
   l4: string;
@@ -41,8 +42,8 @@ export function readNdpi(file: string): Map<string, NdpiFlow> {
 
 /** nDPI application names → ours, for the P2P applications the captures hold. */
 export const NDPI_P2P: Readonly<Record<string, string>> = { BitTorrent: 'bittorrent', eDonkey: 'edonkey', Gnutella: 'gnutella' };
-/** Our applications that count as P2P (none may appear on the control captures). */
-export const OUR_P2P: readonly string[] = ['bittorrent', 'edonkey', 'gnutella', 'fasttrack'];
+/** Our applications that count as P2P, category `p2p` in the registry (none may appear on the control captures). */
+export const OUR_P2P: readonly string[] = APPS.filter((a) => a.category === 'p2p').map((a) => a.name);
 
 export interface Agreement {
   /** Flow records nDPI labels with a P2P application, and how many we label the same. */

@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_RULES_DIR, loadRules, parseRules } from '../../src/apps/rules.js';
-import { APPS } from '../../src/apps/registry.js';
+import { DEFAULT_RULES_DIR, loadRules, parseRules, type KnownApp } from '../../src/apps/rules.js';
+import { APPS, appByName } from '../../src/apps/registry.js';
 import { RulesError, ErrorCodes } from '../../src/core/errors.js';
 import { ROOT } from '../helpers/paths.js';
 
@@ -22,9 +22,15 @@ function rulesError(fn: () => unknown): RulesError {
 
 const parseErr = (text: string): string => rulesError(() => parseRules(text, F)).message;
 
-/** A temporary rules directory holding `files`. */
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A temporary rules directory holding `files` (removed after the tests). */
 function dir(files: Record<string, string>): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-rules-'));
+  made.push(d);
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(d, name), text);
   return d;
 }
@@ -166,22 +172,71 @@ describe('loadRules: merge and validation', () => {
   });
 });
 
+describe('loadRules: signatures the dissectors declare', () => {
+  const alpha: KnownApp = { name: 'alpha', l4: ['tcp'], signatures: ['one', 'two', 'three'] };
+
+  it('accepts rules that define every declared signature, in any file', () => {
+    const d = dir({ 'a.rules': BASE + 'sig alpha one tcp @0 "x"\nsig alpha two tcp any "y"\n', 'b.rules': 'sig alpha three any @0 "z"\n' });
+    expect(loadRules(d, [alpha, 'beta']).sigs.map((s) => s.id)).toEqual(['alpha.one', 'alpha.two', 'alpha.three']);
+  });
+
+  it('reports a declared signature no rules file defines, at the app line, with the app and the name', () => {
+    const d = dir({ 'a.rules': '# local\n' + BASE + 'sig alpha one tcp @0 "x"\nsig alpha three tcp @0 "z"\n' });
+    const e = rulesError(() => loadRules(d, [alpha, 'beta']));
+    expect(e.code).toBe(ErrorCodes.P2PGW_ERR_RULES);
+    expect(e.message).toBe(`${path.join(d, 'a.rules')}:2: app 'alpha' declares signature 'two' but no rules file defines it (add a 'sig alpha two …' line)`);
+  });
+
+  it('lists every missing name of the application', () => {
+    const d = dir({ 'a.rules': BASE + 'sig alpha two tcp @0 "x"\n' });
+    expect(rulesError(() => loadRules(d, [alpha, 'beta'])).message).toBe(
+      `${path.join(d, 'a.rules')}:1: app 'alpha' declares signatures 'one', 'three' but no rules file defines them (add a 'sig alpha one …' line)`,
+    );
+  });
+
+  it('checks registered dissectors by name: the bundled rules without one sig line fail to load', () => {
+    const text = fs.readFileSync(path.join(DEFAULT_RULES_DIR, 'p2pgw.rules'), 'utf8');
+    for (const app of APPS) {
+      const sig = app.signatures[app.signatures.length - 1];
+      const lines = text.split('\n');
+      const at = lines.findIndex((l) => new RegExp(`^sig\\s+${app.name}\\s+${sig}\\s`).test(l));
+      expect(at, `${app.name}.${sig} in the bundled rules`).toBeGreaterThanOrEqual(0);
+      lines.splice(at, 1);
+      const d = dir({ 'p2pgw.rules': lines.join('\n') });
+      const appLine = lines.findIndex((l) => new RegExp(`^app\\s+${app.name}\\s`).test(l)) + 1;
+      expect(rulesError(() => loadRules(d)).message).toBe(
+        `${path.join(d, 'p2pgw.rules')}:${appLine}: app '${app.name}' declares signature '${sig}' but no rules file defines it (add a 'sig ${app.name} ${sig} …' line)`,
+      );
+    }
+  });
+});
+
 describe('bundled rules', () => {
   it('resolve from the package root', () => {
     expect(DEFAULT_RULES_DIR).toBe(path.join(ROOT, 'rules'));
   });
 
-  it('load, declare every registered app with the documented marks, allow everything', () => {
+  it('load, declare every registered app with a distinct mark, allow everything', () => {
     const r = loadRules();
-    const marks = Object.fromEntries([...r.apps.values()].map((a) => [a.name, a.mark]));
-    expect(marks).toEqual({ bittorrent: 1, edonkey: 2, gnutella: 3, fasttrack: 4, msn: 5, msnftp: 6, http: 7 });
+    expect([...r.apps.keys()].sort()).toEqual(APPS.map((a) => a.name).sort());
+    const marks = [...r.apps.values()].map((a) => a.mark);
+    expect(new Set(marks).size).toBe(marks.length);
     expect([...r.apps.values()].every((a) => a.action === 'allow')).toBe(true);
-    expect(APPS.map((a) => a.name).sort()).toEqual([...r.apps.keys()].sort());
   });
 
-  it('give every dissector at least one signature', () => {
+  it('keep the marks of released applications (connmarks users match in their firewall rules)', () => {
+    const released: Record<string, number> = { bittorrent: 1, edonkey: 2, gnutella: 3, fasttrack: 4, msn: 5, msnftp: 6, http: 7 };
     const r = loadRules();
-    for (const a of APPS) expect(r.sigs.some((s) => s.app === a.name), a.name).toBe(true);
+    for (const [name, mark] of Object.entries(released)) if (appByName(name)) expect(r.apps.get(name)?.mark, name).toBe(mark);
+  });
+
+  it('define exactly the signatures each dissector declares, and every dissector declares some', () => {
+    const r = loadRules();
+    for (const a of APPS) {
+      expect(a.signatures.length, a.name).toBeGreaterThan(0);
+      const defined = r.sigs.filter((s) => s.app === a.name).map((s) => s.sig);
+      expect([...defined].sort(), a.name).toEqual([...a.signatures].sort());
+    }
   });
 
   it('registry order keeps specific applications before generic ones', () => {

@@ -9,6 +9,7 @@ import { scenarioFromJson, scenarioToJson } from '../../src/tools/lab/scenario.j
 import { btIds, BT_BLOCK, UTP } from '../../src/apps/bittorrent/session.js';
 import { bdecode, bencode, prngBytes, type Bdecoded } from '../../src/apps/bytes.js';
 import { buildScenario, SESSIONS, sessionNames } from '../../src/tools/lab/sessions.js';
+import { APPS } from '../../src/apps/registry.js';
 import type { Session } from '../../src/apps/session-types.js';
 
 const all = buildScenario([], { bulkBytes: 65536 });
@@ -55,7 +56,14 @@ function http(b: Uint8Array): { start: string; headers: Record<string, string>; 
 
 describe('registry and scenario', () => {
   it('covers every application with distinct high ports', () => {
-    expect(Object.keys(SESSIONS)).toEqual(['bittorrent', 'edonkey', 'gnutella', 'fasttrack', 'msn', 'msnftp', 'http', 'bulk']);
+    // Registry order, applications with sessions only, then the non-application bulk transfers.
+    const withSessions = APPS.filter((a) => (a.sessions ?? []).length > 0);
+    expect(Object.keys(SESSIONS)).toEqual([...withSessions.map((a) => a.name), 'bulk']);
+    expect(withSessions.length).toBeGreaterThan(0);
+    for (const a of withSessions) {
+      expect(SESSIONS[a.name]).toBe(a.sessions);
+      for (const t of a.sessions!) expect(t.app, `${a.name}.${t.variant}`).toBe(a.name);
+    }
     expect(all.map((s) => s.name)).toEqual(sessionNames());
     const ports = all.map((s) => s.port);
     expect(new Set(ports).size).toBe(ports.length);

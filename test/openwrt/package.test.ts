@@ -12,11 +12,14 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
 import { parse as parseYaml } from 'yaml';
+import ts from 'typescript';
 import { parseConfig } from '../../src/config/load.js';
 import { APPS } from '../../src/apps/registry.js';
 import { ConfigError } from '../../src/core/errors.js';
 // @ts-expect-error plain JavaScript module without type declarations
 import * as ipkLib from '../../openwrt/ipk.mjs';
+// @ts-expect-error plain JavaScript module without type declarations
+import * as shippedLib from '../../openwrt/shipped.mjs';
 
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const OW = path.join(ROOT, 'openwrt');
@@ -141,6 +144,39 @@ function openIpk(file: string): Ipk {
   }
   return { outer, control, data, dataTar, fields };
 }
+
+/**
+ * The relative imports of a compiled module, read with the TypeScript parser (independently of
+ * openwrt/shipped.mjs's scan): static (`import`/`export … from`) and dynamic (`import('…')`),
+ * resolved against `rel` (its path under dist/).
+ */
+function jsImports(rel: string, source: string): { static: string[]; dynamic: string[] } {
+  const sf = ts.createSourceFile(rel, source, ts.ScriptTarget.ES2022, false, ts.ScriptKind.JS);
+  const out = { static: [] as string[], dynamic: [] as string[] };
+  const add = (kind: 'static' | 'dynamic', spec: string) => {
+    if (spec.startsWith('./') || spec.startsWith('../')) out[kind].push(path.posix.normalize(path.posix.join(path.posix.dirname(rel), spec)));
+  };
+  const visit = (n: ts.Node): void => {
+    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) add('static', n.moduleSpecifier.text);
+    else if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword && n.arguments[0] && ts.isStringLiteral(n.arguments[0])) add('dynamic', n.arguments[0].text);
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+/** Unpacks the data of a package into `root` (files and folders, as opkg would). */
+function unpack(ipk: Ipk, root: string): void {
+  fs.mkdirSync(root, { recursive: true });
+  for (const [name, e] of ipk.data) {
+    const p = path.join(root, name);
+    if (e.type === '5') fs.mkdirSync(p, { recursive: true });
+    else if (e.type === '0') fs.writeFileSync(p, e.data, { mode: e.mode });
+  }
+}
+
+/** The router package's answer to a development-tool command (see src/cli/main.ts). */
+const TOOL_COMMANDS = ['demo', 'gen', 'profile', 'analyze'];
 
 const runBuild = (out: string, extra: string[] = []) =>
   execFileSync(process.execPath, [path.join(OW, 'build-ipk.mjs'), '--out', out, ...extra], {
@@ -291,12 +327,7 @@ describe('openwrt .ipk (npm run package:openwrt)', () => {
 
   it('runs from the unpacked package: the CLI validates the shipped config with only the shipped node_modules', () => {
     const root = path.join(tmp, 'root');
-    fs.mkdirSync(root, { recursive: true });
-    for (const [name, e] of ipks.get('x86_64')!.data) {
-      const p = path.join(root, name);
-      if (e.type === '5') fs.mkdirSync(p, { recursive: true });
-      else if (e.type === '0') fs.writeFileSync(p, e.data, { mode: e.mode });
-    }
+    unpack(ipks.get('x86_64')!, root);
     const out = execFileSync(process.execPath, [path.join(root, 'usr/lib/p2pgw/dist/cli/main.js'), 'check-config', path.join(root, 'etc/p2pgw/p2pgw.yaml')], {
       cwd: root,
       encoding: 'utf8',
@@ -305,6 +336,60 @@ describe('openwrt .ipk (npm run package:openwrt)', () => {
     expect(out).toMatch(/: ok \(\d+ applications/);
     const version = execFileSync(process.execPath, [path.join(root, 'usr/lib/p2pgw/dist/cli/main.js'), '--version'], { encoding: 'utf8' });
     expect(version.trim()).toBe(PKG.version);
+  });
+
+  it('ships no development tools: no dist/tools, no tool commands, nothing only they use', () => {
+    const { data } = ipks.get('x86_64')!;
+    const prefix = './usr/lib/p2pgw/dist/';
+    const dist = [...data.keys()].filter((n) => n.startsWith(prefix) && n.endsWith('.js')).map((n) => n.slice(prefix.length)).sort();
+    expect(dist.filter((f) => f.startsWith('tools/'))).toEqual([]);
+    expect([...data.keys()].filter((n) => n.startsWith(`${prefix}tools`))).toEqual([]);
+    for (const f of ['cli/demo.js', 'cli/profile.js', 'cli/analyze.js']) expect(dist, f).not.toContain(f);
+    for (const f of ['cli/main.js', 'runtime/daemon.js', 'runtime/supervisor.js', 'runtime/replay.js', 'content/scan-worker.js', 'matcher/wasm.js', 'sigscan/sigdb.js', 'cli/sink.js', 'cli/status.js', 'cli/compile-sigs.js']) {
+      expect(dist, f).toContain(f);
+    }
+    const plan = shippedLib.shippedDist(path.join(ROOT, 'dist')) as { files: string[]; tools: string[]; problems: string[] };
+    expect(plan.problems).toEqual([]);
+    expect(dist).toEqual(plan.files);
+  });
+
+  it('the dist files it ships never import tools/, and every static import stays inside the package (TypeScript parser)', () => {
+    const { data } = ipks.get('x86_64')!;
+    const prefix = './usr/lib/p2pgw/dist/';
+    const shipped = new Map([...data].filter(([n]) => n.startsWith(prefix) && n.endsWith('.js')).map(([n, e]) => [n.slice(prefix.length), e.data.toString('utf8')]));
+    const bad: string[] = [];
+    const lazy = new Set<string>();
+    for (const [rel, src] of shipped) {
+      const imp = jsImports(rel, src);
+      for (const t of imp.static) {
+        if (t.startsWith('tools/')) bad.push(`${rel} imports ${t}`);
+        else if (!shipped.has(t)) bad.push(`${rel} imports ${t}, which the package lacks`);
+      }
+      for (const t of imp.dynamic) if (!shipped.has(t)) lazy.add(t);
+    }
+    expect(bad).toEqual([]);
+    // What is loaded on demand but not shipped is a development tool (the CLI's demo, gen, profile, analyze).
+    const plan = shippedLib.shippedDist(path.join(ROOT, 'dist')) as { tools: string[] };
+    for (const t of lazy) expect(plan.tools, t).toContain(t);
+    expect(lazy.size).toBeGreaterThan(0);
+  });
+
+  it('the development-tool commands fail in one line in the router package, not with a stack trace', (ctx) => {
+    const cli = path.join(ROOT, 'dist/cli');
+    if (!fs.readdirSync(cli).some((f) => f.endsWith('.js') && fs.readFileSync(path.join(cli, f), 'utf8').includes('not part of the router package'))) {
+      skipNote('tool commands in the router package', 'dist/cli has no router-package guard yet (src/cli, issue 11): rebuild');
+      ctx.skip();
+      return;
+    }
+    const root = path.join(tmp, 'root-tools');
+    unpack(ipks.get('x86_64')!, root);
+    for (const cmd of TOOL_COMMANDS) {
+      const r = spawnSync(process.execPath, [path.join(root, 'usr/lib/p2pgw/dist/cli/main.js'), cmd, '--help'], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
+      expect(r.status, `${cmd}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n'), cmd).toHaveLength(1);
+      expect(r.stderr, cmd).toContain('not part of the router package');
+      expect(r.stderr, cmd).toContain(cmd);
+    }
   });
 
   it('takes cross-built musl addons with --addon, into the packages of their CPU only', (ctx) => {
@@ -356,6 +441,43 @@ describe('openwrt .ipk (npm run package:openwrt)', () => {
 });
 
 describe('openwrt ipk building blocks', () => {
+  it('shipped.mjs follows static, dynamic and new URL imports from the entry points and leaves the tools out', () => {
+    const dist = path.join(tmp, 'dist-fixture');
+    const put = (rel: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(dist, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dist, rel), text);
+    };
+    put('cli/main.js', "import { a } from '../core/a.js';\nexport {\n  b,\n} from './b.js';\nconst demo = () => import('./demo.js');\nconst gen = () => import('../tools/lab/gen.js');\nconst w = new URL('../runtime/worker.js', import.meta.url);\n/* import { x } from '../tools/comment.js'; */\n");
+    put('cli/b.js', "import 'node:fs';\nimport '../core/side.js';\nexport const b = 1;\n");
+    put('cli/demo.js', "import { lab } from '../tools/lab/netns.js';\n");
+    put('core/a.js', 'export const a = 1;\n');
+    put('core/side.js', 'globalThis.x = 1;\n');
+    put('core/only-tools.js', 'export const t = 1;\n');
+    put('core/a.js.map', '{}');
+    put('runtime/worker.js', "import { a } from '../core/a.js';\n");
+    put('content/scan-worker.js', "import { a } from '../core/a.js';\n");
+    put('tools/lab/gen.js', "import { t } from '../../core/only-tools.js';\n");
+    put('tools/lab/netns.js', 'export const lab = 1;\n');
+    const r = shippedLib.shippedDist(dist) as { files: string[]; tools: string[]; problems: string[] };
+    expect(r.problems).toEqual([]);
+    expect(r.files).toEqual(['cli/b.js', 'cli/main.js', 'content/scan-worker.js', 'core/a.js', 'core/side.js', 'runtime/worker.js']);
+    expect(r.tools).toEqual(['cli/demo.js', 'tools/lab/gen.js', 'tools/lab/netns.js']);
+    shippedLib.pruneDist(dist);
+    const left: string[] = [];
+    const walk = (d: string, sub = ''): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(path.join(d, e.name), `${sub}${e.name}/`);
+        else left.push(`${sub}${e.name}`);
+      }
+    };
+    walk(dist);
+    expect(left.sort()).toEqual(r.files);
+    expect(fs.existsSync(path.join(dist, 'tools'))).toBe(false);
+    // A shipped module that imports a tool statically could not load in the package: an error.
+    put('cli/main.js', "import { lab } from '../tools/lab/netns.js';\n");
+    expect((shippedLib.shippedDist(dist) as { problems: string[] }).problems).toEqual(['entry point dist/cli/main.js statically imports the development tools']);
+  });
+
   it('writes GNU long-name records for paths of 100 bytes and more, which opkg and node-tar read back', () => {
     const long = `./usr/lib/p2pgw/node_modules/${'a'.repeat(60)}/${'b'.repeat(60)}/index.js`;
     const buf = ipkLib.tar([{ name: long, type: 'file', mode: 0o644, data: Buffer.from('x') }, { name: './short', type: 'file', mode: 0o600, data: Buffer.from('y') }], EPOCH);
@@ -396,6 +518,8 @@ describe('openwrt ipk building blocks', () => {
     for (const f of ['p2pgw.init', 'p2pgw.config', 'p2pgw.sh', 'p2pgw.uci-to-yaml.sh']) expect(mk).toContain(`./files/${f}`);
     expect(mk).toMatch(/npm_config_nodedir=\$\(STAGING_DIR\)\/usr\//);
     expect(mk).toMatch(/npm_config_arch=\$\(NODEJS_CPU\)/);
+    // The SDK build ships the same dist/ files as build-ipk.mjs: no development tools.
+    expect(mk).toMatch(/^\tnode \$\(CURDIR\)\/shipped\.mjs --prune \$\(1\)\/usr\/lib\/p2pgw\/dist$/m);
   });
 
   it('the SDK build applies the source hunks of the nfqueue patch (reversible on the installed, patched copy)', (ctx) => {

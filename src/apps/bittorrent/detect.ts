@@ -8,10 +8,17 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
-import { ascii, bDict, bString, hitAt, hitInDatagram, hitWithin, indexOfCrlf, prefixState, u16be, u32be, eitherDirection, type DirState } from '../util.js';
-import { BitTorrentMetaInspector } from './inspect.js';
+import { ascii, u16be, u32be } from '../bytes.js';
+import { bDict, bString, hitAt, hitInDatagram, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
+import { BitTorrentMetaInspector, BT_WEIRDS } from './inspect.js';
+import { BITTORRENT } from './session.js';
 
 const APP = 'bittorrent';
+/** The literal signatures this dissector reads (rules/p2pgw.rules defines each). */
+const SIG = sigNames(APP, [
+  'handshake', 'tracker-announce', 'tracker-scrape', 'info-hash', 'peer-id', 'krpc-query', 'krpc-response', 'krpc-error',
+  'udp-tracker',
+]);
 /** BEP 3: the handshake starts with pstrlen = 19 and pstr "BitTorrent protocol". */
 const HANDSHAKE_LEN = 20;
 const GET = ascii('GET ');
@@ -29,7 +36,7 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   const p = ctx.prefix[d];
   if (p.length === 0) return 'empty';
   if (p[0] === 0x13) {
-    if (hitAt(ctx, APP, 'handshake', d)) return 'detected';
+    if (hitAt(ctx, SIG, 'handshake', d)) return 'detected';
     return p.length < HANDSHAKE_LEN ? 'candidate' : 'no';
   }
   const g = prefixState(p, GET);
@@ -37,11 +44,11 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   if (g === 'mismatch') return 'no';
   const eol = indexOfCrlf(p);
   const lineEnd = eol < 0 ? p.length : eol;
-  const infoHash = hitWithin(ctx, APP, 'info-hash', d, 4, lineEnd);
+  const infoHash = hitWithin(ctx, SIG, 'info-hash', d, 4, lineEnd);
   const tracker =
-    hitAt(ctx, APP, 'tracker-announce', d) ||
-    hitAt(ctx, APP, 'tracker-scrape', d) ||
-    hitWithin(ctx, APP, 'peer-id', d, 4, lineEnd);
+    hitAt(ctx, SIG, 'tracker-announce', d) ||
+    hitAt(ctx, SIG, 'tracker-scrape', d) ||
+    hitWithin(ctx, SIG, 'peer-id', d, 4, lineEnd);
   if (infoHash && tracker) return 'detected';
   if (eol >= 0 || p.length >= MAX_REQUEST_LINE) return 'no';
   return 'candidate';
@@ -139,7 +146,7 @@ export function isKrpc(b: Uint8Array): boolean {
 export function isUdpTrackerConnect(ctx: SearchContext): boolean {
   const b = ctx.payload;
   const magic = b.length === 16 && u32be(b, 0) === 0x417 && u32be(b, 4) === 0x27101980;
-  return magic && u32be(b, 8) === 0 && hitInDatagram(ctx, APP, 'udp-tracker', 0);
+  return magic && u32be(b, 8) === 0 && hitInDatagram(ctx, SIG, 'udp-tracker', 0);
 }
 
 /** Could this first datagram open a BitTorrent UDP exchange (KRPC, uTP or BEP 15 connect)? */
@@ -152,7 +159,7 @@ function searchUdp(ctx: SearchContext): SearchResult {
   if (isUdpTrackerConnect(ctx)) return DETECTED;
   if (b.length > 0 && b[0] === 0x64) {
     const krpcHit =
-      hitInDatagram(ctx, APP, 'krpc-query') || hitInDatagram(ctx, APP, 'krpc-response') || hitInDatagram(ctx, APP, 'krpc-error');
+      hitInDatagram(ctx, SIG, 'krpc-query') || hitInDatagram(ctx, SIG, 'krpc-response') || hitInDatagram(ctx, SIG, 'krpc-error');
     if (krpcHit && isKrpc(b)) return DETECTED;
   }
   const [p0, p1] = ctx.prefix;
@@ -181,9 +188,13 @@ export function search(ctx: SearchContext): SearchResult {
 export const bittorrent: AppDescriptor = {
   name: APP,
   title: 'BitTorrent',
+  category: 'p2p',
   l4: ['tcp', 'udp'],
   defaultPorts: { tcp: [6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889, 51413], udp: [6881, 51413] },
   source: 'BEP 3 (peer wire, trackers), BEP 5 (DHT/KRPC), BEP 15 (UDP trackers), BEP 29 (uTP)',
+  signatures: SIG.names,
+  events: BT_WEIRDS,
+  sessions: BITTORRENT,
   search,
   inspect: (events) => new BitTorrentMetaInspector(events),
 };

@@ -28,7 +28,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { Dir, InspectEvents, StreamInspector } from '../types.js';
-import { Collector, decodeText, latin1, INSPECT_LIMITS } from '../parse/lines.js';
+import { latin1 } from '../bytes.js';
+import { Collector, decodeText, INSPECT_LIMITS } from '../parse/lines.js';
+
+/** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
+export const BT_WEIRDS = [
+  'bt_message_too_long', 'bt_extended_too_long', 'bt_metadata_too_large', 'bt_bad_extended', 'bt_bad_metadata_piece',
+  'bt_metadata_hash_mismatch', 'bt_bad_metadata',
+] as const;
+type Weird = (typeof BT_WEIRDS)[number];
 
 /** A decoded bencode value (BEP 3 "bencoding"). */
 export type BValue = number | Uint8Array | BValue[] | Map<string, BValue>;
@@ -139,8 +147,12 @@ export class BitTorrentMetaInspector implements StreamInspector {
     st.buf = new Collector(4);
   }
 
-  private fail(dir: Dir, weird: string): void {
-    this.events.weird(weird);
+  private weird(name: Weird): void {
+    this.events.weird(name);
+  }
+
+  private fail(dir: Dir, weird: Weird): void {
+    this.weird(weird);
     this.dirs[dir].state = 'stopped';
   }
 
@@ -193,7 +205,7 @@ export class BitTorrentMetaInspector implements StreamInspector {
   /** BEP 10 extended message `b` = <extended id><payload> sent in direction `dir`. */
   private extended(dir: Dir, st: DirState, b: Uint8Array): void {
     const r = bdecode(b, 1);
-    if (!r || !(r.v instanceof Map)) return this.events.weird('bt_bad_extended');
+    if (!r || !(r.v instanceof Map)) return this.weird('bt_bad_extended');
     if (b[0] === 0) {
       st.utId = num(dictGet(r.v.get('m'), 'ut_metadata')) ?? st.utId;
       st.metaSize = num(r.v.get('metadata_size')) ?? st.metaSize;
@@ -209,7 +221,7 @@ export class BitTorrentMetaInspector implements StreamInspector {
   private piece(dir: Dir, st: DirState, index: number | undefined, total: number | undefined, data: Uint8Array): void {
     if (st.meta === null) {
       const size = st.metaSize ?? total;
-      if (size === undefined || size <= 0) return this.events.weird('bt_bad_metadata_piece');
+      if (size === undefined || size <= 0) return this.weird('bt_bad_metadata_piece');
       if (size > INSPECT_LIMITS.maxMetadata) return this.fail(dir, 'bt_metadata_too_large');
       const n = Math.ceil(size / METADATA_PIECE);
       st.meta = { buf: new Uint8Array(size), have: new Array<boolean>(n).fill(false), left: n };
@@ -218,7 +230,7 @@ export class BitTorrentMetaInspector implements StreamInspector {
     const size = m.buf.length;
     const expected = index === undefined ? -1 : Math.min(METADATA_PIECE, size - index * METADATA_PIECE);
     if (index === undefined || index < 0 || index >= m.have.length || data.length !== expected) {
-      return this.events.weird('bt_bad_metadata_piece');
+      return this.weird('bt_bad_metadata_piece');
     }
     if (m.have[index]) return;
     m.buf.set(data, index * METADATA_PIECE);
@@ -234,10 +246,10 @@ export class BitTorrentMetaInspector implements StreamInspector {
   /** The complete info dictionary: verify it (BEP 3 info_hash) and report its name. */
   private metadata(dir: Dir, st: DirState, info: Uint8Array): void {
     const hash = createHash('sha1').update(info).digest();
-    if (st.infoHash === null || !hash.equals(st.infoHash)) return this.events.weird('bt_metadata_hash_mismatch');
+    if (st.infoHash === null || !hash.equals(st.infoHash)) return this.weird('bt_metadata_hash_mismatch');
     const r = bdecode(info, 0);
     const raw = r && r.end === info.length ? (dictGet(r.v, 'name.utf-8') ?? dictGet(r.v, 'name')) : undefined;
-    if (!(raw instanceof Uint8Array)) return this.events.weird('bt_bad_metadata');
+    if (!(raw instanceof Uint8Array)) return this.weird('bt_bad_metadata');
     const name = decodeText(raw).trim();
     if (name) this.events.fileName(dir, name, 'bt-metadata');
   }

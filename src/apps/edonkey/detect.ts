@@ -11,9 +11,14 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
-import { hitAt, hitInDatagram, isZlibHeader, u32le } from '../util.js';
+import { u32le } from '../bytes.js';
+import { hitAt, hitInDatagram, isZlibHeader, sigNames, type SigOf } from '../util.js';
+import { EDONKEY } from './session.js';
 
 const APP = 'edonkey';
+/** The literal signatures this dissector reads: the protocol byte at offset 0 (rules/p2pgw.rules). */
+const SIG = sigNames(APP, ['tcp-edonkey', 'tcp-emule', 'tcp-packed', 'udp-edonkey', 'udp-emule', 'kad', 'kad-packed']);
+type Sig = SigOf<typeof SIG>;
 const P_EDONKEY = 0xe3;
 const P_EMULE = 0xc5;
 const P_PACKED = 0xd4;
@@ -40,7 +45,7 @@ const TCP_EMULE_OPS = set([
   0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xb0,
 ]);
 
-const TCP_SIG: Record<number, string> = { [P_EDONKEY]: 'tcp-edonkey', [P_EMULE]: 'tcp-emule', [P_PACKED]: 'tcp-packed' };
+const TCP_SIG: Record<number, Sig> = { [P_EDONKEY]: 'tcp-edonkey', [P_EMULE]: 'tcp-emule', [P_PACKED]: 'tcp-packed' };
 
 type Walk = 'valid' | 'started' | 'partial' | 'no';
 
@@ -165,7 +170,7 @@ export function udpFit(b: Uint8Array): UdpFit {
   return range[0] === range[1] && n > 0 ? 'exact' : 'plausible';
 }
 
-const UDP_SIG: Record<number, string> = {
+const UDP_SIG: Record<number, Sig> = {
   [P_EDONKEY]: 'udp-edonkey',
   [P_EMULE]: 'udp-emule',
   [P_KAD]: 'kad',
@@ -175,7 +180,7 @@ const UDP_SIG: Record<number, string> = {
 function searchUdp(ctx: SearchContext): SearchResult {
   const b = ctx.payload;
   const sig = UDP_SIG[b[0]];
-  const fit = sig && hitInDatagram(ctx, APP, sig, 0) ? udpFit(b) : 'no';
+  const fit = sig && hitInDatagram(ctx, SIG, sig, 0) ? udpFit(b) : 'no';
   if (fit === 'exact') return DETECTED;
   const other = ctx.prefix[ctx.dir === 0 ? 1 : 0];
   if (fit === 'plausible' && other.length > 0 && udpFit(other) !== 'no') return DETECTED;
@@ -194,7 +199,7 @@ function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   const w = walkTcp(p);
   if (w === 'no') return 'no';
   const sig = TCP_SIG[p[0]];
-  if (!sig || !hitAt(ctx, APP, sig, d)) return 'no';
+  if (!sig || !hitAt(ctx, SIG, sig, d)) return 'no';
   return w;
 }
 
@@ -213,8 +218,11 @@ export function search(ctx: SearchContext): SearchResult {
 export const edonkey: AppDescriptor = {
   name: APP,
   title: 'eDonkey/eMule',
+  category: 'p2p',
   l4: ['tcp', 'udp'],
   defaultPorts: { tcp: [4661, 4662, 4242], udp: [4665, 4672] },
   source: 'eDonkey/eMule protocol (0xE3 eDonkey, 0xC5 eMule extended, 0xD4 packed; Kad 0xE4, Kad packed 0xE5)',
+  signatures: SIG.names,
+  sessions: EDONKEY,
   search,
 };

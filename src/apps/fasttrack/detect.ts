@@ -8,10 +8,14 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
-import { ascii, digitRun, headerBlockEnd, hitAt, hitWithin, isUpper, prefixState, eitherDirection, type DirState } from '../util.js';
-import { FastTrackInspector } from './inspect.js';
+import { ascii } from '../bytes.js';
+import { digitRun, headerBlockEnd, hitAt, hitWithin, isUpper, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
+import { FASTTRACK_WEIRDS, FastTrackInspector } from './inspect.js';
+import { FASTTRACK } from './session.js';
 
 const APP = 'fasttrack';
+/** The literal signatures this dissector reads (rules/p2pgw.rules defines each). */
+const SIG = sigNames(APP, ['get-hash', 'x-kazaa', 'give']);
 const GIVE = ascii('GIVE ');
 const MAX_HEADER = 2048;
 
@@ -44,7 +48,7 @@ function httpStart(p: Uint8Array): 'yes' | 'partial' | 'no' {
 export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   const p = ctx.prefix[d];
   if (p.length === 0) return 'empty';
-  if (hitAt(ctx, APP, 'get-hash', d)) return 'detected';
+  if (hitAt(ctx, SIG, 'get-hash', d)) return 'detected';
   const g = prefixState(p, GIVE);
   if (g === 'partial') return 'candidate';
   if (g === 'match') {
@@ -53,14 +57,14 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
     if (eol === p.length) return 'candidate';
     if (n === 0 || p[eol] !== 0x0d) return 'no';
     if (eol + 1 === p.length) return 'candidate';
-    return p[eol + 1] === 0x0a && hitAt(ctx, APP, 'give', d) ? 'detected' : 'no';
+    return p[eol + 1] === 0x0a && hitAt(ctx, SIG, 'give', d) ? 'detected' : 'no';
   }
   const h = httpStart(p);
   if (h === 'partial') return 'candidate';
   if (h === 'no') return 'no';
   const end = headerBlockEnd(p);
   // A field's leading CRLF starts before the CRLF of the empty line that ends the section.
-  if (hitWithin(ctx, APP, 'x-kazaa', d, 0, end < 0 ? p.length : end - 2)) return 'detected';
+  if (hitWithin(ctx, SIG, 'x-kazaa', d, 0, end < 0 ? p.length : end - 2)) return 'detected';
   return end < 0 && p.length < MAX_HEADER ? 'candidate' : 'no';
 }
 
@@ -72,9 +76,13 @@ export function search(ctx: SearchContext): SearchResult {
 export const fasttrack: AppDescriptor = {
   name: APP,
   title: 'FastTrack (Kazaa)',
+  category: 'p2p',
   l4: ['tcp'],
   defaultPorts: { tcp: [1214] },
   source: 'FastTrack/Kazaa HTTP transfers (GET /.hash=, X-Kazaa- headers, GIVE push)',
+  signatures: SIG.names,
+  events: FASTTRACK_WEIRDS,
+  sessions: FASTTRACK,
   search,
   inspect: (events) => new FastTrackInspector(events),
 };

@@ -20,9 +20,13 @@
  */
 import type { Dir, InspectEvents } from '../types.js';
 import { targetPath, urlName, type NameInfo } from '../parse/headers.js';
-import type { HttpHooks } from '../parse/http-parser.js';
-import { PushHttpInspector } from '../parse/http-push.js';
-import { decodeText, fieldValues, latin1Bytes, type HeaderField } from '../parse/lines.js';
+import { HTTP_WEIRDS, type HttpHooks } from '../parse/http-parser.js';
+import { PushHttpInspector, pushWeirds } from '../parse/http-push.js';
+import { ascii } from '../bytes.js';
+import { decodeText, fieldValues, type HeaderField } from '../parse/lines.js';
+
+/** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
+export const FASTTRACK_WEIRDS = [...pushWeirds('fasttrack'), ...HTTP_WEIRDS] as const;
 
 const HASH = /^\/\.hash=([0-9A-Fa-f]+)$/;
 const TAG = /^([0-9]+)=(.*)$/s;
@@ -43,7 +47,7 @@ export function kazaaTagName(fields: readonly HeaderField[], dir: Dir, events: I
     const m = TAG.exec(v);
     if (!m) continue;
     const tag = Number(m[1]);
-    const value = decodeText(latin1Bytes(m[2])).trim();
+    const value = decodeText(ascii(m[2])).trim();
     if (!value) continue;
     if (tag === KAZAA_TAG.FILENAME && name === null) {
       name = { name: value, source: 'kazaa-tag' };

@@ -12,19 +12,27 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
+import { ascii, u32le } from '../bytes.js';
 import {
-  ascii, anyPrefixState, digitRun, headerBlockEnd, hitAt, hitInDatagram, hitWithin, isDigit, isHex,
-  isUpper, isZlibHeader, prefixState, u32le,
+  anyPrefixState, digitRun, headerBlockEnd, hitAt, hitInDatagram, hitWithin, isDigit, isHex, isUpper, isZlibHeader,
+  prefixState, sigNames, type SigOf,
 } from '../util.js';
-import { GnutellaInspector } from './inspect.js';
+import { GnutellaInspector, GNUTELLA_WEIRDS } from './inspect.js';
+import { GNUTELLA_SESSIONS } from './session.js';
 
 const APP = 'gnutella';
+/** The literal signatures this dissector reads (rules/p2pgw.rules defines each). */
+const SIG = sigNames(APP, [
+  'connect', 'response', 'ok', 'giv', 'push', 'get-file', 'uri-res', 'head-uri-res', 'gnutella-path', 'head-gnutella-path',
+  'hdr-x-gnutella', 'hdr-x-alt', 'hdr-x-nalt', 'hdr-x-queue', 'hdr-x-content-urn', 'hdr-x-features', 'hdr-content-type', 'gnd',
+]);
+type Sig = SigOf<typeof SIG>;
 
 /** Leading tokens of the handshake forms (grammar of the first line, used to wait or give up). */
 const HANDSHAKE_TOKENS = [ascii('GNUTELLA CONNECT/'), ascii('GNUTELLA/'), ascii('GNUTELLA OK')];
 const GIV = ascii('GIV ');
 const PUSH = ascii('PUSH guid:');
-const HTTP_FORMS: readonly (readonly [Uint8Array, string])[] = [
+const HTTP_FORMS: readonly (readonly [Uint8Array, Sig])[] = [
   [ascii('GET /get/'), 'get-file'],
   [ascii('GET /uri-res/'), 'uri-res'],
   [ascii('HEAD /uri-res/'), 'head-uri-res'],
@@ -33,7 +41,7 @@ const HTTP_FORMS: readonly (readonly [Uint8Array, string])[] = [
 ];
 const HTTP_RESPONSE = ascii('HTTP/');
 /** Header-field signatures that only Gnutella servents send (HUGE, download mesh, PFSP, queues). */
-const EVIDENCE = ['hdr-x-gnutella', 'hdr-x-alt', 'hdr-x-nalt', 'hdr-x-queue', 'hdr-x-content-urn', 'hdr-content-type', 'hdr-x-features'];
+const EVIDENCE: readonly Sig[] = ['hdr-x-gnutella', 'hdr-x-alt', 'hdr-x-nalt', 'hdr-x-queue', 'hdr-x-content-urn', 'hdr-content-type', 'hdr-x-features'];
 /** Give up on a header section that has not ended within this many bytes. */
 const MAX_HEADER = 2048;
 
@@ -59,8 +67,8 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   const hs = anyPrefixState(p, HANDSHAKE_TOKENS);
   if (hs === 'partial') return 'candidate';
   if (hs === 'match') {
-    if (hitAt(ctx, APP, 'connect', d) || hitAt(ctx, APP, 'ok', d)) return 'detected';
-    if (hitAt(ctx, APP, 'response', d)) {
+    if (hitAt(ctx, SIG, 'connect', d) || hitAt(ctx, SIG, 'ok', d)) return 'detected';
+    if (hitAt(ctx, SIG, 'response', d)) {
       // "GNUTELLA/0.6 200 OK": a version number must follow.
       if (p.length < 10) return 'candidate';
       return isDigit(p[9]) ? 'detected' : 'no';
@@ -76,20 +84,20 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
     if (n === 0 || p[colon] !== 0x3a) return 'no';
     const g = guidAfter(p, colon + 1);
     if (g === 'partial') return 'candidate';
-    return g === 'ok' && hitAt(ctx, APP, 'giv', d) ? 'detected' : 'no';
+    return g === 'ok' && hitAt(ctx, SIG, 'giv', d) ? 'detected' : 'no';
   }
   const push = prefixState(p, PUSH);
   if (push === 'partial') return 'candidate';
   if (push === 'match') {
     const g = guidAfter(p, PUSH.length);
     if (g === 'partial') return 'candidate';
-    return g === 'ok' && hitAt(ctx, APP, 'push', d) ? 'detected' : 'no';
+    return g === 'ok' && hitAt(ctx, SIG, 'push', d) ? 'detected' : 'no';
   }
   let partial = false;
   for (const [tok, sig] of HTTP_FORMS) {
     const s = prefixState(p, tok);
     if (s === 'match') {
-      if (!hitAt(ctx, APP, sig, d)) return 'no';
+      if (!hitAt(ctx, SIG, sig, d)) return 'no';
       if (sig === 'get-file') {
         // RFC draft §download: GET /get/<file index>/<file name>
         const n = digitRun(p, tok.length);
@@ -110,7 +118,7 @@ function evidence(ctx: SearchContext, d: Dir): boolean {
   const end = headerBlockEnd(p);
   // A field's leading CRLF starts before the CRLF of the empty line that ends the section.
   const to = end < 0 ? p.length : end - 2;
-  return EVIDENCE.some((s) => hitWithin(ctx, APP, s, d, 0, to));
+  return EVIDENCE.some((s) => hitWithin(ctx, SIG, s, d, 0, to));
 }
 
 /** Whether direction `d`'s header section is over (or will never be, within the window). */
@@ -217,7 +225,7 @@ export function isGndFrame(b: Uint8Array): boolean {
 /** Is this datagram Gnutella (descriptor or GND frame with its signature hit)? */
 function udpDatagram(ctx: SearchContext): boolean {
   const b = ctx.payload;
-  if (isGndFrame(b)) return hitInDatagram(ctx, APP, 'gnd', 0);
+  if (isGndFrame(b)) return hitInDatagram(ctx, SIG, 'gnd', 0);
   return isGnutellaDescriptor(b);
 }
 
@@ -239,9 +247,13 @@ export function search(ctx: SearchContext): SearchResult {
 export const gnutella: AppDescriptor = {
   name: APP,
   title: 'Gnutella',
+  category: 'p2p',
   l4: ['tcp', 'udp'],
   defaultPorts: { tcp: [6346, 6347], udp: [6346, 6347] },
   source: 'Gnutella 0.6 RFC draft, HUGE 0.94, Gnutella2 UDP transceiver (GND)',
+  signatures: SIG.names,
+  events: GNUTELLA_WEIRDS,
+  sessions: GNUTELLA_SESSIONS,
   search,
   inspect: (events) => new GnutellaInspector(events),
 };

@@ -20,9 +20,14 @@
  */
 import type { InspectEvents } from '../types.js';
 import { targetPath, targetQuery, urlName, type NameInfo } from '../parse/headers.js';
-import type { HttpHooks } from '../parse/http-parser.js';
-import { PushHttpInspector } from '../parse/http-push.js';
-import { baseName, decodeText, latin1, percentDecode } from '../parse/lines.js';
+import { HTTP_WEIRDS, type HttpHooks } from '../parse/http-parser.js';
+import { PushHttpInspector, pushWeirds } from '../parse/http-push.js';
+import { latin1 } from '../bytes.js';
+import { baseName, decodeText, percentDecode } from '../parse/lines.js';
+
+/** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
+export const GNUTELLA_WEIRDS = ['gnutella_bad_giv', ...pushWeirds('gnutella'), ...HTTP_WEIRDS] as const;
+type Weird = (typeof GNUTELLA_WEIRDS)[number];
 
 const GIV = /^GIV ([0-9]+):([0-9A-Fa-f]{32})\//;
 /** `/get/<index>/<name>` (0.6) or `/get/<index>/<name>/` (0.4). */
@@ -60,7 +65,7 @@ export function gnutellaPushLine(line: Uint8Array, events: InspectEvents): void 
   if (!text.startsWith('GIV ')) return;
   const m = GIV.exec(text);
   if (!m) {
-    events.weird('gnutella_bad_giv');
+    events.weird('gnutella_bad_giv' satisfies Weird);
     return;
   }
   const name = decodeText(line.subarray(m[0].length));

@@ -12,12 +12,17 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
-import { anyPrefixState, ascii, headerBlockEnd, hitAt, indexOfCrlf, isDigit, isVisible, prefixState } from '../util.js';
-import { HttpInspector } from '../parse/http-parser.js';
+import { ascii } from '../bytes.js';
+import { anyPrefixState, headerBlockEnd, hitAt, indexOfCrlf, isDigit, isVisible, prefixState, sigNames } from '../util.js';
+import { HTTP_WEIRDS, HttpInspector } from '../parse/http-parser.js';
+import { HTTP as HTTP_SESSIONS } from './session.js';
 
 const APP = 'http';
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'CONNECT', 'PATCH', 'TRACE'] as const;
-const METHOD_TOKENS = METHODS.map((m) => ascii(`${m} `));
+/** The methods recognised, each by the signature named after it in lowercase (`get` = "GET "). */
+const METHOD_SIGS = ['get', 'head', 'post', 'put', 'delete', 'options', 'connect', 'patch', 'trace'] as const;
+/** The literal signatures this dissector reads (rules/p2pgw.rules defines each). */
+const SIG = sigNames(APP, [...METHOD_SIGS, 'response']);
+const METHOD_TOKENS = METHOD_SIGS.map((m) => ascii(`${m.toUpperCase()} `));
 const HTTP1 = ascii('HTTP/1.');
 /** RFC 9112 §3: servers should accept request lines of at least 8000 octets; we look at 2 KiB. */
 const MAX_LINE = 2048;
@@ -38,7 +43,7 @@ function version(p: Uint8Array, off: number): 'match' | 'partial' | 'mismatch' {
  * Returns 'line' once complete and valid, 'candidate' while it may still become one.
  */
 export function requestLine(ctx: SearchContext, d: Dir, p: Uint8Array): DirState {
-  const m = METHODS.findIndex((_, i) => prefixState(p, METHOD_TOKENS[i]) === 'match');
+  const m = METHOD_TOKENS.findIndex((t) => prefixState(p, t) === 'match');
   if (m < 0) return 'no';
   let i = METHOD_TOKENS[m].length;
   const targetStart = i;
@@ -51,7 +56,7 @@ export function requestLine(ctx: SearchContext, d: Dir, p: Uint8Array): DirState
   const end = i + 1 + HTTP1.length + 1;
   if (end >= p.length || (end + 1 === p.length && p[end] === 0x0d)) return 'candidate';
   if (indexOfCrlf(p, end) !== end) return 'no';
-  return hitAt(ctx, APP, METHODS[m].toLowerCase(), d) ? 'line' : 'no';
+  return hitAt(ctx, SIG, METHOD_SIGS[m], d) ? 'line' : 'no';
 }
 
 /** RFC 9112 §4 status line: HTTP-version SP 3DIGIT SP ... */
@@ -66,7 +71,7 @@ export function statusLine(ctx: SearchContext, d: Dir, p: Uint8Array): DirState 
     const ok = k === 0 ? c === 0x20 : k <= 3 ? isDigit(c) : c === 0x20 || c === 0x0d;
     if (!ok) return 'no';
   }
-  return hitAt(ctx, APP, 'response', d) ? 'line' : 'no';
+  return hitAt(ctx, SIG, 'response', d) ? 'line' : 'no';
 }
 
 function direction(ctx: SearchContext, d: Dir): DirState {
@@ -93,9 +98,13 @@ export function search(ctx: SearchContext): SearchResult {
 export const http: AppDescriptor = {
   name: APP,
   title: 'HTTP',
+  category: 'web',
   l4: ['tcp'],
   defaultPorts: { tcp: [80, 8080] },
   source: 'RFC 9112 (HTTP/1.1 message syntax), RFC 9110 methods',
+  signatures: SIG.names,
+  events: HTTP_WEIRDS,
+  sessions: HTTP_SESSIONS,
   search,
   inspect: (events) => new HttpInspector(events),
 };

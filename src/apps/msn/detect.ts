@@ -10,12 +10,17 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
-import { anyPrefixState, ascii, digitRun, hitAt, hitWithin, indexOfCrlf, isDigit, isUpper, eitherDirection, type DirState } from '../util.js';
-import { MsnChatInspector } from './inspect.js';
+import { ascii } from '../bytes.js';
+import { anyPrefixState, digitRun, hitAt, hitWithin, indexOfCrlf, isDigit, isUpper, eitherDirection, sigNames, type DirState } from '../util.js';
+import { MSN_WEIRDS, MsnChatInspector } from './inspect.js';
+import { MSN as MSN_SESSIONS } from './session.js';
 
 const APP = 'msn';
-const COMMANDS = ['VER', 'USR', 'CVR', 'ANS', 'XFR', 'MSG'] as const;
-const TOKENS = COMMANDS.map((c) => ascii(`${c} `));
+/** The first-line commands recognised, each by the signature named after it in lowercase (`ver` = "VER "). */
+const COMMAND_SIGS = ['ver', 'usr', 'cvr', 'ans', 'xfr', 'msg'] as const;
+/** The literal signatures this dissector reads (rules/p2pgw.rules defines each). */
+const SIG = sigNames(APP, [...COMMAND_SIGS, 'msnp']);
+const TOKENS = COMMAND_SIGS.map((c) => ascii(`${c.toUpperCase()} `));
 /** MSNP command lines are short; a longer first line is not MSNP. */
 const MAX_LINE = 1024;
 
@@ -73,9 +78,9 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   if (eol < 0) return p.length < MAX_LINE ? 'candidate' : 'no';
   const t = lineTokens(p, eol);
   if (!validLine(t)) return 'no';
-  const sig = t[0].toLowerCase();
-  if (!hitAt(ctx, APP, sig, d)) return 'no';
-  if (t[0] === 'VER' && !hitWithin(ctx, APP, 'msnp', d, 4, eol)) return 'no';
+  const sig = COMMAND_SIGS.find((c) => c.toUpperCase() === t[0]);
+  if (sig === undefined || !hitAt(ctx, SIG, sig, d)) return 'no';
+  if (t[0] === 'VER' && !hitWithin(ctx, SIG, 'msnp', d, 4, eol)) return 'no';
   return 'detected';
 }
 
@@ -87,9 +92,13 @@ export function search(ctx: SearchContext): SearchResult {
 export const msn: AppDescriptor = {
   name: APP,
   title: 'MSN Messenger',
+  category: 'im',
   l4: ['tcp'],
   defaultPorts: { tcp: [1863] },
   source: 'MSNP (draft-movva-msn-messenger-protocol-00 and later MSNP versions)',
+  signatures: SIG.names,
+  events: MSN_WEIRDS,
+  sessions: MSN_SESSIONS,
   search,
   inspect: (events) => new MsnChatInspector(events),
 };

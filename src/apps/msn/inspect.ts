@@ -29,7 +29,15 @@
  */
 import type { ChatMessage, Dir, InspectEvents, StreamInspector } from '../types.js';
 import { fieldParams } from '../parse/headers.js';
-import { baseName, Collector, decodeText, fieldValue, latin1, latin1Bytes, LineReader, parseFields, INSPECT_LIMITS } from '../parse/lines.js';
+import { ascii, latin1 } from '../bytes.js';
+import { baseName, Collector, decodeText, fieldValue, LineReader, parseFields, INSPECT_LIMITS } from '../parse/lines.js';
+
+/** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
+export const MSN_WEIRDS = [
+  'msn_line_too_long', 'msn_msg_too_large', 'msn_bad_msg', 'msn_mime_truncated', 'msn_bad_utf8', 'msn_bad_charset',
+  'msn_msg_truncated',
+] as const;
+type Weird = (typeof MSN_WEIRDS)[number];
 
 /** Commands whose last parameter is a payload length (MSNP8–MSNP18). */
 const PAYLOAD_LAST = new Set(['GCF', 'UBX', 'UUX', 'ADL', 'RML', 'FQY', 'UUM', 'UBM', 'UBN', 'UUN', 'SDG', 'NFY', 'PUT', 'DEL']);
@@ -101,12 +109,16 @@ export class MsnChatInspector implements StreamInspector {
 
   onEnd(dir: Dir): void {
     const st = this.dirs[dir];
-    if (st.state === 'msg') this.events.weird('msn_msg_truncated');
+    if (st.state === 'msg') this.weird('msn_msg_truncated');
     st.state = 'stopped';
   }
 
-  private fail(dir: Dir, weird: string): void {
-    this.events.weird(weird);
+  private weird(name: Weird): void {
+    this.events.weird(name);
+  }
+
+  private fail(dir: Dir, weird: Weird): void {
+    this.weird(weird);
     this.dirs[dir].state = 'stopped';
   }
 
@@ -126,7 +138,7 @@ export class MsnChatInspector implements StreamInspector {
     st.state = 'msg';
     st.msg = new Collector(len);
     // Client form `MSG <trid> <ack> <len>` has no sender; server form names the sender.
-    st.from = /^[0-9]+$/.test(t[1]) ? undefined : decodeText(latin1Bytes(t[1].split(';')[0]));
+    st.from = /^[0-9]+$/.test(t[1]) ? undefined : decodeText(ascii(t[1].split(';')[0]));
   }
 
   /** Switchboard login lines that name the connected user. */
@@ -141,7 +153,7 @@ export class MsnChatInspector implements StreamInspector {
   private message(dir: Dir, from: string | undefined, payload: Uint8Array): void {
     const sep = headerEnd(payload);
     if (sep < 0) {
-      this.events.weird('msn_mime_truncated');
+      this.weird('msn_mime_truncated');
       return;
     }
     const { fields } = parseFields(payload.subarray(0, sep));
@@ -158,7 +170,7 @@ export class MsnChatInspector implements StreamInspector {
       const cmd = fieldValue(inv, 'invitation-command');
       const file = fieldValue(inv, 'application-file');
       if (cmd?.toUpperCase() === 'INVITE' && file) {
-        const name = baseName(decodeText(latin1Bytes(file))).trim();
+        const name = baseName(decodeText(ascii(file))).trim();
         if (name) this.events.fileName(dir, name, 'msn-invite');
       }
     }
@@ -171,13 +183,13 @@ export class MsnChatInspector implements StreamInspector {
       try {
         return new TextDecoder(cs).decode(body);
       } catch {
-        this.events.weird('msn_bad_charset');
+        this.weird('msn_bad_charset');
       }
     }
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(body);
     } catch {
-      this.events.weird('msn_bad_utf8');
+      this.weird('msn_bad_utf8');
       return new TextDecoder('utf-8').decode(body);
     }
   }

@@ -8,10 +8,14 @@
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
-import { ascii, digitRun, hitAt, hitWithin, indexOfCrlf, prefixState, eitherDirection, type DirState } from '../util.js';
-import { MsnftpInspector } from './inspect.js';
+import { ascii } from '../bytes.js';
+import { digitRun, hitAt, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
+import { MSNFTP_WEIRDS, MsnftpInspector } from './inspect.js';
+import { MSNFTP as MSNFTP_SESSIONS } from './session.js';
 
 const APP = 'msnftp';
+/** The literal signatures this dissector reads (rules/p2pgw.rules defines each). */
+const SIG = sigNames(APP, ['ver', 'msnftp']);
 const VER = ascii('VER ');
 const MSNFTP = ascii('MSNFTP');
 const MAX_LINE = 64;
@@ -33,7 +37,7 @@ export function tcpDirection(ctx: SearchContext, d: Dir): DirState {
     off += n + 1;
   }
   if (eol !== off + MSNFTP.length || prefixState(p, MSNFTP, off) !== 'match') return 'no';
-  return hitAt(ctx, APP, 'ver', d) && hitWithin(ctx, APP, 'msnftp', d, off, off + 1) ? 'detected' : 'no';
+  return hitAt(ctx, SIG, 'ver', d) && hitWithin(ctx, SIG, 'msnftp', d, off, off + 1) ? 'detected' : 'no';
 }
 
 /** MSNFTP dissector (MSN Messenger file transfer; see the file header). */
@@ -44,9 +48,13 @@ export function search(ctx: SearchContext): SearchResult {
 export const msnftp: AppDescriptor = {
   name: APP,
   title: 'MSN file transfer (MSNFTP)',
+  category: 'im',
   l4: ['tcp'],
   defaultPorts: { tcp: [6891] },
   source: 'MSNFTP (MSN Messenger file transfer, VER MSNFTP / USR / FIL / TFR)',
+  signatures: SIG.names,
+  events: MSNFTP_WEIRDS,
+  sessions: MSNFTP_SESSIONS,
   search,
   inspect: (events) => new MsnftpInspector(events),
 };

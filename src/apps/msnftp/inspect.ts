@@ -21,7 +21,12 @@
  * octets; still followed), `msnftp_overrun` (the blocks carry more than FIL announced).
  */
 import type { Dir, InspectEvents, StreamInspector } from '../types.js';
-import { LineReader, latin1, INSPECT_LIMITS } from '../parse/lines.js';
+import { latin1 } from '../bytes.js';
+import { LineReader, INSPECT_LIMITS } from '../parse/lines.js';
+
+/** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
+export const MSNFTP_WEIRDS = ['msnftp_line_too_long', 'msnftp_bad_fil', 'msnftp_bad_block', 'msnftp_block_too_long', 'msnftp_overrun'] as const;
+type Weird = (typeof MSNFTP_WEIRDS)[number];
 
 /** Largest block payload MSNFTP senders use. */
 export const MSNFTP_MAX_BLOCK = 2045;
@@ -56,7 +61,7 @@ export class MsnftpInspector implements StreamInspector {
       if (st.state === 'line') {
         const used = st.line.read(bytes, off);
         if (used < 0) {
-          this.events.weird('msnftp_line_too_long');
+          this.weird('msnftp_line_too_long');
           return this.stop(dir, false);
         }
         off += used;
@@ -64,7 +69,7 @@ export class MsnftpInspector implements StreamInspector {
       } else if (st.state === 'header') {
         st.hdr.push(bytes[off++]);
         if (st.hdr[0] !== 0x00 && st.hdr[0] !== 0x01) {
-          this.events.weird('msnftp_bad_block');
+          this.weird('msnftp_bad_block');
           return this.stop(dir, false);
         }
         if (st.hdr.length === 3) this.header(dir);
@@ -86,6 +91,10 @@ export class MsnftpInspector implements StreamInspector {
 
   onEnd(dir: Dir): void {
     this.stop(dir, false);
+  }
+
+  private weird(name: Weird): void {
+    this.events.weird(name);
   }
 
   /** Ends this direction's transfer (if any) and stops or returns to lines. */
@@ -112,7 +121,7 @@ export class MsnftpInspector implements StreamInspector {
       case 'FIL': {
         const st = this.dirs[dir];
         if (!/^[0-9]{1,15}$/.test(t[1] ?? '')) {
-          this.events.weird('msnftp_bad_fil');
+          this.weird('msnftp_bad_fil');
           return;
         }
         st.xfer = { size: Number(t[1]), id: null, got: 0 };
@@ -142,7 +151,7 @@ export class MsnftpInspector implements StreamInspector {
     if (flag === 0x01) return this.stop(dir, true);
     this.start(dir);
     const len = lo | (hi << 8);
-    if (len > MSNFTP_MAX_BLOCK) this.events.weird('msnftp_block_too_long');
+    if (len > MSNFTP_MAX_BLOCK) this.weird('msnftp_block_too_long');
     st.left = len;
     if (len === 0) this.blockDone(dir);
     else st.state = 'data';
@@ -151,7 +160,7 @@ export class MsnftpInspector implements StreamInspector {
   private blockDone(dir: Dir): void {
     const st = this.dirs[dir];
     const x = st.xfer!;
-    if (x.got > x.size) this.events.weird('msnftp_overrun');
+    if (x.got > x.size) this.weird('msnftp_overrun');
     if (x.got >= x.size) this.stop(dir, true);
     else st.state = 'header';
   }

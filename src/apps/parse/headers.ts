@@ -4,7 +4,8 @@
  * Content-Disposition (RFC 6266, with RFC 8187 `filename*` ext-values) and from the request
  * target (RFC 9112 §3.2 forms, RFC 3986 §3.3 path segments and §2.1 percent-decoding).
  */
-import { baseName, decodeText, fieldValues, latin1, latin1Bytes, percentDecode, utf8OrNull, type HeaderField } from './lines.js';
+import { ascii, latin1 } from '../bytes.js';
+import { baseName, decodeText, fieldValues, percentDecode, utf8OrNull, type HeaderField } from './lines.js';
 
 /** A file name and where it came from (`url`, `content-disposition`, …). */
 export interface NameInfo {
@@ -132,7 +133,7 @@ export function dispositionName(fields: readonly HeaderField[]): NameInfo | null
   if (star !== undefined) name = extValue(star);
   if (name === null) {
     const plain = params.get('filename');
-    if (plain !== undefined) name = decodeText(latin1Bytes(plain));
+    if (plain !== undefined) name = decodeText(ascii(plain));
   }
   if (name === null) return null;
   name = baseName(name).trim();

@@ -6,7 +6,17 @@
  * consumer that keeps them must copy.
  */
 import type { InspectEvents } from '../types.js';
-import { HeadReader, LINE_TOO_LONG, LineReader, latin1, INSPECT_LIMITS } from './lines.js';
+import { latin1 } from '../bytes.js';
+import { HeadReader, LINE_TOO_LONG, LineReader, INSPECT_LIMITS } from './lines.js';
+
+/**
+ * Weirds a body reader reports through `error` (its caller raises them and stops the direction):
+ * a chunk-size or trailer line over the line cap, a trailer section over the section cap, a
+ * malformed chunk-size line, chunk data not followed by CRLF.
+ */
+export const BODY_WEIRDS = ['http_line_too_long', 'http_header_too_long', 'http_bad_chunk_size', 'http_bad_chunk_end'] as const;
+/** One of BODY_WEIRDS. */
+export type BodyWeird = (typeof BODY_WEIRDS)[number];
 
 /** How the body ends. */
 export type Framing = { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
@@ -40,7 +50,7 @@ export class BodyReader {
   /** The framing says the body is complete. */
   done = false;
   /** Weird name when the body framing is broken (the caller stops the direction). */
-  error: string | null = null;
+  error: BodyWeird | null = null;
 
   /** Transfer id, once `fileStart` was reported. */
   id: number | null = null;

@@ -40,9 +40,19 @@
  * treated as answers to an unnamed GET.
  */
 import type { Dir, FileInfo, InspectEvents, StreamInspector } from '../types.js';
-import { BodyReader, type Framing } from './http-body.js';
+import { BODY_WEIRDS, BodyReader, type Framing } from './http-body.js';
 import { contentLength, dispositionName, transferCodings, urlName, type NameInfo } from './headers.js';
 import { HEAD_TOO_LONG, HeadReader, LINE_TOO_LONG, type HeaderField, INSPECT_LIMITS } from './lines.js';
+
+/** Every weird the HTTP parser may raise (see the file header), its body reader's included. */
+export const HTTP_WEIRDS = [
+  ...BODY_WEIRDS,
+  'http_bad_request_line', 'http_bad_status_line', 'http_bad_version', 'http_bad_content_length',
+  'http_content_length_too_large', 'http_bad_transfer_encoding', 'http_too_many_pending', 'http_bad_header_line',
+  'http_space_in_target', 'http_te_and_cl', 'http_unmatched_response', 'http_truncated_head',
+] as const;
+/** One of HTTP_WEIRDS. */
+export type HttpWeird = (typeof HTTP_WEIRDS)[number];
 
 /** Application hooks: how a request target and header fields name the file. */
 export interface HttpHooks {
@@ -127,7 +137,7 @@ export class HttpSession implements StreamInspector {
 
   onEnd(dir: Dir): void {
     const st = this.dirs[dir];
-    if (st.state === 'head' && st.head.pending > 0) this.events.weird('http_truncated_head');
+    if (st.state === 'head' && st.head.pending > 0) this.weird('http_truncated_head');
     if (st.state === 'body') this.finish(dir, st.body!.completeAtEnd());
     this.stop(dir);
   }
@@ -146,8 +156,12 @@ export class HttpSession implements StreamInspector {
     st.body = null;
   }
 
-  private fail(dir: Dir, weird: string): void {
-    this.events.weird(weird);
+  private weird(name: HttpWeird): void {
+    this.events.weird(name);
+  }
+
+  private fail(dir: Dir, weird: HttpWeird): void {
+    this.weird(weird);
     this.stop(dir);
   }
 
@@ -167,8 +181,8 @@ export class HttpSession implements StreamInspector {
     const line = requestLine(head.start ?? '');
     if (!line) return this.fail(dir, 'http_bad_request_line');
     if (line.major !== '1') return this.fail(dir, 'http_bad_version');
-    if (line.target.includes(' ')) this.events.weird('http_space_in_target');
-    if (head.bad > 0) this.events.weird('http_bad_header_line');
+    if (line.target.includes(' ')) this.weird('http_space_in_target');
+    if (head.bad > 0) this.weird('http_bad_header_line');
     const { method, target } = line;
     const name = this.hooks.targetName(target);
     if (name.name !== null) this.events.fileName(dir, name.name, name.source ?? 'url');
@@ -185,13 +199,13 @@ export class HttpSession implements StreamInspector {
     const m = STATUS_LINE.exec(head.start ?? '');
     if (!m) return this.fail(dir, 'http_bad_status_line');
     if (m[1] !== '1') return this.fail(dir, 'http_bad_version');
-    if (head.bad > 0) this.events.weird('http_bad_header_line');
+    if (head.bad > 0) this.weird('http_bad_header_line');
     const status = Number(m[3]);
     if (status === 101) return this.stopBoth();
     if (status >= 100 && status < 200) return this.nextHead(dir);
     let req = this.pending.shift();
     if (!req) {
-      if (!this.stopped(this.reqDir)) this.events.weird('http_unmatched_response');
+      if (!this.stopped(this.reqDir)) this.weird('http_unmatched_response');
       req = { method: 'GET', name: { name: null } };
     }
     if (req.method === 'CONNECT' && status >= 200 && status < 300) return this.stopBoth();
@@ -217,7 +231,7 @@ export class HttpSession implements StreamInspector {
     const codings = transferCodings(fields);
     const cl = contentLength(fields);
     if (codings.length > 0) {
-      if (cl !== 'absent') this.events.weird('http_te_and_cl');
+      if (cl !== 'absent') this.weird('http_te_and_cl');
       if (codings[codings.length - 1] === 'chunked') return { kind: 'chunked' };
       if (isRequest) return this.failStop(dir, 'http_bad_transfer_encoding');
       return { kind: 'close' };
@@ -228,7 +242,7 @@ export class HttpSession implements StreamInspector {
     return cl === 0 ? null : { kind: 'length', length: cl };
   }
 
-  private failStop(dir: Dir, weird: string): 'stop' {
+  private failStop(dir: Dir, weird: HttpWeird): 'stop' {
     this.fail(dir, weird);
     return 'stop';
   }

@@ -12,7 +12,16 @@
  */
 import type { Dir, InspectEvents, StreamInspector } from '../types.js';
 import { HttpSession, type HttpHooks } from './http-parser.js';
-import { LINE_TOO_LONG, LineReader, concatBytes, latin1Bytes, INSPECT_LIMITS } from './lines.js';
+import { ascii, concatList } from '../bytes.js';
+import { LINE_TOO_LONG, LineReader, INSPECT_LIMITS } from './lines.js';
+
+/**
+ * The weirds of application `app`'s push-aware inspector (see PushHttpInspector), besides the
+ * HTTP parser's HTTP_WEIRDS: `<app>_push_line_too_long`, `<app>_early_data`.
+ */
+export function pushWeirds<const A extends string>(app: A): readonly [`${A}_push_line_too_long`, `${A}_early_data`] {
+  return [`${app}_push_line_too_long`, `${app}_early_data`];
+}
 
 /** What an application's push-aware HTTP inspector looks for. */
 export interface PushSpec {
@@ -50,7 +59,7 @@ export class PushHttpInspector implements StreamInspector {
     private readonly events: InspectEvents,
     private readonly spec: PushSpec,
   ) {
-    this.alive = [...spec.push, ...spec.ignore].map(latin1Bytes);
+    this.alive = [...spec.push, ...spec.ignore].map(ascii);
   }
 
   onData(dir: Dir, bytes: Uint8Array): void {
@@ -60,7 +69,7 @@ export class PushHttpInspector implements StreamInspector {
     while (this.mode === 'push-line' && off < bytes.length) {
       const used = this.line.read(bytes, off);
       if (used === LINE_TOO_LONG) {
-        this.events.weird(`${this.spec.app}_push_line_too_long`);
+        this.events.weird(pushWeirds(this.spec.app)[0]);
         this.startHttp(1).stop(0);
         return;
       }
@@ -98,7 +107,7 @@ export class PushHttpInspector implements StreamInspector {
     if (this.mode === 'ignore' || this.heldEnd !== null) return;
     this.heldBytes += bytes.length;
     if (this.heldBytes > INSPECT_LIMITS.maxHead) {
-      this.events.weird(`${this.spec.app}_early_data`);
+      this.events.weird(pushWeirds(this.spec.app)[1]);
       this.held = [];
       this.heldEnd = 'gap';
       return;
@@ -137,7 +146,7 @@ export class PushHttpInspector implements StreamInspector {
     this.mode = 'http';
     const http = new HttpSession(this.events, reqDir, this.spec.hooks);
     this.http = http;
-    if (this.held.length > 0) http.onData(1, concatBytes(this.held));
+    if (this.held.length > 0) http.onData(1, concatList(this.held));
     this.held = [];
     if (this.heldEnd === 'end') http.onEnd(1);
     if (this.heldEnd === 'gap') http.onGap(1, 0);

@@ -8,43 +8,49 @@
  * how many more bytes it needs at least before it can finish. Input may be split at any byte: the
  * result (finished line, header list, collected block, or overflow) does not depend on the split.
  *
- * Caps (a recipient may bound line and section lengths, RFC 9112 §2.3 and §5):
- * - a line (request/status line, field line, chunk-size line, MSNP command): {@link MAX_LINE};
- * - a header section (start line + field lines, or a trailer section): {@link MAX_HEAD};
- * - a buffered message (MSNP MSG payload, BitTorrent extended message): {@link MAX_MIME}.
+ * Caps (a recipient may bound line and section lengths, RFC 9112 §2.3 and §5) come from
+ * {@link INSPECT_LIMITS}: a line (request/status line, field line, chunk-size line, MSNP command)
+ * `maxLine`; a header section (start line + field lines, or a trailer section) `maxHead`; a
+ * buffered message (MSNP MSG payload, BitTorrent extended message) `maxMessage`.
  */
+import { PARSER_LIMITS } from '../../core/defaults.js';
+import { P2pgwError } from '../../core/errors.js';
+import { ascii, concatList, latin1 } from '../bytes.js';
 
-/** Longest line we buffer, in octets, excluding its CRLF (RFC 9112 §3: at least 8000 recommended). */
-export const MAX_LINE = 8 * 1024;
-/** Longest header section (all lines with their line ends) we buffer. */
-export const MAX_HEAD = 64 * 1024;
-/** Longest MIME message (MSNP MSG payload) or other length-prefixed message we buffer. */
-export const MAX_MIME = 64 * 1024;
+/** The stream parsers' caps: the keys of core's PARSER_LIMITS, positive integers. */
+export type ParserLimits = { readonly [K in keyof typeof PARSER_LIMITS]: number };
+
+/** Default longest line, octets without its CRLF (PARSER_LIMITS.maxLine). */
+export const MAX_LINE = PARSER_LIMITS.maxLine;
+/** Default longest header section, octets (PARSER_LIMITS.maxHead). */
+export const MAX_HEAD = PARSER_LIMITS.maxHead;
 
 /**
- * The caps the stream parsers apply, process-wide. They start at the defaults above and come from
- * the config (`inspect.max_line`, `max_header`, `max_message`, `max_metadata`, `max_bt_message`,
- * `max_pending_requests`) through {@link setInspectLimits} at start-up and on reload. A cap that is
- * hit is a named `weird` and stops inspecting that direction (fail open).
+ * The caps the stream parsers apply in this process: a frozen object, never mutated. It starts
+ * as core's PARSER_LIMITS and is replaced as a whole by {@link setInspectLimits} at start-up and
+ * on reload. Parsers read it when they need a cap (an ES module live binding, so they see the
+ * current set); a parser created before a reload keeps the caps it was created with.
  */
-export const INSPECT_LIMITS = {
-  /** One line (request/status/field/chunk-size line, MSNP command), bytes. */
-  maxLine: MAX_LINE,
-  /** One header or trailer section, bytes. */
-  maxHead: MAX_HEAD,
-  /** One buffered message (MSNP MSG payload, BitTorrent extended message), bytes. */
-  maxMessage: MAX_MIME,
-  /** BitTorrent torrent metadata (BEP 9), bytes. */
-  maxMetadata: 1024 * 1024,
-  /** Any BitTorrent peer-wire message, bytes. */
-  maxBtMessage: 4 * 1024 * 1024,
-  /** HTTP requests waiting for their responses (pipelining). */
-  maxPendingRequests: 256,
-};
+export let INSPECT_LIMITS: ParserLimits = PARSER_LIMITS;
 
-/** Sets some or all parser caps (positive integers). */
-export function setInspectLimits(l: Partial<typeof INSPECT_LIMITS>): void {
-  for (const [k, v] of Object.entries(l)) if (v !== undefined) (INSPECT_LIMITS as Record<string, number>)[k] = v;
+/**
+ * Replaces the whole set of parser caps with `limits` over the defaults: a key that is absent or
+ * `undefined` gets the PARSER_LIMITS default, so a reload whose config no longer sets
+ * `inspect.max_line` restores the default line cap rather than keeping the previous one.
+ * Called with the config's `parserLimits` (src/config/load.ts); `setInspectLimits({})` restores
+ * every default.
+ * @throws P2pgwError(P2PGW_ERR_CONFIG) when a given cap is not a positive safe integer, or the key
+ *   is unknown (nothing is changed then)
+ */
+export function setInspectLimits(limits: { readonly [K in keyof ParserLimits]?: number | undefined } = {}): void {
+  const next: Record<string, number> = { ...PARSER_LIMITS };
+  for (const [k, v] of Object.entries(limits)) {
+    if (v === undefined) continue;
+    if (!(k in PARSER_LIMITS)) throw new P2pgwError('P2PGW_ERR_CONFIG', `unknown parser cap '${k}'`);
+    if (!Number.isSafeInteger(v) || v <= 0) throw new P2pgwError('P2PGW_ERR_CONFIG', `parser cap '${k}' must be a positive integer, got ${v}`);
+    next[k] = v;
+  }
+  INSPECT_LIMITS = Object.freeze(next as ParserLimits);
 }
 
 /** `read` result: the current line exceeded the line cap. */
@@ -54,30 +60,6 @@ export const HEAD_TOO_LONG = -2;
 
 const LF = 0x0a;
 const CR = 0x0d;
-
-/** Concatenation of byte arrays. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-/** Latin-1 view of bytes: each octet becomes one UTF-16 code unit (lossless, RFC 9110 §5.5 obs-text). */
-export function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
-}
-
-/** Bytes of a latin-1 string (inverse of {@link latin1}). */
-export function latin1Bytes(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'latin1'));
-}
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -106,7 +88,7 @@ const hexVal = (c: number): number =>
  * `%` not followed by two hex digits is kept literally (lenient, like browsers).
  */
 export function percentDecode(s: string): Uint8Array {
-  const src = latin1Bytes(s);
+  const src = ascii(s);
   const out = new Uint8Array(src.length);
   let n = 0;
   for (let i = 0; i < src.length; i++) {
@@ -176,7 +158,7 @@ export class LineReader {
     if (this.size === 0) line = b.subarray(off, end);
     else {
       this.parts.push(b.subarray(off, end));
-      line = concatBytes(this.parts);
+      line = concatList(this.parts);
     }
     this.parts = [];
     this.size = 0;

@@ -14,11 +14,12 @@
  * metric: the fewest hosts that together hold 90 % of its interesting samples, as a count and as a
  * fraction of the hosts that have samples of the metric.
  */
+import { DEFAULTS } from '../../core/defaults.js';
 import type { FlowRecord } from '../../observe/flowrecord.js';
 import { CidrSet, type Cidr } from './cidr.js';
-import { searchParameters, Sorted1d, type SearchStep } from './dbscan.js';
+import { searchParameters, Sorted1d, type SearchResult, type SearchStep } from './dbscan.js';
 import { buildSamples, type MetricDef, type SampleSet } from './metrics.js';
-import { findFindings, DEFAULT_RULES, type Finding, type RuleOptions } from './findings.js';
+import { findFindings, type Finding, type RuleOptions } from './findings.js';
 import type { Interesting } from './rules-common.js';
 
 /** Options of analyzeFlows. */
@@ -27,13 +28,13 @@ export interface AnalyzeOptions {
   local: Cidr[];
   /** ISP address space: adds ISP-to-Internet-ratio. */
   isp?: Cidr[];
-  /** Slot length ΔT, seconds (default 300). */
+  /** Slot length ΔT, seconds (default DEFAULTS.analyze.slotSec, 300). */
   slotSec?: number;
-  /** Target noise fraction of the parameter search (default 0.06; band target/3 .. 5·target/3). */
+  /** Target noise fraction of the parameter search (default DEFAULTS.analyze.noise, 0.06; band target/3 .. 5·target/3). */
   noise?: number;
-  /** Metrics with fewer defined samples are not clustered (default 10). */
+  /** Metrics with fewer defined samples are not clustered (default DEFAULTS.analyze.minSamples, 10). */
   minSamples?: number;
-  /** Histogram bins per metric in the report (default 40). */
+  /** Histogram bins per metric in the report (default DEFAULTS.analyze.histogramBins, 40). */
   histogramBins?: number;
   /** Thresholds of the domain rules. */
   rules?: Partial<RuleOptions>;
@@ -127,15 +128,8 @@ export interface AnalysisResult {
   hosts: HostRow[];
 }
 
-/** Clusters one metric; fills the report and the flags. */
-function clusterMetric(
-  set: SampleSet,
-  mi: number,
-  m: MetricDef,
-  opts: { target: number; minSamples: number; bins: number },
-  flags: Uint8Array,
-  high: Uint8Array,
-): MetricReport {
+/** The defined values of metric `mi` and the indexes of their samples. */
+function definedValues(set: SampleSet, mi: number): { idx: number[]; vals: number[] } {
   const idx: number[] = [];
   const vals: number[] = [];
   set.samples.forEach((s, i) => {
@@ -145,8 +139,13 @@ function clusterMetric(
       vals.push(v);
     }
   });
+  return { idx, vals };
+}
+
+/** The report of a metric before clustering: its definition, sample count and range. */
+function baseReport(set: SampleSet, m: MetricDef, idx: readonly number[], vals: readonly number[]): MetricReport {
   const n = vals.length;
-  const rep: MetricReport = {
+  return {
     id: m.id,
     proto: m.proto,
     name: m.name,
@@ -162,32 +161,34 @@ function clusterMetric(
     interesting: { region: 'none', count: 0, share: 0, hosts: new Set(idx.map((i) => set.samples[i].host)).size, hosts90: 0, fraction90: null },
     histogram: null,
   };
-  if (n < opts.minSamples) {
-    rep.skipped = `too few samples (${n} < ${opts.minSamples})`;
-    return rep;
-  }
-  const sorted = new Sorted1d(vals);
-  const range = sorted.v[n - 1] - sorted.v[0];
-  const sr = searchParameters(sorted, { target: opts.target, epsFloor: Math.max(m.resolution, range * 1e-4) });
+}
+
+/** The clusters of a search result, with the known patterns and minor clusters named (interesting). */
+function clusterReports(sr: SearchResult, m: MetricDef, n: number): ClusterReport[] {
   const r = sr.result;
-  rep.search = {
-    eps: sr.eps,
-    minPts: sr.minPts,
-    noiseFraction: sr.noiseFraction,
-    inBand: sr.inBand,
-    band: sr.band,
-    runs: sr.steps.length,
-    degenerate: sr.degenerate ?? null,
-    trace: sr.steps,
-  };
   const multi = r.clusters.length >= 2;
   const largestCount = Math.max(0, ...r.clusters.map((c) => c.count));
-  rep.clusters = r.clusters.map((c) => {
+  return r.clusters.map((c) => {
     let pattern = multi && m.pattern?.test(c.median) ? m.pattern.name : null;
     if (!pattern && multi && c.count < largestCount && c.count / n < sr.band.hi) pattern = 'minor cluster';
     return { id: c.id, lo: c.lo, hi: c.hi, median: c.median, count: c.count, share: c.count / n, pattern, interesting: !!pattern };
   });
-  rep.noise = { count: r.noiseCount, share: r.noiseCount / n };
+}
+
+/**
+ * Flags the samples in the metric's interesting region (noise and named clusters; `high` when above
+ * the largest cluster's median) and sets `rep.interesting`.
+ */
+function markInteresting(
+  rep: MetricReport,
+  sr: SearchResult,
+  set: SampleSet,
+  { idx, vals }: { idx: readonly number[]; vals: readonly number[] },
+  flags: Uint8Array,
+  high: Uint8Array,
+): void {
+  const r = sr.result;
+  const n = vals.length;
   const largest = r.clusters.reduce((a, c) => (!a || c.count > a.count ? c : a), r.clusters[0]);
   const perHost = new Map<string, number>();
   let count = 0;
@@ -218,16 +219,57 @@ function clusterMetric(
     hosts90,
     fraction90: count ? hosts90 / rep.interesting.hosts : null,
   };
-  const bins = opts.bins;
+}
+
+/** Histogram over [min, max] of the sorted values: per bin, counts per cluster and (last) noise. */
+function histogram(sorted: Sorted1d, vals: readonly number[], labels: ArrayLike<number>, clusters: number, bins: number): MetricReport['histogram'] {
+  const n = vals.length;
   const lo = sorted.v[0];
+  const range = sorted.v[n - 1] - lo;
   const width = range / bins || 1;
-  const counts = Array.from({ length: range > 0 ? bins : 1 }, () => new Array<number>(r.clusters.length + 1).fill(0));
+  const counts = Array.from({ length: range > 0 ? bins : 1 }, () => new Array<number>(clusters + 1).fill(0));
   for (let k = 0; k < n; k++) {
     const b = range > 0 ? Math.min(bins - 1, Math.floor((vals[k] - lo) / width)) : 0;
-    const l = r.labels[k];
-    counts[b][l >= 0 ? l : r.clusters.length]++;
+    const l = labels[k];
+    counts[b][l >= 0 ? l : clusters]++;
   }
-  rep.histogram = { lo, hi: sorted.v[n - 1], counts };
+  return { lo, hi: sorted.v[n - 1], counts };
+}
+
+/** Clusters one metric; fills the report and the flags. */
+function clusterMetric(
+  set: SampleSet,
+  mi: number,
+  m: MetricDef,
+  opts: { target: number; minSamples: number; bins: number },
+  flags: Uint8Array,
+  high: Uint8Array,
+): MetricReport {
+  const values = definedValues(set, mi);
+  const { idx, vals } = values;
+  const n = vals.length;
+  const rep = baseReport(set, m, idx, vals);
+  if (n < opts.minSamples) {
+    rep.skipped = `too few samples (${n} < ${opts.minSamples})`;
+    return rep;
+  }
+  const sorted = new Sorted1d(vals);
+  const range = sorted.v[n - 1] - sorted.v[0];
+  const sr = searchParameters(sorted, { target: opts.target, epsFloor: Math.max(m.resolution, range * 1e-4) });
+  rep.search = {
+    eps: sr.eps,
+    minPts: sr.minPts,
+    noiseFraction: sr.noiseFraction,
+    inBand: sr.inBand,
+    band: sr.band,
+    runs: sr.steps.length,
+    degenerate: sr.degenerate ?? null,
+    trace: sr.steps,
+  };
+  rep.clusters = clusterReports(sr, m, n);
+  rep.noise = { count: sr.result.noiseCount, share: sr.result.noiseCount / n };
+  markInteresting(rep, sr, set, values, flags, high);
+  rep.histogram = histogram(sorted, vals, sr.result.labels, sr.result.clusters.length, opts.bins);
   return rep;
 }
 
@@ -238,12 +280,12 @@ function clusterMetric(
  */
 export function analyzeFlows(records: readonly FlowRecord[], opts: AnalyzeOptions): AnalysisResult {
   if (!opts.local.length) throw new RangeError('analyze needs at least one --local prefix');
-  const target = opts.noise ?? 0.06;
+  const target = opts.noise ?? DEFAULTS.analyze.noise;
   if (!(target > 0 && target < 0.5)) throw new RangeError(`noise target must be in (0, 0.5), got ${target}`);
-  const minSamples = opts.minSamples ?? 10;
+  const minSamples = opts.minSamples ?? DEFAULTS.analyze.minSamples;
   const local = new CidrSet(opts.local);
   const isp = opts.isp?.length ? new CidrSet(opts.isp) : undefined;
-  const set = buildSamples(records, { local, isp, slotSec: opts.slotSec ?? 300 });
+  const set = buildSamples(records, { local, isp, slotSec: opts.slotSec ?? DEFAULTS.analyze.slotSec });
   const ns = set.samples.length;
   const interesting: Interesting = { flags: [], high: [] };
   const metrics = set.metrics.map((m, mi) => {
@@ -251,9 +293,9 @@ export function analyzeFlows(records: readonly FlowRecord[], opts: AnalyzeOption
     const h = new Uint8Array(ns);
     interesting.flags.push(f);
     interesting.high.push(h);
-    return clusterMetric(set, mi, m, { target, minSamples, bins: opts.histogramBins ?? 40 }, f, h);
+    return clusterMetric(set, mi, m, { target, minSamples, bins: opts.histogramBins ?? DEFAULTS.analyze.histogramBins }, f, h);
   });
-  const rules: RuleOptions = { ...DEFAULT_RULES, ...opts.rules };
+  const rules: RuleOptions = { ...DEFAULTS.analyze.rules, ...opts.rules };
   const findings = findFindings(records, set, interesting, { local, rules });
   const hosts = hostTable(set, interesting, findings);
   const slots = new Set(set.samples.map((s) => s.slot));

@@ -15,6 +15,7 @@
  * after one sort per metric, each run is O(n). The results are checked in the tests against a
  * brute-force O(n²) DBSCAN and the density-clustering package.
  */
+import { DEFAULTS } from '../../core/defaults.js';
 
 /**
  * Values sorted once, reused by every DBSCAN run of a parameter search. Equal values always get
@@ -174,7 +175,7 @@ export function dbscan1d(values: ArrayLike<number>, eps: number, minPts: number)
 
 /** Options of the parameter search. */
 export interface SearchOptions {
-  /** Target noise fraction (default 0.06). */
+  /** Target noise fraction (default DEFAULTS.analyze.noise, 0.06). */
   target?: number;
   /** Acceptable noise band (default target/3 .. target×5/3, i.e. 2–10 % for 6 %). */
   lo?: number;
@@ -226,7 +227,7 @@ export interface SearchResult {
 export function searchParameters(values: ArrayLike<number> | Sorted1d, opts: SearchOptions = {}): SearchResult {
   const s = values instanceof Sorted1d ? values : new Sorted1d(values);
   const n = s.length;
-  const target = opts.target ?? 0.06;
+  const target = opts.target ?? DEFAULTS.analyze.noise;
   const lo = opts.lo ?? target / 3;
   const hi = opts.hi ?? (target * 5) / 3;
   const band = { target, lo, hi };

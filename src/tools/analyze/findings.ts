@@ -3,7 +3,7 @@
  * flows, the host samples and the interesting regions found by per-metric DBSCAN. Each finding
  * names the hosts, the time slots and example flows (its evidence).
  *
- * Rules (thresholds in RuleOptions, defaults in DEFAULT_RULES):
+ * Rules (thresholds in RuleOptions, defaults in DEFAULTS.analyze.rules, src/core/defaults.ts):
  * - `reserved-port`: P2P flows to reserved UDP ports (0–1023). A flow is P2P when classified as a
  *   P2P application or sent from a UDP endpoint (address, port) that carried a classified P2P flow
  *   in either role (obfuscated Kad sent from the Kad port). At least `reservedMinFlows` per port. Port 53 above
@@ -31,7 +31,7 @@ import type { Ctx, Finding, Interesting, RuleOptions } from './rules-common.js';
 import { reservedPorts, repeatedServer } from './rules-flows.js';
 import { aggressive, selfish, unansweredIncoming } from './rules-hosts.js';
 
-export { DEFAULT_RULES, type Finding, type FindingRule, type FlowExample, type RuleOptions } from './rules-common.js';
+export { type Finding, type FindingRule, type FlowExample, type RuleOptions } from './rules-common.js';
 
 /**
  * Applies every rule.

@@ -19,8 +19,11 @@ import type { FlowRecord } from '../../observe/flowrecord.js';
 /** The flow timeout used by profile and analyze for both TCP and UDP, seconds. */
 export const OBSERVE_FLOW_TIMEOUT_SEC = 64;
 
-/** Application names that are peer-to-peer file sharing (used by analyze's domain rules). */
-export const P2P_APPS: ReadonlySet<string> = new Set(['bittorrent', 'edonkey', 'gnutella', 'fasttrack']);
+/**
+ * Application names that are peer-to-peer file sharing (used by analyze's domain rules): every
+ * registered application whose descriptor's category is `p2p` (src/apps/registry.ts).
+ */
+export const P2P_APPS: ReadonlySet<string> = new Set(APPS.filter((a) => a.category === 'p2p').map((a) => a.name));
 
 /** Kind of an input file. */
 export type InputKind = 'records' | 'capture';

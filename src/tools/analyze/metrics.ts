@@ -14,6 +14,7 @@
  * whose denominator is empty is undefined (null) for the sample and takes no part in clustering.
  * Every definition is in METRIC_CALCS (and printed in the README and the HTML report).
  */
+import { DEFAULTS } from '../../core/defaults.js';
 import type { FlowRecord } from '../../observe/flowrecord.js';
 import type { CidrSet } from './cidr.js';
 
@@ -280,7 +281,7 @@ export interface SampleOptions {
   local: CidrSet;
   /** ISP address space (enables ISP-to-Internet-ratio). */
   isp?: CidrSet;
-  /** Slot length ΔT, seconds (default 300). */
+  /** Slot length ΔT, seconds (default DEFAULTS.analyze.slotSec, 300). */
   slotSec?: number;
 }
 
@@ -289,7 +290,7 @@ export interface SampleOptions {
  * @throws RangeError when slotSec is not a positive number
  */
 export function buildSamples(records: readonly FlowRecord[], opts: SampleOptions): SampleSet {
-  const slotSec = opts.slotSec ?? 300;
+  const slotSec = opts.slotSec ?? DEFAULTS.analyze.slotSec;
   if (!(slotSec > 0)) throw new RangeError(`slot must be a positive number of seconds, got ${slotSec}`);
   const accs = new Map<string, { host: string; slot: number; l4: Partial<Record<L4, L4Acc>> }>();
   const get = (host: string, slot: number, l4: L4): L4Acc => {

@@ -14,7 +14,7 @@ export interface Interesting {
   high: Uint8Array[];
 }
 
-/** Thresholds of the rules (see findings.ts for how each rule uses them). */
+/** Thresholds of the rules (see findings.ts for how each rule uses them; defaults: DEFAULTS.analyze.rules in src/core/defaults.ts). */
 export interface RuleOptions {
   /** Highest destination port counted as reserved (UDP), default 1023. */
   reservedMaxPort: number;
@@ -37,20 +37,6 @@ export interface RuleOptions {
   /** Share of the host's relevant samples that must show it (selfish, aggressive). */
   minShare: number;
 }
-
-/** Default thresholds. */
-export const DEFAULT_RULES: Readonly<RuleOptions> = Object.freeze({
-  reservedMaxPort: 1023,
-  reservedMinFlows: 5,
-  unansweredMinFraction: 0.8,
-  unansweredMinIncoming: 5,
-  selfishMaxRatio: -0.9,
-  selfishMinBytes: 1_000_000,
-  repeatedMinConn: 2,
-  aggressiveMinMetrics: 5,
-  minSlots: 3,
-  minShare: 0.5,
-});
 
 /** Rule names, as `Finding.rule` and the host table use them. */
 export type FindingRule = 'reserved-port' | 'departed-peer' | 'behind-nat' | 'selfish' | 'repeated-server' | 'aggressive';

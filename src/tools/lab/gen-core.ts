@@ -107,6 +107,110 @@ export function resetBehindEnd(sock: Socket): Promise<NodeJS.ErrnoException | nu
 }
 
 /**
+ * What has arrived on a TCP socket and not been matched yet (`queue`), whether the peer ended its
+ * side (`ended`) or the socket closed (`closed`), and a wait for the next of these events, an error
+ * or a `poke()`. Received bytes are counted and hashed into the tally as they arrive.
+ */
+class TcpInbox {
+  readonly queue: Buffer[] = [];
+  ended = false;
+  closed = false;
+  private wake: (() => void) | null = null;
+
+  constructor(sock: Socket, t: Tally) {
+    sock.on('data', (c: Buffer) => {
+      this.queue.push(c);
+      t.received += c.length;
+      t.hash.update(c);
+      this.poke();
+    });
+    sock.on('end', () => {
+      this.ended = true;
+      this.poke();
+    });
+    sock.on('error', (e) => {
+      t.sockError(e);
+      this.poke();
+    });
+    sock.on('close', () => {
+      this.closed = true;
+      this.poke();
+    });
+  }
+
+  /** Wakes the pending `wait()`, if any. */
+  poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Resolves at the next socket event or `poke()`. */
+  wait(): Promise<void> {
+    return new Promise((r) => (this.wake = r));
+  }
+}
+
+/**
+ * Waits for the peer's `step`: exactly its bytes, byte-identical, in as many chunks as they come;
+ * bytes beyond it stay queued for the next step.
+ * @returns false (with the reason in the tally) on a mismatch, an error, or the peer closing first
+ */
+async function expectStep(sock: Socket, box: TcpInbox, t: Tally, step: Step): Promise<boolean> {
+  let matched = 0;
+  const want = step.bytes;
+  while (matched < want.length) {
+    if (t.error) return false;
+    const c = box.queue.shift();
+    if (!c) {
+      if (box.ended || box.closed) {
+        if (box.ended && !t.error) {
+          const e = await resetBehindEnd(sock);
+          if (e) t.sockError(e);
+        }
+        t.fail(`peer closed at step ${t.stepsDone} after ${matched} of ${want.length} bytes`);
+        return false;
+      }
+      await box.wait();
+      continue;
+    }
+    const k = Math.min(c.length, want.length - matched);
+    const d = firstDiff(c.subarray(0, k), want.subarray(matched, matched + k));
+    if (d >= 0) {
+      t.fail(`mismatch at step ${t.stepsDone} byte ${matched + d}`);
+      return false;
+    }
+    if (k < c.length) box.queue.unshift(c.subarray(k));
+    matched += k;
+  }
+  return true;
+}
+
+/**
+ * Sends our `step`; when the socket buffers it, waits for `drain`, `close` or a failure (the
+ * deadline). @returns false when failed or closed
+ */
+async function sendStep(sock: Socket, box: TcpInbox, t: Tally, step: Step): Promise<boolean> {
+  if (t.error || box.closed) return false;
+  t.sent += step.bytes.length;
+  if (!sock.write(step.bytes)) {
+    await new Promise<void>((r) => {
+      const done = (): void => {
+        sock.off('drain', done);
+        sock.off('close', done);
+        clearInterval(check);
+        r();
+      };
+      // The deadline timer pokes the inbox, not this promise: poll it so a stuck write cannot outlive it.
+      const check = setInterval(() => t.error && done(), 50);
+      sock.on('drain', done);
+      sock.on('close', done);
+    });
+  }
+  return !t.error;
+}
+
+/**
  * Plays `session` on a connected TCP socket as `role` (client sends `out` steps, server sends `in`
  * steps), then half-closes and waits for the peer's FIN. Resolves (never rejects) once done, failed
  * or `deadline` (epoch ms) passed; the socket is destroyed on failure (with RST on mismatch). The
@@ -115,99 +219,21 @@ export function resetBehindEnd(sock: Socket): Promise<NodeJS.ErrnoException | nu
  */
 export async function playTcp(sock: Socket, session: Session, role: 'client' | 'server', deadline: number, t = new Tally(role, session)): Promise<Tally> {
   const mine = role === 'client' ? 'out' : 'in';
-  const queue: Buffer[] = [];
-  let ended = false;
-  let closed = false;
-  let wake: (() => void) | null = null;
-  const poke = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  sock.on('data', (c: Buffer) => {
-    queue.push(c);
-    t.received += c.length;
-    t.hash.update(c);
-    poke();
-  });
-  sock.on('end', () => {
-    ended = true;
-    poke();
-  });
-  sock.on('error', (e) => {
-    t.sockError(e);
-    poke();
-  });
-  sock.on('close', () => {
-    closed = true;
-    poke();
-  });
+  const box = new TcpInbox(sock, t);
   const timer = setTimeout(() => {
     t.fail(`timeout at step ${t.stepsDone}`);
-    poke();
+    box.poke();
   }, Math.max(0, deadline - Date.now()));
-  const wait = (): Promise<void> => new Promise((r) => (wake = r));
-
-  const expect = async (step: Step): Promise<boolean> => {
-    let matched = 0;
-    const want = step.bytes;
-    while (matched < want.length) {
-      if (t.error) return false;
-      const c = queue.shift();
-      if (!c) {
-        if (ended || closed) {
-          if (ended && !t.error) {
-            const e = await resetBehindEnd(sock);
-            if (e) t.sockError(e);
-          }
-          t.fail(`peer closed at step ${t.stepsDone} after ${matched} of ${want.length} bytes`);
-          return false;
-        }
-        await wait();
-        continue;
-      }
-      const k = Math.min(c.length, want.length - matched);
-      const d = firstDiff(c.subarray(0, k), want.subarray(matched, matched + k));
-      if (d >= 0) {
-        t.fail(`mismatch at step ${t.stepsDone} byte ${matched + d}`);
-        return false;
-      }
-      if (k < c.length) queue.unshift(c.subarray(k));
-      matched += k;
-    }
-    return true;
-  };
-
-  const send = async (step: Step): Promise<boolean> => {
-    if (t.error || closed) return false;
-    t.sent += step.bytes.length;
-    if (!sock.write(step.bytes)) {
-      await new Promise<void>((r) => {
-        const done = (): void => {
-          sock.off('drain', done);
-          sock.off('close', done);
-          clearInterval(check);
-          r();
-        };
-        // The deadline timer pokes `wake`, not this promise: poll it so a stuck write cannot outlive it.
-        const check = setInterval(() => t.error && done(), 50);
-        sock.on('drain', done);
-        sock.on('close', done);
-      });
-    }
-    return !t.error;
-  };
-
   try {
     for (const step of session.steps) {
-      const ok = step.dir === mine ? await send(step) : await expect(step);
+      const ok = step.dir === mine ? await sendStep(sock, box, t, step) : await expectStep(sock, box, t, step);
       if (!ok) break;
       t.stepsDone++;
     }
     if (!t.error) {
       sock.end();
-      while (!ended && !closed && !t.error) await wait();
-      if (queue.length > 0) t.fail(`${queue.reduce((n, c) => n + c.length, 0)} unexpected extra bytes`);
+      while (!box.ended && !box.closed && !t.error) await box.wait();
+      if (box.queue.length > 0) t.fail(`${box.queue.reduce((n, c) => n + c.length, 0)} unexpected extra bytes`);
     }
   } finally {
     clearTimeout(timer);
@@ -216,7 +242,7 @@ export async function playTcp(sock: Socket, session: Session, role: 'client' | '
       else sock.destroy();
     }
   }
-  if (!closed) await new Promise<void>((r) => (sock.closed ? r() : sock.once('close', () => r())));
+  if (!box.closed) await new Promise<void>((r) => (sock.closed ? r() : sock.once('close', () => r())));
   return t;
 }
 

@@ -37,102 +37,39 @@ interface UdpConv {
   timer: NodeJS.Timeout;
 }
 
+/** What the listeners of one server share. */
+interface ServerCtx {
+  /** Per-connection / per-conversation deadline, ms. */
+  timeoutMs: number;
+  onResult: (r: SessionResult) => void;
+  /** One per bound listener or socket: stops it (added as they bind). */
+  closers: (() => Promise<void>)[];
+  /** Open TCP connections, destroyed by close(). */
+  sockets: Set<net.Socket>;
+}
+
 /**
  * Binds every session's port and starts serving. Throws P2pgwError('P2PGW_ERR_LAB') when a port
  * cannot be bound on IPv4 (e.g. EADDRINUSE).
  */
 export async function startServer(sessions: readonly Session[], opts: ServerOpts): Promise<GenServer> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const closers: (() => Promise<void>)[] = [];
-  const sockets = new Set<net.Socket>();
+  const ctx: ServerCtx = { timeoutMs: opts.timeoutMs ?? 10_000, onResult: opts.onResult, closers: [], sockets: new Set() };
   const ports: string[] = [];
   let ipv6 = true;
-
-  const tcpListen = (s: Session, host: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const srv = net.createServer({ allowHalfOpen: true }, (sock) => {
-        sockets.add(sock);
-        sock.once('close', () => sockets.delete(sock));
-        const peer = `${sock.remoteAddress}:${sock.remotePort}`;
-        void playTcp(sock, s, 'server', Date.now() + timeoutMs).then((t) => opts.onResult(t.result(peer)));
-      });
-      srv.once('error', reject);
-      srv.listen({ host, port: s.port, ipv6Only: host.includes(':'), backlog: 128 }, () => {
-        srv.off('error', reject);
-        closers.push(() => new Promise((r) => srv.close(() => r())));
-        resolve();
-      });
-    });
-
-  const udpBind = (s: Session, host: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const v6 = host.includes(':');
-      const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
-      const convs = new Map<string, UdpConv>();
-      const finish = (key: string, c: UdpConv): void => {
-        clearTimeout(c.timer);
-        convs.delete(key);
-        opts.onResult(c.tally.result(key));
-      };
-      sock.on('message', (m, rinfo) => {
-        const key = `${rinfo.address}:${rinfo.port}`;
-        let c = convs.get(key);
-        if (!c) {
-          const tally = new Tally('server', s);
-          c = { idx: 0, tally, timer: setTimeout(() => (tally.fail(`timeout at step ${tally.stepsDone}`), finish(key, c!)), timeoutMs) };
-          convs.set(key, c);
-        }
-        const t = c.tally;
-        t.received += m.length;
-        t.hash.update(m);
-        const step = s.steps[c.idx];
-        if (!step || step.dir !== 'out' || !Buffer.from(step.bytes).equals(m)) {
-          t.fail(step?.dir === 'out' ? `mismatch at step ${c.idx} (datagram of ${m.length} bytes)` : `unexpected datagram at step ${c.idx}`);
-          return finish(key, c);
-        }
-        c.idx++;
-        t.stepsDone++;
-        while (s.steps[c.idx]?.dir === 'in') {
-          const b = s.steps[c.idx].bytes;
-          sock.send(b, rinfo.port, rinfo.address);
-          t.sent += b.length;
-          c.idx++;
-          t.stepsDone++;
-        }
-        if (c.idx >= s.steps.length) finish(key, c);
-      });
-      sock.once('error', reject);
-      sock.bind({ address: host, port: s.port }, () => {
-        sock.off('error', reject);
-        sock.on('error', () => undefined);
-        closers.push(
-          () =>
-            new Promise((r) => {
-              for (const [k, c] of convs) {
-                c.tally.fail('server stopped');
-                finish(k, c);
-              }
-              sock.close(() => r());
-            }),
-        );
-        resolve();
-      });
-    });
-
   const hosts = opts.bind ?? ['0.0.0.0', '::'];
   for (const s of sessions) {
     for (const host of hosts) {
       const v6 = host.includes(':');
       if (v6 && !ipv6) continue;
       try {
-        await (s.l4 === 'tcp' ? tcpListen(s, host) : udpBind(s, host));
+        await (s.l4 === 'tcp' ? tcpListen(ctx, s, host) : udpBind(ctx, s, host));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (v6 && host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL' || code === 'EINVAL')) {
           ipv6 = false;
           continue;
         }
-        await Promise.all(closers.map((c) => c()));
+        await Promise.all(ctx.closers.map((c) => c()));
         throw new P2pgwError('P2PGW_ERR_LAB', `gen server: cannot bind ${s.l4} ${host} port ${s.port}: ${code ?? (e as Error).message}`, { cause: e });
       }
     }
@@ -142,8 +79,107 @@ export async function startServer(sessions: readonly Session[], opts: ServerOpts
     ports,
     ipv6,
     async close() {
-      for (const sock of sockets) sock.destroy();
-      await Promise.all(closers.map((c) => c()));
+      for (const sock of ctx.sockets) sock.destroy();
+      await Promise.all(ctx.closers.map((c) => c()));
     },
   };
+}
+
+/** Listens on TCP `host`:`s.port` and plays `s` as the server on every connection. Rejects when it cannot bind. */
+function tcpListen(ctx: ServerCtx, s: Session, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer({ allowHalfOpen: true }, (sock) => {
+      ctx.sockets.add(sock);
+      sock.once('close', () => ctx.sockets.delete(sock));
+      const peer = `${sock.remoteAddress}:${sock.remotePort}`;
+      void playTcp(sock, s, 'server', Date.now() + ctx.timeoutMs).then((t) => ctx.onResult(t.result(peer)));
+    });
+    srv.once('error', reject);
+    srv.listen({ host, port: s.port, ipv6Only: host.includes(':'), backlog: 128 }, () => {
+      srv.off('error', reject);
+      ctx.closers.push(() => new Promise((r) => srv.close(() => r())));
+      resolve();
+    });
+  });
+}
+
+/**
+ * Binds UDP `host`:`s.port` and plays `s` as the server for every remote address:port (one
+ * conversation each). Rejects when it cannot bind; on close, open conversations fail with
+ * `server stopped`.
+ */
+function udpBind(ctx: ServerCtx, s: Session, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const v6 = host.includes(':');
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    const convs = new Map<string, UdpConv>();
+    const finish = (key: string, c: UdpConv): void => {
+      clearTimeout(c.timer);
+      convs.delete(key);
+      ctx.onResult(c.tally.result(key));
+    };
+    const port: UdpPort = { ctx, sock, session: s, convs, finish };
+    sock.on('message', (m, rinfo) => udpMessage(port, m, rinfo));
+    sock.once('error', reject);
+    sock.bind({ address: host, port: s.port }, () => {
+      sock.off('error', reject);
+      sock.on('error', () => undefined);
+      ctx.closers.push(
+        () =>
+          new Promise((r) => {
+            for (const [k, c] of convs) {
+              c.tally.fail('server stopped');
+              finish(k, c);
+            }
+            sock.close(() => r());
+          }),
+      );
+      resolve();
+    });
+  });
+}
+
+/** A bound UDP port of the server: its socket, session and conversations. */
+interface UdpPort {
+  ctx: ServerCtx;
+  sock: dgram.Socket;
+  session: Session;
+  /** Open conversations by remote address:port. */
+  convs: Map<string, UdpConv>;
+  /** Ends a conversation: stops its deadline, forgets it, reports its result. */
+  finish(key: string, c: UdpConv): void;
+}
+
+/**
+ * One datagram of a UDP conversation: it must be the session's next `out` step, byte-identical
+ * (else the conversation fails); the `in` steps that follow are sent back at once. The
+ * conversation ends after its last step, or fails at its deadline.
+ */
+function udpMessage(u: UdpPort, m: Buffer, rinfo: dgram.RemoteInfo): void {
+  const { ctx, sock, session: s, convs, finish } = u;
+  const key = `${rinfo.address}:${rinfo.port}`;
+  let c = convs.get(key);
+  if (!c) {
+    const tally = new Tally('server', s);
+    c = { idx: 0, tally, timer: setTimeout(() => (tally.fail(`timeout at step ${tally.stepsDone}`), finish(key, c!)), ctx.timeoutMs) };
+    convs.set(key, c);
+  }
+  const t = c.tally;
+  t.received += m.length;
+  t.hash.update(m);
+  const step = s.steps[c.idx];
+  if (!step || step.dir !== 'out' || !Buffer.from(step.bytes).equals(m)) {
+    t.fail(step?.dir === 'out' ? `mismatch at step ${c.idx} (datagram of ${m.length} bytes)` : `unexpected datagram at step ${c.idx}`);
+    return finish(key, c);
+  }
+  c.idx++;
+  t.stepsDone++;
+  while (s.steps[c.idx]?.dir === 'in') {
+    const b = s.steps[c.idx].bytes;
+    sock.send(b, rinfo.port, rinfo.address);
+    t.sent += b.length;
+    c.idx++;
+    t.stepsDone++;
+  }
+  if (c.idx >= s.steps.length) finish(key, c);
 }

@@ -194,6 +194,12 @@ async function wireLike(ns: { client: string; server: string }, ipv6: boolean, n
   }
 }
 
+/** Namespace names of a lab, by role. */
+type LabNs = Lab['ns'];
+
+/** Runs `ip -n <n> argv...`; throws P2pgwError('P2PGW_ERR_LAB') on failure. */
+const inNs = (n: string, ...argv: string[]): Promise<string> => must(['ip', '-n', n, ...argv], `configuring ${n}`);
+
 /**
  * Builds the lab (see the file comment). `name` is a short unique prefix (1-12 chars of
  * [A-Za-z0-9_-]); namespaces `<name>-c`, `<name>-g`, `<name>-s` must not exist yet (clean them
@@ -203,114 +209,31 @@ async function wireLike(ns: { client: string; server: string }, ipv6: boolean, n
 export async function createLab(opts: { name: string; ipv6?: boolean; wireLike?: boolean }): Promise<Lab> {
   await checkLabPrereqs();
   const { name } = opts;
-  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,11}$/.test(name)) throw new P2pgwError('P2PGW_ERR_LAB', `bad lab name "${name}" (1-12 of [A-Za-z0-9_-])`);
-  const ns = { client: `${name}-c`, gw: `${name}-g`, server: `${name}-s` };
+  const ns = await freeNamespaces(name);
   const names = [ns.client, ns.gw, ns.server];
-  const existing = await listNamespaces();
-  const taken = names.filter((n) => existing.includes(n));
-  if (taken.length) throw new P2pgwError('P2PGW_ERR_LAB', `namespaces already exist: ${taken.join(', ')} (destroyStale('${name}-') removes them)`);
-
   const procs = new Set<ChildProcess>();
   const notes: string[] = [];
-  let destroyed = false;
-  const resolveNs = (r: LabRole | string): string => {
-    const n = (ns as Record<string, string>)[r] ?? r;
-    if (!names.includes(n)) throw new P2pgwError('P2PGW_ERR_LAB', `unknown lab namespace "${r}"`);
-    return n;
-  };
-  const destroy = async (): Promise<void> => {
-    if (destroyed) return;
-    destroyed = true;
-    const alive = [...procs].filter((p) => p.exitCode === null && p.signalCode === null);
-    for (const p of alive) p.kill('SIGTERM');
-    await Promise.all(
-      alive.map(
-        (p) =>
-          new Promise<void>((r) => {
-            if (p.exitCode !== null || p.signalCode !== null) return r();
-            const t = setTimeout(() => (p.kill('SIGKILL'), r()), 2000);
-            p.once('exit', () => (clearTimeout(t), r()));
-          }),
-      ),
-    );
-    for (const n of names) await killNamespacePids(n);
-    for (const n of names) await run(['ip', 'netns', 'del', n]);
-    live.delete(names);
-  };
-
+  const state = { destroyed: false };
+  const destroy = (): Promise<void> => destroyLab(names, procs, state);
   live.set(names, procs);
   // Processes we spawn get SIGTERM if we die without destroy() (setpriv(1) --pdeathsig), so a
   // crashed run leaves no daemon behind; without setpriv, destroyStale kills them later.
   const pdeath = (await run(['setpriv', '--help'])).stdout.includes('--pdeathsig') ? ['setpriv', '--pdeathsig', 'TERM'] : [];
   try {
-    for (const n of names) await must(['ip', 'netns', 'add', n], 'creating namespace');
-    const inNs = (n: string, ...argv: string[]): Promise<string> => must(['ip', '-n', n, ...argv], `configuring ${n}`);
-    await inNs(ns.gw, 'link', 'add', LAB_IFACES.gwLan, 'type', 'veth', 'peer', 'name', LAB_IFACES.client, 'netns', ns.client);
-    await inNs(ns.gw, 'link', 'add', LAB_IFACES.gwWan, 'type', 'veth', 'peer', 'name', LAB_IFACES.server, 'netns', ns.server);
-
-    const sysctl = async (n: string, kv: string[]): Promise<void> => {
-      await must(['ip', 'netns', 'exec', n, 'sysctl', '-qw', ...kv], `sysctl in ${n}`);
-    };
-    const rp = (ifs: string[]): string[] => ['all', 'default', 'lo', ...ifs].map((i) => `net.ipv4.conf.${i}.rp_filter=0`);
-    // No DAD anywhere (the veths already exist, so `default` alone would miss them): link-local
-    // addresses are usable at once and the first neighbour discovery does not stall for a second.
-    const v6 = (on: boolean, ifs: string[]): string[] =>
-      on ? ['net.ipv6.conf.all.disable_ipv6=0', ...['all', 'default', ...ifs].map((i) => `net.ipv6.conf.${i}.accept_dad=0`)] : [];
-    const ipv6 = !!opts.ipv6;
-    await sysctl(ns.client, [...rp([LAB_IFACES.client]), ...v6(ipv6, [LAB_IFACES.client])]);
-    await sysctl(ns.server, [...rp([LAB_IFACES.server]), ...v6(ipv6, [LAB_IFACES.server])]);
-    await sysctl(ns.gw, [
-      ...rp([LAB_IFACES.gwLan, LAB_IFACES.gwWan]),
-      'net.ipv4.ip_forward=1',
-      'net.ipv6.conf.all.forwarding=1',
-      ...v6(ipv6, [LAB_IFACES.gwLan, LAB_IFACES.gwWan]),
-    ]);
-
-    const A = LAB_ADDR;
-    const addr = async (n: string, a: string, dev: string): Promise<void> => {
-      await inNs(n, 'addr', 'add', a, 'dev', dev, ...(a.includes(':') ? ['nodad'] : []));
-    };
-    await addr(ns.client, `${A.client}/24`, LAB_IFACES.client);
-    await addr(ns.gw, `${A.gwLan}/24`, LAB_IFACES.gwLan);
-    await addr(ns.gw, `${A.gwWan}/24`, LAB_IFACES.gwWan);
-    await addr(ns.server, `${A.server}/24`, LAB_IFACES.server);
-    if (ipv6) {
-      await addr(ns.client, `${A.client6}/64`, LAB_IFACES.client);
-      await addr(ns.gw, `${A.gwLan6}/64`, LAB_IFACES.gwLan);
-      await addr(ns.gw, `${A.gwWan6}/64`, LAB_IFACES.gwWan);
-      await addr(ns.server, `${A.server6}/64`, LAB_IFACES.server);
-    }
-    for (const [n, ifs] of [
-      [ns.client, [LAB_IFACES.client]],
-      [ns.gw, [LAB_IFACES.gwLan, LAB_IFACES.gwWan]],
-      [ns.server, [LAB_IFACES.server]],
-    ] as const) {
-      for (const i of ['lo', ...ifs]) await inNs(n, 'link', 'set', i, 'up');
-    }
-    await inNs(ns.client, 'route', 'add', 'default', 'via', A.gwLan);
-    await inNs(ns.server, 'route', 'add', 'default', 'via', A.gwWan);
-    if (ipv6) {
-      await inNs(ns.client, '-6', 'route', 'add', 'default', 'via', A.gwLan6);
-      await inNs(ns.server, '-6', 'route', 'add', 'default', 'via', A.gwWan6);
-    }
-    // The kernel's linkwatch attaches the veths' qdiscs (and IPv6 starts using them) up to a second
-    // after `link set up`; packets sent before are dropped. Wait until every veth is operationally UP.
-    const waitUp = Date.now() + 5000;
-    for (const [n, i] of [[ns.client, LAB_IFACES.client], [ns.gw, LAB_IFACES.gwLan], [ns.gw, LAB_IFACES.gwWan], [ns.server, LAB_IFACES.server]]) {
-      while (!/\bstate UP\b/.test((await run(['ip', '-n', n, '-o', 'link', 'show', 'dev', i])).stdout)) {
-        if (Date.now() > waitUp) throw new P2pgwError('P2PGW_ERR_LAB', `${n}/${i} did not come up within 5 s`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await buildNetwork(ns, !!opts.ipv6);
     // Off by default: NFQUEUE already completes partial checksums (skb_checksum_help) and segments
     // GSO packets before they reach user space (no NFQA_CFG_F_GSO), so the daemon sees wire-valid
     // packets anyway. `wireLike` is for tools that capture on the gateway's veths (tcpdump).
-    if (opts.wireLike) await wireLike(ns, ipv6, notes);
+    if (opts.wireLike) await wireLike(ns, !!opts.ipv6, notes);
   } catch (e) {
     await destroy();
     throw e instanceof P2pgwError ? e : new P2pgwError('P2PGW_ERR_LAB', `creating lab ${name}: ${(e as Error).message}`, { cause: e });
   }
-
+  const resolveNs = (r: LabRole | string): string => {
+    const n = (ns as Record<string, string>)[r] ?? r;
+    if (!names.includes(n)) throw new P2pgwError('P2PGW_ERR_LAB', `unknown lab namespace "${r}"`);
+    return n;
+  };
   return {
     name,
     ns,
@@ -325,7 +248,7 @@ export async function createLab(opts: { name: string; ipv6?: boolean; wireLike?:
     notes,
     exec: (r, argv, o = {}) => run(['ip', 'netns', 'exec', resolveNs(r), ...argv], o),
     spawn(r, argv, o = {}) {
-      if (destroyed) throw new P2pgwError('P2PGW_ERR_LAB', `lab ${name} is destroyed`);
+      if (state.destroyed) throw new P2pgwError('P2PGW_ERR_LAB', `lab ${name} is destroyed`);
       const p = spawn('ip', ['netns', 'exec', resolveNs(r), ...pdeath, ...argv], { env: o.env ?? process.env, cwd: o.cwd, stdio: o.stdio ?? 'pipe' });
       procs.add(p);
       p.once('exit', () => procs.delete(p));
@@ -334,6 +257,127 @@ export async function createLab(opts: { name: string; ipv6?: boolean; wireLike?:
     destroy,
     release: () => void live.delete(names),
   };
+}
+
+/**
+ * The namespace names of lab `name`, after checking the name and that none of them exists.
+ * @throws P2pgwError('P2PGW_ERR_LAB') for a bad name or a name taken
+ */
+async function freeNamespaces(name: string): Promise<LabNs> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,11}$/.test(name)) throw new P2pgwError('P2PGW_ERR_LAB', `bad lab name "${name}" (1-12 of [A-Za-z0-9_-])`);
+  const ns = { client: `${name}-c`, gw: `${name}-g`, server: `${name}-s` };
+  const existing = await listNamespaces();
+  const taken = [ns.client, ns.gw, ns.server].filter((n) => existing.includes(n));
+  if (taken.length) throw new P2pgwError('P2PGW_ERR_LAB', `namespaces already exist: ${taken.join(', ')} (destroyStale('${name}-') removes them)`);
+  return ns;
+}
+
+/**
+ * Destroys a lab once: SIGTERM to the processes it spawned (SIGKILL after 2 s), kills whatever else
+ * runs in its namespaces, deletes them and forgets the lab.
+ */
+async function destroyLab(names: string[], procs: Set<ChildProcess>, state: { destroyed: boolean }): Promise<void> {
+  if (state.destroyed) return;
+  state.destroyed = true;
+  const alive = [...procs].filter((p) => p.exitCode === null && p.signalCode === null);
+  for (const p of alive) p.kill('SIGTERM');
+  const exited = (p: ChildProcess): Promise<void> =>
+    new Promise<void>((r) => {
+      if (p.exitCode !== null || p.signalCode !== null) return r();
+      const t = setTimeout(() => (p.kill('SIGKILL'), r()), 2000);
+      p.once('exit', () => (clearTimeout(t), r()));
+    });
+  await Promise.all(alive.map(exited));
+  for (const n of names) await killNamespacePids(n);
+  for (const n of names) await run(['ip', 'netns', 'del', n]);
+  live.delete(names);
+}
+
+/**
+ * The lab's network, step by step: the three namespaces and two veth pairs, the sysctls, the
+ * addresses, links up and default routes, then waits until every veth is operationally up.
+ * @throws P2pgwError('P2PGW_ERR_LAB') naming the step that failed
+ */
+async function buildNetwork(ns: LabNs, ipv6: boolean): Promise<void> {
+  for (const n of [ns.client, ns.gw, ns.server]) await must(['ip', 'netns', 'add', n], 'creating namespace');
+  await inNs(ns.gw, 'link', 'add', LAB_IFACES.gwLan, 'type', 'veth', 'peer', 'name', LAB_IFACES.client, 'netns', ns.client);
+  await inNs(ns.gw, 'link', 'add', LAB_IFACES.gwWan, 'type', 'veth', 'peer', 'name', LAB_IFACES.server, 'netns', ns.server);
+  await setSysctls(ns, ipv6);
+  await addAddresses(ns, ipv6);
+  await linksUpAndRoutes(ns, ipv6);
+  await waitVethsUp(ns);
+}
+
+/**
+ * rp_filter 0 everywhere; forwarding on the gateway; with IPv6, IPv6 on and no DAD anywhere (the
+ * veths already exist, so `default` alone would miss them): link-local addresses are usable at
+ * once and the first neighbour discovery does not stall for a second.
+ */
+async function setSysctls(ns: LabNs, ipv6: boolean): Promise<void> {
+  const sysctl = async (n: string, kv: string[]): Promise<void> => {
+    await must(['ip', 'netns', 'exec', n, 'sysctl', '-qw', ...kv], `sysctl in ${n}`);
+  };
+  const rp = (ifs: string[]): string[] => ['all', 'default', 'lo', ...ifs].map((i) => `net.ipv4.conf.${i}.rp_filter=0`);
+  const v6 = (on: boolean, ifs: string[]): string[] =>
+    on ? ['net.ipv6.conf.all.disable_ipv6=0', ...['all', 'default', ...ifs].map((i) => `net.ipv6.conf.${i}.accept_dad=0`)] : [];
+  await sysctl(ns.client, [...rp([LAB_IFACES.client]), ...v6(ipv6, [LAB_IFACES.client])]);
+  await sysctl(ns.server, [...rp([LAB_IFACES.server]), ...v6(ipv6, [LAB_IFACES.server])]);
+  await sysctl(ns.gw, [
+    ...rp([LAB_IFACES.gwLan, LAB_IFACES.gwWan]),
+    'net.ipv4.ip_forward=1',
+    'net.ipv6.conf.all.forwarding=1',
+    ...v6(ipv6, [LAB_IFACES.gwLan, LAB_IFACES.gwWan]),
+  ]);
+}
+
+/** The address plan (LAB_ADDR): IPv4 /24s, and with `ipv6` the /64s (nodad). */
+async function addAddresses(ns: LabNs, ipv6: boolean): Promise<void> {
+  const A = LAB_ADDR;
+  const addr = async (n: string, a: string, dev: string): Promise<void> => {
+    await inNs(n, 'addr', 'add', a, 'dev', dev, ...(a.includes(':') ? ['nodad'] : []));
+  };
+  await addr(ns.client, `${A.client}/24`, LAB_IFACES.client);
+  await addr(ns.gw, `${A.gwLan}/24`, LAB_IFACES.gwLan);
+  await addr(ns.gw, `${A.gwWan}/24`, LAB_IFACES.gwWan);
+  await addr(ns.server, `${A.server}/24`, LAB_IFACES.server);
+  if (ipv6) {
+    await addr(ns.client, `${A.client6}/64`, LAB_IFACES.client);
+    await addr(ns.gw, `${A.gwLan6}/64`, LAB_IFACES.gwLan);
+    await addr(ns.gw, `${A.gwWan6}/64`, LAB_IFACES.gwWan);
+    await addr(ns.server, `${A.server6}/64`, LAB_IFACES.server);
+  }
+}
+
+/** Every interface (and lo) up; client and server route by default through the gateway. */
+async function linksUpAndRoutes(ns: LabNs, ipv6: boolean): Promise<void> {
+  for (const [n, ifs] of [
+    [ns.client, [LAB_IFACES.client]],
+    [ns.gw, [LAB_IFACES.gwLan, LAB_IFACES.gwWan]],
+    [ns.server, [LAB_IFACES.server]],
+  ] as const) {
+    for (const i of ['lo', ...ifs]) await inNs(n, 'link', 'set', i, 'up');
+  }
+  await inNs(ns.client, 'route', 'add', 'default', 'via', LAB_ADDR.gwLan);
+  await inNs(ns.server, 'route', 'add', 'default', 'via', LAB_ADDR.gwWan);
+  if (ipv6) {
+    await inNs(ns.client, '-6', 'route', 'add', 'default', 'via', LAB_ADDR.gwLan6);
+    await inNs(ns.server, '-6', 'route', 'add', 'default', 'via', LAB_ADDR.gwWan6);
+  }
+}
+
+/**
+ * The kernel's linkwatch attaches the veths' qdiscs (and IPv6 starts using them) up to a second
+ * after `link set up`; packets sent before are dropped. Waits until every veth is operationally UP.
+ * @throws P2pgwError('P2PGW_ERR_LAB') after 5 s
+ */
+async function waitVethsUp(ns: LabNs): Promise<void> {
+  const waitUp = Date.now() + 5000;
+  for (const [n, i] of [[ns.client, LAB_IFACES.client], [ns.gw, LAB_IFACES.gwLan], [ns.gw, LAB_IFACES.gwWan], [ns.server, LAB_IFACES.server]]) {
+    while (!/\bstate UP\b/.test((await run(['ip', '-n', n, '-o', 'link', 'show', 'dev', i])).stdout)) {
+      if (Date.now() > waitUp) throw new P2pgwError('P2PGW_ERR_LAB', `${n}/${i} did not come up within 5 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /**

@@ -1,32 +1,28 @@
 /**
- * Registry of the lab's scripted sessions and the scenario builder. Each application file cites the
- * specification its bytes follow; `buildScenario` turns application names into concrete sessions
- * on distinct, non-standard high ports (40000+), so the classifier cannot lean on port numbers.
+ * Registry of the lab's scripted sessions and the scenario builder. The sessions of each
+ * application come from its descriptor (`AppDescriptor.sessions`, built by the application
+ * folder's session.ts), in registry order, followed by the non-application `bulk` transfers; each
+ * template cites the specification its bytes follow. `buildScenario` turns names into concrete
+ * sessions on distinct, non-standard high ports (40000+), so the classifier cannot lean on port
+ * numbers.
  */
 import { P2pgwError } from '../../core/errors.js';
-import { BITTORRENT } from '../../apps/bittorrent/session.js';
+import { APPS } from '../../apps/registry.js';
 import { BULK } from './bulk.js';
-import { EDONKEY } from '../../apps/edonkey/session.js';
-import { FASTTRACK } from '../../apps/fasttrack/session.js';
-import { GNUTELLA_SESSIONS } from '../../apps/gnutella/session.js';
-import { HTTP } from '../../apps/http/session.js';
-import { MSN } from '../../apps/msn/session.js';
-import { MSNFTP } from '../../apps/msnftp/session.js';
 import type { Session, SessionTemplate } from '../../apps/session-types.js';
 
 export type { Session, Step, StepDir, SessionTemplate, BuildOpts } from '../../apps/session-types.js';
 
-/** Every scripted session, by application name. Order is the scenario order. */
-export const SESSIONS: Readonly<Record<string, readonly SessionTemplate[]>> = Object.freeze({
-  bittorrent: BITTORRENT,
-  edonkey: EDONKEY,
-  gnutella: GNUTELLA_SESSIONS,
-  fasttrack: FASTTRACK,
-  msn: MSN,
-  msnftp: MSNFTP,
-  http: HTTP,
-  bulk: BULK,
-});
+/**
+ * Every scripted session, by application name: the registered applications that have sessions,
+ * in registry order, then `bulk`. Order is the scenario order.
+ */
+export const SESSIONS: Readonly<Record<string, readonly SessionTemplate[]>> = Object.freeze(
+  Object.fromEntries([
+    ...APPS.filter((a) => (a.sessions?.length ?? 0) > 0).map((a) => [a.name, a.sessions!] as const),
+    ['bulk', BULK] as const,
+  ]),
+);
 
 /** Options of `buildScenario`. */
 export interface ScenarioOpts {

@@ -1,0 +1,140 @@
+/**
+ * The queue workers of `p2pgw run --queues N` (supervisor.ts): N processes of worker-main.js, each
+ * a daemon bound to queue num+i with its own status socket `<socket>.i`. A worker that dies is
+ * respawned after 500 ms, at most 5 times a minute; traffic bypasses its queue meanwhile
+ * (`--queue-bypass`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Counters } from '../core/counters.js';
+import { P2pgwError } from '../core/errors.js';
+import { readStatus } from '../observe/status.js';
+import type { RunOptions } from './boot.js';
+
+/** The queue worker entry script, next to this module (dist/runtime/worker-main.js). */
+export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+
+/** Status socket of worker `i` when the supervisor serves `socket`. */
+export const workerSocket = (socket: string, i: number): string => `${socket}.${i}`;
+
+/**
+ * Options of queue worker `i`: the supervisor's config and log overrides, its own status socket
+ * (`<socket>.i`), and its own output files (`--flows FILE.i`, `--flow-log DIR/qi`,
+ * `--export-pcap DIR/qi`); `queues` is left out.
+ */
+export function workerOptions(opts: RunOptions, i: number, socket: string): RunOptions {
+  return {
+    config: opts.config,
+    logDest: opts.logDest,
+    logLevel: opts.logLevel,
+    traceSteps: opts.traceSteps,
+    flows: opts.flows ? `${opts.flows}.${i}` : undefined,
+    flowLog: opts.flowLog ? path.join(opts.flowLog, `q${i}`) : undefined,
+    exportPcap: opts.exportPcap ? path.join(opts.exportPcap, `q${i}`) : undefined,
+    statusSocket: workerSocket(socket, i),
+    worker: { index: i },
+  };
+}
+
+/** The argv (after node) that starts a queue worker: the entry script and its options as one JSON argument. */
+export function workerArgv(o: RunOptions, script = WORKER_MAIN): string[] {
+  return [script, JSON.stringify(o)];
+}
+
+/** N queue worker processes, respawned when they die until `stopping` is set. */
+export class WorkerPool {
+  /** The current process of each worker (null before its first start). */
+  readonly workers: (ChildProcess | null)[];
+  /** Set when the supervisor stops (or fails to start): dead workers are no longer respawned. */
+  stopping = false;
+  /** Times (epoch ms) of the respawns in the last minute. */
+  private readonly respawns: number[] = [];
+
+  /**
+   * @param optionsOf the options of worker i (see `workerOptions`)
+   * @param counters counts `worker_died`
+   */
+  constructor(
+    readonly size: number,
+    private readonly optionsOf: (i: number) => RunOptions,
+    private readonly counters: Counters,
+    private readonly logger: Logger,
+  ) {
+    this.workers = new Array(size).fill(null);
+  }
+
+  /** Starts every worker. */
+  startAll(): void {
+    for (let i = 0; i < this.size; i++) this.start(i);
+  }
+
+  /** Process ids of the current workers. */
+  pids(): (number | undefined)[] {
+    return this.workers.map((w) => w?.pid);
+  }
+
+  /**
+   * Resolves once every worker answers on its status socket (it has bound its queue).
+   * @throws P2pgwError(P2PGW_ERR_NFQUEUE) `queue worker i exited during start-up (code C); see its
+   *   log lines`, or `queue worker i did not start within 20 s` after `timeoutMs`
+   */
+  async waitReady(socket: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < this.size; i++) {
+      for (;;) {
+        const code = this.workers[i]?.exitCode;
+        if (code !== null && code !== undefined) {
+          throw new P2pgwError('P2PGW_ERR_NFQUEUE', `queue worker ${i} exited during start-up (code ${code}); see its log lines`);
+        }
+        if (await readStatus(workerSocket(socket, i), 500).then(() => true, () => false)) break;
+        if (Date.now() > deadline) throw new P2pgwError('P2PGW_ERR_NFQUEUE', `queue worker ${i} did not start within ${timeoutMs / 1000} s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** Sends `sig` to every worker (SIGHUP: reload). */
+  signal(sig: NodeJS.Signals): void {
+    for (const w of this.workers) w?.kill(sig);
+  }
+
+  /** A failed start: no more respawns, SIGTERM to every worker (not waited for). */
+  abort(): void {
+    this.stopping = true;
+    this.signal('SIGTERM');
+  }
+
+  /** Stops every worker: SIGTERM, SIGKILL after 15 s; resolves once each has exited (or was killed). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((r) => {
+            if (!w || w.exitCode !== null) return r();
+            w.once('exit', () => r());
+            w.kill('SIGTERM');
+            setTimeout(() => (w.kill('SIGKILL'), r()), 15_000).unref();
+          }),
+      ),
+    );
+  }
+
+  /** Starts worker `i` (stdout and stderr shared with the supervisor) and respawns it when it dies. */
+  private start(i: number): void {
+    const w = spawn(process.execPath, workerArgv(this.optionsOf(i)), { stdio: ['ignore', 'inherit', 'inherit'] });
+    this.workers[i] = w;
+    w.on('exit', (code, sig) => {
+      if (this.stopping) return;
+      this.counters.inc('worker_died');
+      this.logger.error({ worker: i, code, signal: sig }, 'queue worker died; respawning (traffic bypasses it meanwhile)');
+      const now = Date.now();
+      this.respawns.push(now);
+      while (this.respawns.length && now - this.respawns[0] > 60_000) this.respawns.shift();
+      if (this.respawns.length <= 5) setTimeout(() => !this.stopping && this.start(i), 500);
+      else this.logger.error({ worker: i }, 'queue workers keep dying: not respawning any more');
+    });
+  }
+}
