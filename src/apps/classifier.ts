@@ -14,6 +14,8 @@ import { Matcher, type MatchStream } from '../matcher/matcher.js';
 import type { Action, RuleSet, SigRule } from './rules.js';
 import type { AppDescriptor, Dir, SearchContext, SignatureHit } from './types.js';
 import type { StepTimer } from '../core/steps.js';
+import { HostnameMatcher, hostnameEvidence, type HostnameEvent } from './hostnames.js';
+import type { DetectMethod, Flight } from '../core/types.js';
 
 /** Classification limits (per direction). */
 export interface ClassifyLimits {
@@ -38,7 +40,14 @@ export interface Classification {
   /** Rule id (`app.sig`) of the deciding signature, or `app.dissector` when code decided. */
   rule: string | null;
   reason: string;
+  /** How it was reached (null when unclassified): `signature` when a signature of the app matched. */
+  method: DetectMethod | null;
+  /** Where the evidence came from, for `endpoint` (dht, tracker, pex, lsd, flow, ...) and `hostname` (the name). */
+  source?: string;
 }
+
+/** Most flights kept per flow (the MSE/PE handshake needs four). */
+const MAX_FLIGHTS = 8;
 
 const EMPTY = new Uint8Array(0);
 
@@ -47,6 +56,7 @@ export class FlowClassifier implements SearchContext {
   readonly hits: SignatureHit[] = [];
   readonly packets: [number, number] = [0, 0];
   readonly prefix: [Uint8Array, Uint8Array] = [EMPTY, EMPTY];
+  readonly flights: Flight[] = [];
   dir: Dir = 0;
   payload: Uint8Array = EMPTY;
   result: Classification | null = null;
@@ -56,6 +66,8 @@ export class FlowClassifier implements SearchContext {
   private readonly streams: [MatchStream | null, MatchStream | null] = [null, null];
   private excluded: boolean[];
   private current = '';
+  /** A host name (DNS question, HTTP Host, TLS SNI) may still arrive from the initiator. */
+  private hostOpen = true;
   private prefixBuf: [Uint8Array | null, Uint8Array | null] = [null, null];
 
   constructor(
@@ -90,6 +102,9 @@ export class FlowClassifier implements SearchContext {
     if (this.l4 === 'tcp') {
       const base = this.fed[dir];
       this.appendPrefix(dir, chunk, base);
+      const last = this.flights[this.flights.length - 1];
+      if (last && last.dir === dir) last.bytes += chunk.length;
+      else if (this.flights.length < MAX_FLIGHTS) this.flights.push({ dir, bytes: chunk.length });
       let stream = this.streams[dir];
       if (!stream) stream = this.streams[dir] = this.cls.matcher.newStream();
       stream.write(chunk, (id, start) => this.onMatch(id, dir, start));
@@ -113,7 +128,7 @@ export class FlowClassifier implements SearchContext {
 
   /** Gives up now (flow ended or left the classification window); a pending detection wins. */
   finish(reason: string): Classification {
-    if (!this.result) this.result = this.pending ?? { app: null, rule: null, reason };
+    if (!this.result) this.result = this.pending ?? { app: null, rule: null, reason, method: null };
     return this.result;
   }
 
@@ -147,8 +162,12 @@ export class FlowClassifier implements SearchContext {
    * budget runs out, a pending detection wins over "unclassified".
    */
   private search(): void {
+    // Names come first from the initiator (DNS question, HTTP request, ClientHello).
+    if (this.hostOpen && this.dir === 1 && this.packets[0] === 0) this.hostOpen = false;
+    if (this.hostOpen && this.dir === 0 && this.byHostname()) return;
     const apps = this.cls.apps;
-    let earlierOpen = false;
+    // A name still arriving ranks before every dissector (generic HTTP waits for its Host header).
+    let earlierOpen = this.hostOpen;
     for (let i = 0; i < apps.length; i++) {
       if (this.excluded[i]) continue;
       if (this.pending && this.pending.app.index === i) {
@@ -169,7 +188,7 @@ export class FlowClassifier implements SearchContext {
         const hit = this.hits.find((h) => h.app === app.desc.name);
         const rule = hit ? hit.id : `${app.desc.name}.dissector`;
         const how = hit ? `signature ${hit.id} (${hit.dir === 0 ? 'out' : 'in'} @${hit.offset})` : `${app.desc.title} dissector`;
-        const c: Classification = { app, rule, reason: how };
+        const c: Classification = { app, rule, reason: how, method: hit ? 'signature' : 'structure' };
         if (!earlierOpen) return this.conclude(c);
         if (!this.pending || i < this.pending.app.index) this.pending = c as Classification & { app: ConfiguredApp };
         break;
@@ -178,8 +197,25 @@ export class FlowClassifier implements SearchContext {
       else earlierOpen = true;
     }
     if (!earlierOpen && !this.pending && this.excluded.every(Boolean)) {
-      this.result = { app: null, rule: null, reason: 'unclassified: every dissector excluded the flow' };
+      this.result = { app: null, rule: null, reason: 'unclassified: every dissector excluded the flow', method: null };
     }
+  }
+
+  /**
+   * Host-name evidence of the initiator's bytes (src/apps/hostnames.ts): concludes with method
+   * `hostname` when a `host` rule names the application; closes when no name can come.
+   * @returns true when it concluded
+   */
+  private byHostname(): boolean {
+    const data = this.l4 === 'tcp' ? this.prefix[0] : this.payload;
+    const ports = { initiator: this.initiatorPort, responder: this.responderPort };
+    const ev = hostnameEvidence(this.l4, 0, data, ports, this.cls.hostnames, (e) => this.cls.onHostnameEvent(e));
+    if (ev === 'need-more') return false;
+    this.hostOpen = false;
+    const app = ev ? this.cls.app(ev.app) : undefined;
+    if (!ev || !app) return false;
+    this.conclude({ app, rule: `${ev.app}.host`, reason: `hostname ${ev.name}`, method: 'hostname', source: ev.name });
+    return true;
   }
 
   private conclude(c: Classification): void {
@@ -193,6 +229,10 @@ export class Classifier {
   readonly sigs: SigRule[];
   readonly matcher: Matcher;
   onDissectorError: (app: string, err: unknown) => void = () => {};
+  /** Counted events of the host-name parsers (hostname_dns_bad, …). */
+  onHostnameEvent: (e: HostnameEvent) => void = () => {};
+  /** The `host` rules: P2P service names → application. */
+  readonly hostnames: HostnameMatcher;
   /** Step timer (`--trace-steps`), null when off. */
   tracer: StepTimer | null = null;
 
@@ -215,6 +255,7 @@ export class Classifier {
     });
     const known = new Set(registry.map((d) => d.name));
     this.sigs = rules.sigs.filter((s) => known.has(s.app));
+    this.hostnames = new HostnameMatcher(rules.hosts.filter((h) => known.has(h.app)));
     this.matcher = Matcher.compile(this.sigs.map((s, id) => ({ id, bytes: s.bytes, nocase: s.nocase })));
   }
 

@@ -1,8 +1,9 @@
 /**
  * The dissector registry, in search order (as nDPI's protocol table): more specific applications
  * first, so that FastTrack and the BitTorrent HTTP tracker are tried before generic HTTP and
- * MSNFTP before MSNP. This is the one list of applications: the rules loader, the config, analyze's
- * P2P set (category `p2p`), the lab's sessions and the tests derive theirs from it.
+ * MSNFTP before MSNP; the generic `p2p` (assigned by the host heuristics only, it never detects)
+ * comes last. This is the one list of applications: the rules loader, the config, analyze's P2P
+ * set (category `p2p`), the lab's sessions and the tests derive theirs from it.
  *
  * Adding an application (src/apps/README.md): one folder src/apps/<name>/ whose detect.ts exports
  * the descriptor, its entry here (the import and one line in APPS), and its `app`/`sig` lines in
@@ -16,6 +17,7 @@ import { fasttrack } from './fasttrack/detect.js';
 import { msnftp } from './msnftp/detect.js';
 import { msn } from './msn/detect.js';
 import { http } from './http/detect.js';
+import { p2p } from './p2p/detect.js';
 
 export const APPS: readonly AppDescriptor[] = Object.freeze([
   bittorrent,
@@ -25,6 +27,8 @@ export const APPS: readonly AppDescriptor[] = Object.freeze([
   msnftp,
   msn,
   http,
+  // Assigned only by the host heuristics (never detects from payload): last.
+  p2p,
 ]);
 
 /** The descriptor named `name`, or undefined. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { RulesError } from '../core/errors.js';
 import { APPS, appByName } from './registry.js';
 import type { AppDescriptor } from './types.js';
+import { hostPatternProblem } from './hostnames.js';
 
 export type Action = 'allow' | 'block' | 'inspect';
 
@@ -40,9 +41,19 @@ export interface SigRule {
 /** What loadRules checks the rules against for one application: name, transports, declared signatures. */
 export type KnownApp = Pick<AppDescriptor, 'name' | 'l4' | 'signatures'>;
 
+/** `host <app> <name|*.suffix>`: host-name evidence (src/apps/hostnames.ts); `name` lowercase. */
+export interface HostRule {
+  app: string;
+  name: string;
+  file: string;
+  line: number;
+}
+
 export interface RuleSet {
   apps: Map<string, AppRule>;
   sigs: SigRule[];
+  /** Host-name evidence, in file order (names are unique across files). */
+  hosts: HostRule[];
   files: string[];
 }
 
@@ -63,11 +74,8 @@ const NAME_OK = (s: string): boolean => {
   return true;
 };
 
-interface Token {
-  text: string;
-  /** Decoded bytes for a quoted string token. */
-  quoted?: Uint8Array;
-}
+/** One token; `quoted`: the decoded bytes of a quoted string. */
+interface Token { text: string; quoted?: Uint8Array }
 
 const HEXVAL = (c: number): number => {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -192,72 +200,91 @@ function plain(t: Token, what: string, file: string, line: number): string {
   return t.text;
 }
 
+/** `app <name> mark <n> action <allow|block|inspect>` (tokens of one line). */
+function parseAppLine(toks: Token[], file: string, line: number): AppRule {
+  const name = plain(need(toks, 1, 'app name', file, line), 'app name', file, line);
+  if (!NAME_OK(name)) throw new RulesError(file, line, `bad app name '${name}' (lowercase letters, digits, - and _)`);
+  const mk = plain(need(toks, 2, "'mark'", file, line), "'mark'", file, line);
+  if (mk !== 'mark') throw new RulesError(file, line, `expected 'mark', got '${mk}'`);
+  const ns = plain(need(toks, 3, 'mark number', file, line), 'mark number', file, line);
+  const mark = parseNumber(ns);
+  if (mark === null || mark < 1 || mark > MARK_MAX) {
+    throw new RulesError(file, line, `bad number '${ns}' for mark (expected 1..0xfffe, decimal or 0x hex)`);
+  }
+  const ak = plain(need(toks, 4, "'action'", file, line), "'action'", file, line);
+  if (ak !== 'action') throw new RulesError(file, line, `expected 'action', got '${ak}'`);
+  const act = plain(need(toks, 5, 'action', file, line), 'action', file, line);
+  if (act !== 'allow' && act !== 'block' && act !== 'inspect') {
+    throw new RulesError(file, line, `bad action '${act}' (expected allow, block or inspect)`);
+  }
+  if (toks[6]) throw new RulesError(file, line, `unknown option '${toks[6].text}'`);
+  return { name, mark, action: act, file, line };
+}
+
+/** `sig <app> <signame> <tcp|udp|any> <@N|any> <pattern> [nocase] [dir=…]` (tokens of one line). */
+function parseSigLine(toks: Token[], file: string, line: number): SigRule {
+  const app = plain(need(toks, 1, 'app name', file, line), 'app name', file, line);
+  if (!NAME_OK(app)) throw new RulesError(file, line, `bad app name '${app}' (lowercase letters, digits, - and _)`);
+  const sig = plain(need(toks, 2, 'signature name', file, line), 'signature name', file, line);
+  if (!NAME_OK(sig)) throw new RulesError(file, line, `bad signature name '${sig}' (lowercase letters, digits, - and _)`);
+  const l4 = plain(need(toks, 3, 'l4 (tcp, udp or any)', file, line), 'l4', file, line);
+  if (l4 !== 'tcp' && l4 !== 'udp' && l4 !== 'any') {
+    throw new RulesError(file, line, `bad l4 '${l4}' (expected tcp, udp or any)`);
+  }
+  const an = plain(need(toks, 4, 'anchor (@N or any)', file, line), 'anchor', file, line);
+  let anchor: number | null = null;
+  if (an !== 'any') {
+    const v = an.startsWith('@') ? parseNumber(an.slice(1)) : null;
+    if (v === null || v > ANCHOR_MAX) {
+      throw new RulesError(file, line, `bad number '${an}' for anchor (expected @N with N in 0..65535, or any)`);
+    }
+    anchor = v;
+  }
+  const bytes = parsePattern(need(toks, 5, 'pattern', file, line), file, line);
+  let nocase = false;
+  let dir: 0 | 1 | null = null;
+  for (let k = 6; k < toks.length; k++) {
+    const o = toks[k].text;
+    if (o === 'nocase' && !toks[k].quoted) nocase = true;
+    else if (o === 'dir=out') dir = 0;
+    else if (o === 'dir=in') dir = 1;
+    else if (o === 'dir=any') dir = null;
+    else throw new RulesError(file, line, `unknown option '${o}' (expected nocase, dir=out, dir=in or dir=any)`);
+  }
+  return { app, sig, id: `${app}.${sig}`, l4, anchor, bytes, nocase, dir, file, line };
+}
+
+/** `host <app> <name|*.suffix>` (tokens of one line); the name is kept lowercase. */
+function parseHostLine(toks: Token[], file: string, line: number): HostRule {
+  const app = plain(need(toks, 1, 'app name', file, line), 'app name', file, line);
+  if (!NAME_OK(app)) throw new RulesError(file, line, `bad app name '${app}' (lowercase letters, digits, - and _)`);
+  const raw = plain(need(toks, 2, 'host name', file, line), 'host name', file, line);
+  const problem = hostPatternProblem(raw);
+  if (problem) throw new RulesError(file, line, `bad host name '${raw}' (${problem})`);
+  if (toks[3]) throw new RulesError(file, line, `unknown option '${toks[3].text}'`);
+  return { app, name: raw.toLowerCase(), file, line };
+}
+
 /**
  * Parses one rules file (syntax only: references between lines and files are checked by
  * `loadRules`). Line numbers in errors are 1-based.
  */
-export function parseRules(text: string, file: string): { apps: AppRule[]; sigs: SigRule[] } {
+export function parseRules(text: string, file: string): { apps: AppRule[]; sigs: SigRule[]; hosts: HostRule[] } {
   const apps: AppRule[] = [];
   const sigs: SigRule[] = [];
+  const hosts: HostRule[] = [];
   const lines = text.split('\n');
   for (let ln = 0; ln < lines.length; ln++) {
     const line = ln + 1;
     const toks = tokenize(lines[ln], file, line);
     if (toks.length === 0) continue;
     const kw = toks[0].text;
-    if (kw === 'app') {
-      const name = plain(need(toks, 1, 'app name', file, line), 'app name', file, line);
-      if (!NAME_OK(name)) throw new RulesError(file, line, `bad app name '${name}' (lowercase letters, digits, - and _)`);
-      const mk = plain(need(toks, 2, "'mark'", file, line), "'mark'", file, line);
-      if (mk !== 'mark') throw new RulesError(file, line, `expected 'mark', got '${mk}'`);
-      const ns = plain(need(toks, 3, 'mark number', file, line), 'mark number', file, line);
-      const mark = parseNumber(ns);
-      if (mark === null || mark < 1 || mark > MARK_MAX) {
-        throw new RulesError(file, line, `bad number '${ns}' for mark (expected 1..0xfffe, decimal or 0x hex)`);
-      }
-      const ak = plain(need(toks, 4, "'action'", file, line), "'action'", file, line);
-      if (ak !== 'action') throw new RulesError(file, line, `expected 'action', got '${ak}'`);
-      const act = plain(need(toks, 5, 'action', file, line), 'action', file, line);
-      if (act !== 'allow' && act !== 'block' && act !== 'inspect') {
-        throw new RulesError(file, line, `bad action '${act}' (expected allow, block or inspect)`);
-      }
-      if (toks[6]) throw new RulesError(file, line, `unknown option '${toks[6].text}'`);
-      apps.push({ name, mark, action: act, file, line });
-    } else if (kw === 'sig') {
-      const app = plain(need(toks, 1, 'app name', file, line), 'app name', file, line);
-      if (!NAME_OK(app)) throw new RulesError(file, line, `bad app name '${app}' (lowercase letters, digits, - and _)`);
-      const sig = plain(need(toks, 2, 'signature name', file, line), 'signature name', file, line);
-      if (!NAME_OK(sig)) throw new RulesError(file, line, `bad signature name '${sig}' (lowercase letters, digits, - and _)`);
-      const l4 = plain(need(toks, 3, 'l4 (tcp, udp or any)', file, line), 'l4', file, line);
-      if (l4 !== 'tcp' && l4 !== 'udp' && l4 !== 'any') {
-        throw new RulesError(file, line, `bad l4 '${l4}' (expected tcp, udp or any)`);
-      }
-      const an = plain(need(toks, 4, 'anchor (@N or any)', file, line), 'anchor', file, line);
-      let anchor: number | null = null;
-      if (an !== 'any') {
-        const v = an.startsWith('@') ? parseNumber(an.slice(1)) : null;
-        if (v === null || v > ANCHOR_MAX) {
-          throw new RulesError(file, line, `bad number '${an}' for anchor (expected @N with N in 0..65535, or any)`);
-        }
-        anchor = v;
-      }
-      const bytes = parsePattern(need(toks, 5, 'pattern', file, line), file, line);
-      let nocase = false;
-      let dir: 0 | 1 | null = null;
-      for (let k = 6; k < toks.length; k++) {
-        const o = toks[k].text;
-        if (o === 'nocase' && !toks[k].quoted) nocase = true;
-        else if (o === 'dir=out') dir = 0;
-        else if (o === 'dir=in') dir = 1;
-        else if (o === 'dir=any') dir = null;
-        else throw new RulesError(file, line, `unknown option '${o}' (expected nocase, dir=out, dir=in or dir=any)`);
-      }
-      sigs.push({ app, sig, id: `${app}.${sig}`, l4, anchor, bytes, nocase, dir, file, line });
-    } else {
-      throw new RulesError(file, line, `unknown keyword '${kw}' (expected app or sig)`);
-    }
+    if (kw === 'app') apps.push(parseAppLine(toks, file, line));
+    else if (kw === 'sig') sigs.push(parseSigLine(toks, file, line));
+    else if (kw === 'host') hosts.push(parseHostLine(toks, file, line));
+    else throw new RulesError(file, line, `unknown keyword '${kw}' (expected app, sig or host)`);
   }
-  return { apps, sigs };
+  return { apps, sigs, hosts };
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -289,6 +316,7 @@ export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly (stri
   const apps = new Map<string, AppRule>();
   const marks = new Map<number, AppRule>();
   const allSigs: SigRule[] = [];
+  const allHosts: HostRule[] = [];
   for (const file of files) {
     const r = parseRules(fs.readFileSync(file, 'utf8'), file);
     for (const a of r.apps) {
@@ -305,6 +333,7 @@ export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly (stri
       marks.set(a.mark, a);
     }
     allSigs.push(...r.sigs);
+    allHosts.push(...r.hosts);
   }
   const seen = new Map<string, SigRule>();
   for (const s of allSigs) {
@@ -321,7 +350,8 @@ export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly (stri
     if (!apps.has(k)) throw new RulesError(dir, 0, `no app line for '${k}' in any rules file (every application needs one)`);
   }
   checkDeclared(descs, apps, seen);
-  return { apps, sigs: allSigs, files };
+  checkHosts(allHosts, apps);
+  return { apps, sigs: allSigs, hosts: allHosts, files };
 }
 
 /** The `*.rules` files of `dir`, sorted by name. */
@@ -353,5 +383,16 @@ function checkDeclared(descs: Map<string, KnownApp | null>, apps: Map<string, Ap
       a.line,
       `app '${name}' declares ${what} but no rules file defines ${missing.length === 1 ? 'it' : 'them'} (add a 'sig ${name} ${missing[0]} …' line)`,
     );
+  }
+}
+
+/** Every `host` line names an application with an `app` line, and no name is listed twice. */
+function checkHosts(hosts: readonly HostRule[], apps: Map<string, AppRule>): void {
+  const seen = new Map<string, HostRule>();
+  for (const h of hosts) {
+    if (!apps.has(h.app)) throw new RulesError(h.file, h.line, `host for app '${h.app}' which has no app line`);
+    const dup = seen.get(h.name);
+    if (dup) throw new RulesError(h.file, h.line, `duplicate host '${h.name}' (first defined at ${dup.file}:${dup.line} for '${dup.app}')`);
+    seen.set(h.name, h);
   }
 }

@@ -8,7 +8,7 @@
  * Directions: 0 = "out" (initiator → responder), 1 = "in" (responder → initiator). The initiator is
  * the sender of the first packet seen for the flow (the SYN sender when the handshake was seen).
  */
-import type { Dir, L4, StreamConsumer } from '../core/types.js';
+import type { Dir, Flight, L4, StreamConsumer } from '../core/types.js';
 import type { SessionTemplate } from './session-types.js';
 
 export type { Dir };
@@ -46,6 +46,11 @@ export interface SearchContext {
    * UDP: the first datagram of each direction (empty until one was seen).
    */
   readonly prefix: readonly [Uint8Array, Uint8Array];
+  /**
+   * TCP: the flights so far (maximal runs of in-order payload bytes of one side, at most 8), in
+   * order; the last one may still grow. UDP: empty.
+   */
+  readonly flights: readonly Flight[];
   /** Payload-carrying packets (TCP: with new in-order bytes; UDP: datagrams) seen per direction. */
   readonly packets: readonly [number, number];
   /** Initiator's and responder's ports. */
@@ -95,6 +100,52 @@ export interface AppDescriptor {
   search(ctx: SearchContext): SearchResult;
   /** Creates the stream inspector of one connection (inspected applications only; see below). */
   inspect?(events: InspectEvents): StreamInspector;
+  /**
+   * Endpoint learning (issue 12): creates the learner of one flow classified as this application.
+   * It reads the flow's payload (from the stream start, then during the learning window) and
+   * reports peer endpoints the traffic reveals; the runtime puts them in the endpoint table
+   * (src/flow/endpoints.ts) so later connections to them are classified at their first packet.
+   */
+  learner?(flow: LearnerFlow): EndpointLearner;
+}
+
+/** What a learner is told about its flow. */
+export interface LearnerFlow {
+  readonly l4: L4;
+  /** The flow's addresses are IPv6 (BEP 15 announce replies then carry 18-byte peers). */
+  readonly ipv6: boolean;
+  /** Reports a counted event (malformed input, a cap hit); the runtime counts `endpoint_learn_<name>`. */
+  readonly weird?: (name: string) => void;
+}
+
+/**
+ * A peer endpoint revealed by an application's traffic. `ip` null = the sender of the bytes that
+ * carried it (a client announcing its own listen port); `port` null = the sender's source port
+ * (BEP 5 `implied_port`). `l4` `both` = the peer listens on TCP and UDP (BitTorrent's listen port
+ * serves the peer wire over TCP and uTP).
+ */
+export interface EndpointHint {
+  ip: string | null;
+  port: number | null;
+  l4: L4 | 'both';
+  /** Where it was learned: `dht`, `tracker`, `udp-tracker`, `pex`, `lsd`, `listen-port`, ... */
+  source: string;
+}
+
+/**
+ * The per-flow endpoint learner. Input may be split at any byte (TCP); it never throws on hostile
+ * input and bounds what it buffers. Hints go to `out` (the caller's list).
+ */
+export interface EndpointLearner {
+  /** TCP: the next in-order stream bytes of direction `dir`. UDP: one datagram of `dir`. */
+  data(dir: Dir, bytes: Uint8Array, out: EndpointHint[]): void;
+  /** TCP: bytes of `dir` were lost (gap, or not kept before classification): stop reading `dir`. */
+  gap(dir: Dir): void;
+  /**
+   * Whether the flow is a connection between peers, so its own endpoints may be learned (source
+   * `flow`); false for a flow to a server that is no peer (an HTTP or UDP tracker).
+   */
+  readonly peerFlow: boolean;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * `p2pgw status [--socket PATH] [--json] [--config FILE]`: asks the running daemon (Unix socket,
- * mode 0600) for its status document and prints it as tables (applications, shaping classes,
- * resources, counters) or as JSON.
+ * mode 0600) for its status document and prints it as tables (endpoint table, applications,
+ * shaping classes, resources, counters) or as JSON.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { APPS } from '../apps/registry.js';
@@ -31,6 +31,25 @@ interface StatusDoc {
   shaping?: { dev: string; classid: string; role?: string; app?: string; rateBps?: number; bytes: number; packets: number; drops: number; overlimits: number }[] | null;
   daemon?: { cpu_percent: number; rss_bytes: number };
   system?: { mem_total_bytes: number; mem_available_bytes: number; load_percent: number | null };
+  /** Endpoint knowledge (src/flow/endpoints.ts EndpointStats); null/absent when off. */
+  endpoints?: {
+    size: number; capacity: number; hits: number; evicted?: number; expired?: number;
+    learned?: Record<string, number>; hits_by_source?: Record<string, number>;
+  } | null;
+}
+
+/** `dht 3, flow 1` from a per-source count, or `none`. */
+const bySource = (m: Record<string, number> | undefined): string => {
+  const e = Object.entries(m ?? {});
+  return e.length ? e.map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
+};
+
+/** The endpoint table's lines: size of capacity, hits (per source), learned per source. */
+export function renderEndpoints(e: NonNullable<StatusDoc['endpoints']>): string[] {
+  return [
+    `endpoints: ${e.size} known of ${e.capacity}, ${e.hits} hits (${bySource(e.hits_by_source)}), ${e.evicted ?? 0} evicted, ${e.expired ?? 0} expired`,
+    `endpoints learned: ${bySource(e.learned)}`,
+  ];
 }
 
 /** Renders the status document as text. */
@@ -44,6 +63,7 @@ export function renderStatus(st: StatusDoc): string {
   if (st.system) {
     out.push(`system: load ${st.system.load_percent ?? '?'}%, memory ${human(st.system.mem_available_bytes)} free of ${human(st.system.mem_total_bytes)}`);
   }
+  if (st.endpoints) out.push(...renderEndpoints(st.endpoints));
   if (st.apps?.length) {
     out.push('', table([
       ['application', 'mark', 'action', 'flows', 'blocks', 'live conns', 'live bytes'],

@@ -12,6 +12,7 @@ import { DEFAULTS } from '../core/defaults.js';
 import { ConfigError } from '../core/errors.js';
 import { CONFIG_SCHEMA, MAPPED_SECTIONS, type MappedSectionName, type ParserLimitKey } from './schema.js';
 import type { Action } from '../apps/rules.js';
+import { parseCidr } from '../flow/cidr.js';
 import { planShaping, type ShapeSpec, type ShapingConfig } from '../enforce/tc-plan.js';
 import { ShapeError } from '../enforce/tc-parse.js';
 
@@ -31,6 +32,10 @@ export interface EffectiveConfig {
   shaping: ShapingConfig | null;
   flow: { maxFlows: number; tcpIdleSec: number; udpIdleSec: number };
   reassembly: { maxOooBytesPerDir: number; maxOooSegmentsPerDir: number };
+  /** Endpoint knowledge: table size (0 = off), ttl in seconds, enabled sources, learning window in packets. */
+  endpoints: { size: number; ttlSec: number; sources: string[]; learnPackets: number };
+  /** DEFAULTS.hostHeuristics shape (src/flow/hosts.ts). */
+  hostHeuristics: { enabled: boolean; localCidrs: string[] } & Omit<typeof DEFAULTS.hostHeuristics, 'enabled' | 'localCidrs'>;
   log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };
   iptables: { backend: 'auto' | 'legacy' | 'nft'; chain: string };
   inspect: { killMark: number; maxHeldPerFlow: number; maxHeldTotal: number; holdTimeoutMs: number; scanTimeoutMs: number; preBufferBytes: number };
@@ -138,6 +143,8 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
     apps: raw.apps ?? {},
     shaping: raw.shaping ?? null,
     flow: sec('flow'),
+    endpoints: sec('endpoints'),
+    hostHeuristics: localCidrs(file, sec('host_heuristics')),
     reassembly: sec('reassembly'),
     log: sec('log'),
     iptables: sec('iptables'),
@@ -197,4 +204,19 @@ export function loadConfig(file: string | undefined, knownApps: readonly string[
     throw new ConfigError(f, '', `cannot read: ${(err as Error).message}`);
   }
   return parseConfig(text, f, knownApps);
+}
+
+/**
+ * Checks `host_heuristics.local`: every entry must be an IPv4 or IPv6 prefix (`addr/len`).
+ * @throws ConfigError naming the entry
+ */
+function localCidrs(file: string, h: EffectiveConfig['hostHeuristics']): EffectiveConfig['hostHeuristics'] {
+  for (const c of h.localCidrs) {
+    try {
+      parseCidr(c);
+    } catch {
+      throw new ConfigError(file, 'host_heuristics.local', `'${c}' is not an address prefix (e.g. 192.168.0.0/16, fd00::/8)`);
+    }
+  }
+  return h;
 }

@@ -5,7 +5,7 @@
  * mapping onto DEFAULTS (src/config/load.ts) are generated from this table; default values live
  * only in DEFAULTS.
  */
-import type { DEFAULTS, PARSER_LIMITS } from '../core/defaults.js';
+import { DEFAULTS, type PARSER_LIMITS } from '../core/defaults.js';
 
 type Defaults = typeof DEFAULTS;
 /** A JSON Schema fragment. */
@@ -76,6 +76,24 @@ export const MAPPED_SECTIONS = {
     max_flows: opt('maxFlows', pos(1 << 24)),
     tcp_idle: opt('tcpIdleSec', pos(86400)),
     udp_idle: opt('udpIdleSec', pos(86400)),
+  }),
+  endpoints: mapped('endpoints', {
+    size: opt('size', uint(1 << 24)),
+    ttl: opt('ttlSec', pos(7 * 86400)),
+    sources: opt('sources', { type: 'array', uniqueItems: true, items: { enum: [...DEFAULTS.endpoints.sources] } }),
+    learn_packets: opt('learnPackets', uint(1000)),
+  }),
+  host_heuristics: mapped('hostHeuristics', {
+    enabled: opt('enabled', { type: 'boolean' }),
+    local: opt('localCidrs', { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 64 } }),
+    window: opt('windowSec', pos(86400)),
+    tcp_udp_min_peers: opt('tcpUdpMinPeers', pos(1 << 16)),
+    ip_port_min_peers: opt('endpointMinPeers', pos(1 << 16)),
+    ip_port_max_diff: opt('endpointMaxDiff', uint(1 << 16)),
+    max_hosts: opt('maxHosts', pos(1 << 24)),
+    max_remotes_per_host: opt('maxRemotesPerHost', pos(1 << 20)),
+    max_endpoints_per_host: opt('maxEndpointsPerHost', pos(1 << 20)),
+    max_peers_per_endpoint: opt('maxPeersPerEndpoint', pos(1 << 20)),
   }),
   reassembly: mapped('reassembly', {
     max_ooo_bytes: opt('maxOooBytesPerDir', pos(1 << 30)),
@@ -162,6 +180,8 @@ export const CONFIG_SCHEMA = object({
     }),
   },
   flow: m.flow.schema,
+  endpoints: m.endpoints.schema,
+  host_heuristics: m.host_heuristics.schema,
   reassembly: m.reassembly.schema,
   log: m.log.schema,
   iptables: m.iptables.schema,

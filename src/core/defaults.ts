@@ -31,6 +31,42 @@ export const DEFAULTS = Object.freeze({
     /** Idle timeout for UDP flows, seconds (64 s, the commonly accepted flow timeout). */
     udpIdleSec: 64,
   }),
+  /** Endpoint knowledge (issue 12): peer endpoints learned from classified traffic (src/flow/endpoints.ts). */
+  endpoints: Object.freeze({
+    /** Most endpoints kept (LRU; a full table evicts the least recently used, event `endpoint_evicted`); 0 = off. */
+    size: 65536,
+    /** Lifetime of a learned endpoint, seconds (refreshed when it is learned again). */
+    ttlSec: 1800,
+    /** Where endpoints may be learned from: classified flows, announced listen ports, DHT, trackers, PEX, LSD. */
+    sources: Object.freeze(['flow', 'listen-port', 'dht', 'tracker', 'udp-tracker', 'pex', 'lsd']) as readonly string[],
+    /**
+     * Packets (both directions) of a classified connection still queued to the daemon for learning
+     * (tracker and DHT replies follow the packet that classified the flow); 0 = none.
+     */
+    learnPackets: 16,
+  }),
+  /**
+   * Host heuristics (issue 12; Karagiannis et al., IMC 2004; src/flow/hosts.ts): an inside host
+   * seen doing P2P gets its otherwise unclassified flows labelled with the generic `p2p` application.
+   */
+  hostHeuristics: Object.freeze({
+    enabled: true,
+    /** Inside address prefixes: RFC 1918, RFC 6598 shared space, RFC 4193 unique local. */
+    localCidrs: Object.freeze(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']) as readonly string[],
+    /** Sliding window, seconds: older evidence is forgotten; a flag lasts this long after the last evidence. */
+    windowSec: 300,
+    /** Rule 1: remote IPs that use both TCP and UDP with the host (well-known services excluded). */
+    tcpUdpMinPeers: 3,
+    /** Rule 2: distinct peer IPs an endpoint needs before its IP and port counts are compared. */
+    endpointMinPeers: 5,
+    /** Rule 2: largest |distinct peer IPs − distinct peer ports| still "close". */
+    endpointMaxDiff: 2,
+    /** Caps (each hit is a counted event): inside hosts, remote IPs per host, endpoints per host, peers per endpoint. */
+    maxHosts: 4096,
+    maxRemotesPerHost: 512,
+    maxEndpointsPerHost: 64,
+    maxPeersPerEndpoint: 256,
+  }),
   reassembly: Object.freeze({
     /** Out-of-order bytes buffered per direction before the stream is given a gap. */
     maxOooBytesPerDir: 64 * 1024,

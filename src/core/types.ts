@@ -34,3 +34,19 @@ export interface StreamConsumer {
   /** Direction `dir` ended (FIN reached in order, or RST). Called at most once per direction. */
   onEnd(dir: Dir): void;
 }
+
+/**
+ * How a classification was reached (as nDPI reports its confidence): a literal `signature` matched
+ * and the dissector confirmed it; the protocol's `structure` alone (message sizes, order, header
+ * fields, byte statistics: uTP, MSE/PE); a known peer `endpoint` (learned from DHT, trackers, PEX,
+ * LSD or earlier flows); the `host-heuristic` (the inside host was seen doing P2P); a P2P service's
+ * `hostname` (DNS query, HTTP Host, TLS SNI).
+ */
+export type DetectMethod = 'signature' | 'structure' | 'endpoint' | 'host-heuristic' | 'hostname';
+
+/** One flight of a TCP connection: a maximal run of in-order payload bytes sent by one side. */
+export interface Flight {
+  dir: Dir;
+  /** Payload bytes in the flight (so far, for the last one). */
+  bytes: number;
+}

@@ -4,7 +4,8 @@
  * mangle FORWARD → P2PGW:
  *   1. packets carrying a mark (set by the daemon's NF_REPEAT verdict) save it to the connmark;
  *   2. the first 2×N packets of unmarked TCP/UDP connections go to NFQUEUE (with --queue-bypass, so
- *      traffic flows when the daemon is down). Once marked, a connection never reaches user space.
+ *      traffic flows when the daemon is down). Once marked, a connection leaves user space, except in
+ *      the learning window (`learning`: marked, at most N packets) and when inspected (all packets).
  * filter FORWARD → P2PGW: connections whose connmark is a blocked application's mark are reset (TCP)
  * or dropped (UDP).
  *
@@ -36,6 +37,8 @@ export interface RuleOptions {
   inspected?: { mark: number }[];
   /** Connmark of connections reset by content management (keyword hit, virus); 0/absent = none. */
   killMark?: number;
+  /** Learning window: connections with these connmarks stay queued up to `packets` packets (both directions). */
+  learning?: { marks: { mark: number }[]; packets: number };
   family: Family;
 }
 
@@ -73,7 +76,9 @@ export function validateRuleOptions(o: Omit<RuleOptions, 'family'>): void {
   if (!Number.isInteger(o.classifyPackets) || o.classifyPackets < 1 || o.classifyPackets > 1_000_000) {
     bad(`invalid classify packet count ${o.classifyPackets} (1-1000000)`);
   }
-  for (const b of [...o.blocked, ...(o.inspected ?? []), ...(o.killMark ? [{ mark: o.killMark }] : [])]) {
+  const lp = o.learning?.packets ?? 0;
+  if (!Number.isInteger(lp) || lp < 0 || lp > 1_000_000) bad(`invalid learning window ${lp} packets (0-1000000)`);
+  for (const b of [...o.blocked, ...(o.inspected ?? []), ...(o.learning?.marks ?? []), ...(o.killMark ? [{ mark: o.killMark }] : [])]) {
     if (!Number.isInteger(b.mark) || b.mark < 1 || b.mark > 0xffffffff) bad(`invalid blocked mark ${b.mark} (1-0xffffffff; 0 means unclassified)`);
   }
 }
@@ -94,6 +99,13 @@ export function buildRules(opts: RuleOptions): TableRules[] {
       '-m', 'connbytes', '--connbytes', `0:${2 * opts.classifyPackets}`, '--connbytes-mode', 'packets', '--connbytes-dir', 'both',
       ...target,
     ]);
+  }
+  // Learning window (endpoint knowledge): young connections of learning applications; nfmark 0 only,
+  // so the daemon's re-injected (NF_REPEAT) packet is not queued again.
+  const lw = opts.learning ?? { marks: [], packets: 0 };
+  for (const mark of lw.packets ? [...new Set(lw.marks.map((b) => b.mark))] : []) {
+    const window = ['-m', 'connbytes', '--connbytes', `0:${lw.packets}`, '--connbytes-mode', 'packets', '--connbytes-dir', 'both'];
+    mangle.push(['-A', chain, '-m', 'connmark', '--mark', hex(mark), '-m', 'mark', '--mark', '0x0', ...window, ...target]);
   }
   // Inspected applications: every packet goes to the daemon, in both directions. Only packets whose
   // nfmark is still 0: the daemon's NF_REPEAT re-injects a packet with the mark set, and it must not

@@ -5,7 +5,7 @@
  */
 import type { DecodedPacket, L4 } from '../decode/types.js';
 import { TCP_ACK, TCP_SYN } from '../decode/types.js';
-import type { Dir } from '../core/types.js';
+import type { DetectMethod, Dir } from '../core/types.js';
 
 /** Final verdict of a flow, as in flow records: `reset` = blocked TCP, `drop` = blocked UDP. */
 export type FlowVerdict = 'accept' | 'drop' | 'reset';
@@ -33,6 +33,10 @@ export class Flow {
   mark: number | null = null;
   verdict: FlowVerdict = 'accept';
   reason = 'unclassified';
+  /** How the classification was reached, once classified. */
+  method: DetectMethod | null = null;
+  /** Where an `endpoint` classification's knowledge came from (dht, tracker, ...), or the `hostname`. */
+  learnedFrom: string | null = null;
   /** Total packets (both directions) when the flow was classified, else null. */
   classifiedAfterPkts: number | null = null;
   /** Set when the classifier has finished (detected, or gave up); further packets skip it. */

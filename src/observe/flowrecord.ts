@@ -32,6 +32,13 @@ export interface FlowRecord {
   resp_payload: boolean;
   verdict: 'accept' | 'drop' | 'reset';
   reason: string;
+  /**
+   * How the classification was reached (`signature`, `structure`, `endpoint`, `host-heuristic`,
+   * `hostname`), or null when unclassified.
+   */
+  method: string | null;
+  /** For `endpoint`: where the peer endpoint was learned (dht, tracker, udp-tracker, pex, lsd, flow); for `hostname`: the name. */
+  learned_from: string | null;
   /** Packets (both directions) seen when the flow was classified, or null. */
   classified_after_pkts: number | null;
 }
@@ -59,6 +66,8 @@ export function flowRecord(flow: Flow, capture: string): FlowRecord {
     resp_payload: flow.respPayload,
     verdict: flow.verdict,
     reason: flow.reason,
+    method: flow.method,
+    learned_from: flow.learnedFrom,
     classified_after_pkts: flow.classifiedAfterPkts,
   };
 }

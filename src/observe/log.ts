@@ -48,6 +48,8 @@ export function verdictFields(flow: Flow, c: Classification): Record<string, unk
     verdict: flow.verdict,
     rule: c.rule,
     reason: c.reason,
+    method: c.method,
+    ...(c.source ? { learned_from: c.source } : {}),
   };
 }
 

@@ -148,6 +148,7 @@ function snapshot(d: Live) {
     held: d.pipeline.inspect?.held ?? 0, held_peak: d.pipeline.inspect?.heldPeak ?? 0,
     counters: d.counters.snapshot(), nfq: d.queue.stats, ...d.resources.stats(),
     shaping: d.enforcement?.shaping ?? null,
+    endpoints: d.pipeline.endpoints?.table.stats() ?? null,
     ...(d.tracer ? { steps: d.tracer.summary() } : {}),
   };
 }
@@ -207,7 +208,8 @@ function logReady(d: Live, statusSocket: string | null): void {
 /**
  * SIGHUP: re-reads the config and the rules. An invalid new config is refused with an error line
  * and the old one keeps running. A valid one applies without dropping established connections:
- * new flows use the new classifier, keyword lists apply to the next message of every inspected
+ * new flows use the new classifier, the endpoint table takes its new size, ttl, sources and
+ * learning window (a smaller size evicts at once), keyword lists apply to the next message of every inspected
  * connection, and the iptables chains and shaping tree are updated in place. Logs `reloaded`.
  */
 async function reload(d: Live): Promise<void> {
@@ -216,6 +218,7 @@ async function reload(d: Live): Promise<void> {
   const { next, built, keywords } = r;
   const later = restartNeeded(next, d.cfg);
   d.pipeline.setClassifier(built.classifier);
+  d.pipeline.setEndpoints(next.endpoints);
   const shared = d.content.inspect.shared;
   shared.keywords = keywords;
   shared.keywordsOn = { chat: next.keywords.chat, filenames: next.keywords.filenames };

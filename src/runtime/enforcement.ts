@@ -16,6 +16,18 @@ import {
 /** The apps as the shaping planner sees them: name, mark, and the config's shape. */
 const shapedApps = (c: EffectiveConfig, cl: Classifier) => cl.apps.map((a) => ({ name: a.desc.name, mark: a.mark, shape: c.apps[a.desc.name]?.shape }));
 
+/**
+ * The learning window's rule options: the marks of `allow` applications that have an endpoint
+ * learner (inspected ones are queued whole anyway; blocked ones are rejected), and its length;
+ * undefined when endpoint knowledge is off.
+ */
+export function learningWindow(c: EffectiveConfig, cl: Classifier): { marks: { mark: number }[]; packets: number } | undefined {
+  const e = c.endpoints;
+  if (e.size === 0 || e.learnPackets === 0) return undefined;
+  const marks = cl.apps.filter((a) => a.action === 'allow' && a.desc.learner && a.mark > 0).map((a) => ({ mark: a.mark }));
+  return marks.length ? { marks, packets: e.learnPackets } : undefined;
+}
+
 export class Enforcement {
   private support: TcSupport | null = null;
   private plan: ShapingPlan | null = null;
@@ -114,6 +126,7 @@ export class Enforcement {
     return {
       chain: cfg.iptables.chain, queueNum: cfg.queue.num, queueCount: this.queueCount, classifyPackets: cfg.classify.packets,
       blocked: marks('block'), inspected, killMark: inspected.length ? cfg.inspect.killMark : 0, backend: this.backend,
+      learning: learningWindow(cfg, cl),
     };
   }
 

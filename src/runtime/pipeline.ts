@@ -6,6 +6,11 @@
  * of an unmarked connection (`connbytes 0:2N --connbytes-dir both`), so replay sees exactly what
  * the live daemon would. It never throws on packet data: a packet it cannot judge is accepted and
  * counted (fail open).
+ *
+ * Endpoint knowledge (./learning.ts): a new flow to or from a known peer endpoint is classified at
+ * its first packet; classified flows of applications with a learner feed it their payload, and
+ * for `allow` applications the packets of the learning window too (the kernel queues them with a
+ * `connbytes 0:<endpoints.learn_packets>` rule); inspected flows feed it from the inspector's stream.
  */
 import { decodeIp } from '../decode/index.js';
 import type { DecodedPacket } from '../decode/types.js';
@@ -18,6 +23,9 @@ import type { Dir, Verdict } from '../core/types.js';
 import { InspectEngine, InspectFlow, type InspectOptions, type QPkt } from '../content/hold.js';
 import { ContentSession, type ContentShared } from '../content/session.js';
 import type { StepTimer } from '../core/steps.js';
+import type { StreamConsumer } from '../core/types.js';
+import { EndpointLearning, type EndpointConfig, type FlowLearning } from './learning.js';
+import { HostHeuristics, heuristicLabel, type HostHeuristicsOptions } from '../flow/hosts.js';
 
 /**
  * Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark);
@@ -35,6 +43,10 @@ export interface PipelineOptions {
   tracer?: StepTimer | null;
   /** Content inspection of applications whose action is `inspect` (absent: inspect acts as allow). */
   inspect?: InspectOptions & { shared: ContentShared; preBufferBytes: number };
+  /** Endpoint knowledge (config `endpoints:`); absent = off. */
+  /** Host heuristics (src/flow/hosts.ts); null or absent: off. */
+  hostHeuristics?: Partial<HostHeuristicsOptions> | null;
+  endpoints?: EndpointConfig;
 }
 
 export interface PipelineEvents {
@@ -59,6 +71,12 @@ interface FlowState {
   insp: InspectFlow | null;
   /** Set by conclude() when the flow must start inspection with the current packet. */
   attach: boolean;
+  /** Endpoint learning of a classified flow (null: none, or its window is over). */
+  learn: FlowLearning | null;
+  /** TCP stream bytes delivered per direction so far (the learner's stream offsets). */
+  delivered: [number, number];
+  /** UDP: the datagram being classified (while the classifier runs on it), for the learner. */
+  cur: { dir: Dir; bytes: Uint8Array } | null;
 }
 
 const ACCEPT: PacketDecision = Object.freeze({ verdict: 'accept' });
@@ -67,6 +85,10 @@ export class Pipeline {
   readonly flows: FlowTable;
   /** Content inspection engine (null when no application is inspected). */
   readonly inspect: InspectEngine | null = null;
+  /** Endpoint knowledge (null when `endpoints` is absent from the options). */
+  readonly endpoints: EndpointLearning | null;
+  /** Host heuristics: inside hosts seen doing P2P (null when off). */
+  readonly hosts: HostHeuristics | null;
   private preCapture: boolean;
   private autoId = 0x7fffffff;
   private readonly tr: StepTimer | null;
@@ -79,8 +101,11 @@ export class Pipeline {
   ) {
     this.flows = new FlowTable(opts.flow, (flow, why) => this.ended(flow, why), counters);
     classifier.onDissectorError = (app) => counters.inc(`dissector_error_${app}`);
+    classifier.onHostnameEvent = (e) => counters.inc(e);
+    this.hosts = opts.hostHeuristics ? new HostHeuristics(opts.hostHeuristics, counters) : null;
     this.tr = opts.tracer ?? null;
     classifier.tracer = this.tr;
+    this.endpoints = opts.endpoints ? new EndpointLearning(opts.endpoints, counters) : null;
     const ins = opts.inspect;
     this.preCapture = !!ins && classifier.apps.some((a) => a.action === 'inspect');
     if (ins) {
@@ -94,6 +119,7 @@ export class Pipeline {
    */
   setClassifier(classifier: Classifier): void {
     classifier.onDissectorError = this.classifier.onDissectorError;
+    classifier.onHostnameEvent = this.classifier.onHostnameEvent;
     classifier.tracer = this.tr;
     this.classifier = classifier;
     this.preCapture = !!this.opts.inspect && classifier.apps.some((a) => a.action === 'inspect');
@@ -133,6 +159,11 @@ export class Pipeline {
     }
   }
 
+  /** Applies reloaded endpoint options (size, ttl, sources, learning window); no-op when off. */
+  setEndpoints(opts: EndpointConfig): void {
+    this.endpoints?.configure(opts);
+  }
+
   /** Ends flows idle at `now` (seconds). */
   expire(now: number): void {
     this.flows.expire(now);
@@ -154,12 +185,13 @@ export class Pipeline {
     const { flow, dir, created } = this.flows.lookup(pkt, ts);
     if (tr) tr.add('flow_lookup', performance.now() - t0);
     flow.account(pkt, dir, ts);
+    if (created) this.hosts?.observe(flow, ts);
     this.events.onPacket?.(flow, ip, ts, dir);
     let st = flow.state as FlowState | null;
     if (created || !st) {
       st = {
         fc: this.classifier.newFlow(flow.l4, flow.sport, flow.dport), ra: null, done: null,
-        pre: [], preBytes: 0, preLost: [0, 0], insp: null, attach: false,
+        pre: [], preBytes: 0, preLost: [0, 0], insp: null, attach: false, learn: null, delivered: [0, 0], cur: null,
       };
       flow.state = st;
     }
@@ -175,6 +207,10 @@ export class Pipeline {
       } else {
         this.classify(flow, st, pkt, dir);
       }
+      // A first packet that did not decide the flow by itself: a known endpoint decides it now.
+      if (created && this.endpoints && !flow.classifyDone) this.classifyByEndpoint(flow, st);
+    } else if (st.learn && !st.attach) {
+      this.learnPacket(flow, st, pkt, dir);
     }
     if (st.attach && this.inspect) return this.startInspection(flow, st, { id, pkt, ip, dir, t: ts * 1000 });
     return this.decision(flow);
@@ -187,7 +223,8 @@ export class Pipeline {
     const ins = this.opts.inspect!;
     const label = { app: flow.app, mark: flow.mark, l4: flow.l4, src: flow.src, sport: flow.sport, dst: flow.dst, dport: flow.dport };
     const session = new ContentSession(ins.shared, { app: app.desc.name, src: flow.src, sport: flow.sport, dst: flow.dst, dport: flow.dport });
-    const inspector = app.desc.inspect!(session);
+    let inspector: StreamConsumer = app.desc.inspect!(session);
+    if (st.learn) inspector = this.endpoints!.tee(flow, st.learn, inspector);
     if (!st.ra) st.ra = new TcpReassembler({ onData() {}, onGap() {}, onEnd() {} }, this.opts.reassembly, this.counters);
     st.insp = new InspectFlow(flow.key, label, st.ra, inspector, session, flow.mark);
     const pre = st.pre;
@@ -202,24 +239,14 @@ export class Pipeline {
 
   private classify(flow: Flow, st: FlowState, pkt: DecodedPacket, dir: Dir): void {
     if (flow.l4 === 'udp') {
-      if (pkt.payload.length) this.maybeConclude(flow, st, st.fc.feed(dir, pkt.payload));
+      if (pkt.payload.length) {
+        st.cur = { dir, bytes: pkt.payload };
+        this.maybeConclude(flow, st, st.fc.feed(dir, pkt.payload));
+        st.cur = null;
+      }
       return;
     }
-    if (!st.ra) {
-      const fc = st.fc;
-      st.ra = new TcpReassembler(
-        {
-          onData: (d, bytes) => {
-            if (this.preCapture) this.keepPre(st!, d, bytes);
-            this.maybeConclude(flow, st!, fc.feed(d, bytes));
-          },
-          onGap: () => this.maybeConclude(flow, st!, fc.finish('unclassified: gap in the stream')),
-          onEnd: () => {},
-        },
-        this.opts.reassembly,
-        this.counters,
-      );
-    }
+    if (!st.ra) st.ra = this.reassembler(flow, st);
     const tr = this.tr;
     if (tr) {
       tr.nested = 0;
@@ -229,6 +256,69 @@ export class Pipeline {
     } else {
       st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
     }
+  }
+
+  /**
+   * The TCP reassembler of a flow: its in-order bytes go to the classifier until the flow is
+   * classified, and to the flow's endpoint learner (from its stream offset on) while it has one.
+   */
+  private reassembler(flow: Flow, st: FlowState): TcpReassembler {
+    const fc = st.fc;
+    return new TcpReassembler(
+      {
+        onData: (d, bytes) => {
+          if (this.preCapture) this.keepPre(st, d, bytes);
+          if (!flow.classifyDone) this.maybeConclude(flow, st, fc.feed(d, bytes));
+          if (st.learn) this.endpoints!.stream(flow, st.learn, d, bytes, st.delivered[d]);
+          st.delivered[d] += bytes.length;
+        },
+        onGap: (d) => {
+          if (!flow.classifyDone) this.maybeConclude(flow, st, fc.finish('unclassified: gap in the stream'));
+          if (st.learn) this.endpoints!.gap(st.learn, d);
+        },
+        onEnd: () => {},
+      },
+      this.opts.reassembly,
+      this.counters,
+    );
+  }
+
+  /**
+   * A packet of a classified flow with an endpoint learner (not inspected): read while the flow is
+   * inside the learning window and its application is not blocked (the kernel queues no more of it
+   * otherwise); then the learner and the reassembler are dropped.
+   */
+  private learnPacket(flow: Flow, st: FlowState, pkt: DecodedPacket, dir: Dir): void {
+    const ep = this.endpoints!;
+    if (st.done?.app?.action === 'block' || !ep.inWindow(flow)) {
+      st.learn = null;
+      st.ra = null;
+      return;
+    }
+    if (flow.l4 === 'udp') return ep.datagram(flow, st.learn!, dir, pkt.payload);
+    if (!st.ra) st.ra = this.reassembler(flow, st);
+    st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
+  }
+
+  /**
+   * UDP: the datagrams the learner should read at classification: the first one of each direction
+   * (the classifier keeps them) and the one being classified when it is not a first one.
+   */
+  private datagramsSeen(st: FlowState): { dir: Dir; bytes: Uint8Array }[] {
+    const out: { dir: Dir; bytes: Uint8Array }[] = [];
+    for (const d of [0, 1] as const) if (st.fc.prefix[d].length) out.push({ dir: d, bytes: st.fc.prefix[d] });
+    if (st.cur && st.fc.packets[st.cur.dir] > 1) out.push(st.cur);
+    return out;
+  }
+
+  /**
+   * A new flow to or from a known peer endpoint is classified now, at its first packet (the SYN;
+   * a first packet whose payload classifies the flow by itself keeps that classification).
+   */
+  private classifyByEndpoint(flow: Flow, st: FlowState): void {
+    const e = this.endpoints!.lookupFlow(flow);
+    const app = e ? this.classifier.app(e.app) : undefined;
+    if (e && app) this.conclude(flow, st, EndpointLearning.classification(e, app));
   }
 
   private keepPre(st: FlowState, dir: Dir, bytes: Uint8Array): void {
@@ -247,20 +337,30 @@ export class Pipeline {
   }
 
   private conclude(flow: Flow, st: FlowState, c: Classification): void {
+    // An inside host seen doing P2P: its otherwise unclassified flows get the generic `p2p` application.
+    const p2p = !c.app && this.hosts && heuristicLabel(this.hosts, flow, flow.tsEnd, st.fc.prefix[0]) ? this.classifier.app('p2p') : undefined;
+    if (p2p) c = { app: p2p, rule: 'p2p.host-heuristic', reason: 'host heuristic: the inside host is doing P2P', method: 'host-heuristic' };
     flow.classifyDone = true;
     st.done = c;
     flow.reason = c.reason;
     const inspect = c.app?.action === 'inspect' && flow.l4 === 'tcp' && !!this.inspect;
+    if (c.app && this.endpoints) {
+      flow.app = c.app.desc.name; // the learner's hints are learned for this application
+      st.learn = this.endpoints.start(flow, c, st.fc.prefix, this.datagramsSeen(st));
+    }
     if (inspect && c.app!.desc.inspect) {
       st.attach = true; // keep st.ra: inspection continues the same stream
     } else {
       if (inspect) this.counters.inc('inspect_unsupported');
-      st.ra = null; // classification needs no more stream bytes
+      // Classification needs no more stream bytes; the learner may, during the learning window.
+      if (!st.learn || c.app!.action === 'block') st.ra = null;
       st.pre = [];
     }
     if (c.app) {
       flow.app = c.app.desc.name;
       flow.mark = c.app.mark;
+      flow.method = c.method;
+      flow.learnedFrom = c.source ?? null;
       flow.classifiedAfterPkts = flow.totalPkts;
       if (c.app.action === 'block') {
         flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
@@ -280,6 +380,7 @@ export class Pipeline {
   }
 
   private ended(flow: Flow, why: FlowEndReason): void {
+    this.hosts?.observe(flow, flow.tsEnd);
     const st = flow.state as FlowState | null;
     if (st?.insp && this.inspect) {
       this.inspect.end(st.insp);

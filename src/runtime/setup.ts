@@ -30,6 +30,8 @@ export function pipelineOptions(cfg: EffectiveConfig, verifyChecksums: boolean, 
     verifyChecksums,
     flow: cfg.flow,
     reassembly: cfg.reassembly,
+    endpoints: cfg.endpoints,
+    hostHeuristics: cfg.hostHeuristics.enabled ? cfg.hostHeuristics : null,
     inspect: content?.inspect,
   };
 }

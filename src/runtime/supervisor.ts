@@ -19,8 +19,8 @@ type Doc = Record<string, unknown>;
 /**
  * Sums the numbers of several status documents, key by key (nested objects too); other values
  * come from the first document that has them.
- * @returns flows, held, held_peak, counters, nfq and apps summed (apps by position, keeping app,
- *   mark and action), and `workers`: queue, pid, daemon resources and steps of each document
+ * @returns flows, held, held_peak, counters, nfq, endpoints (table size, capacity, hits and
+ *   learned per source) and apps summed (apps by position, keeping app, mark and action), and `workers`: queue, pid, daemon resources and steps of each document
  */
 export function mergeStatus(docs: Doc[]): Doc {
   const sum = (vals: unknown[]): unknown => {
@@ -37,7 +37,7 @@ export function mergeStatus(docs: Doc[]): Doc {
   const apps = (docs[0]?.apps as Doc[] | undefined)?.map((a, i) => ({ ...a, ...(sum(docs.map((d) => (d.apps as Doc[])[i])) as Doc), app: a.app, mark: a.mark, action: a.action }));
   return {
     flows: sum(docs.map((d) => d.flows)), held: sum(docs.map((d) => d.held)), held_peak: sum(docs.map((d) => d.held_peak)),
-    counters, nfq: sum(docs.map((d) => d.nfq)), apps,
+    counters, nfq: sum(docs.map((d) => d.nfq)), endpoints: sum(docs.map((d) => d.endpoints)) ?? null, apps,
     workers: docs.map((d) => ({ queue: d.queue, pid: d.pid, daemon: d.daemon, ...(d.steps ? { steps: d.steps } : {}) })),
   };
 }

@@ -146,3 +146,28 @@ describe('bittorrent: uTP (BEP 29)', () => {
     expect(verdict(bittorrent, 'udp', [[0, q], [1, r]])).toBe(EXCLUDED);
   });
 });
+
+describe('bittorrent: LSD (BEP 14) and UDP tracker pairs (BEP 15)', () => {
+  const lsd = (host: string, port = '6881') =>
+    `BT-SEARCH * HTTP/1.1\r\nHost: ${host}\r\nPort: ${port}\r\nInfohash: 6bbe8e20c6f24af49187f13a522519a301e93563\r\ncookie: x\r\n\r\n\r\n`;
+  const be32 = (v: number) => [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
+
+  it('detects an LSD announce to the IPv4 or IPv6 group, not other BT-SEARCH text', () => {
+    expect(verdict(bittorrent, 'udp', [[0, lsd('239.192.152.143:6771')]])).toBe(DETECTED);
+    expect(verdict(bittorrent, 'udp', [[0, lsd('[ff15::efc0:988f]:6771')]])).toBe(DETECTED);
+    expect(verdict(bittorrent, 'udp', [[0, lsd('192.168.1.1:6771')]])).not.toBe(DETECTED); // not the LSD group
+    expect(verdict(bittorrent, 'udp', [[0, lsd('239.192.152.143:6771', 'x')]])).not.toBe(DETECTED); // no numeric port
+  });
+
+  it('detects an announce and its response on a flow that skipped the connect; a mismatched pair is not', () => {
+    const conn = [1, 2, 3, 4, 5, 6, 7, 8];
+    const req = Uint8Array.from([...conn, ...be32(1), ...be32(0xcafe), ...new Array(82).fill(7)]); // 98 bytes
+    const resp = Uint8Array.from([...be32(1), ...be32(0xcafe), ...be32(1800), ...be32(1), ...be32(2), 10, 0, 0, 1, 0x1a, 0xe1]);
+    expect(verdict(bittorrent, 'udp', [[0, req], [1, resp]])).toBe(DETECTED);
+    const other = Uint8Array.from([...be32(1), ...be32(0xbeef), ...resp.subarray(8)]); // wrong transaction id
+    expect(verdict(bittorrent, 'udp', [[0, req], [1, other]])).toBe(EXCLUDED);
+    const scrape = Uint8Array.from([...conn, ...be32(2), ...be32(7), ...new Array(20).fill(1)]);
+    const scraped = Uint8Array.from([...be32(2), ...be32(7), ...new Array(12).fill(0)]);
+    expect(verdict(bittorrent, 'udp', [[0, scrape], [1, scraped]])).toBe(DETECTED);
+  });
+});

@@ -17,6 +17,7 @@ function scripted(name: string, results: SearchResult[]): AppDescriptor & { call
 const rules = (names: string[]): RuleSet => ({
   apps: new Map(names.map((n, i) => [n, { name: n, mark: i + 1, action: 'allow' as const, file: 'x', line: i + 1 }])),
   sigs: [{ app: names[0], sig: 'magic', id: `${names[0]}.magic`, l4: 'tcp', anchor: 0, bytes: new TextEncoder().encode('MAGIC'), nocase: false, dir: null, file: 'x', line: 9 }],
+  hosts: [],
   files: ['x'],
 });
 const bytes = (s: string) => new TextEncoder().encode(s);

@@ -8,6 +8,7 @@ import type { AppDescriptor, Dir, SearchContext, SearchResult, SignatureHit } fr
 import { NEED_MORE } from '../../src/apps/types.js';
 import { loadRules, type SigRule } from '../../src/apps/rules.js';
 import type { L4 } from '../../src/decode/types.js';
+import type { Flight } from '../../src/core/types.js';
 
 let cached: SigRule[] | null = null;
 /** The bundled rules' signatures (loaded once). */
@@ -55,6 +56,8 @@ export class FakeFlow {
   readonly streams: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
   readonly packets: [number, number] = [0, 0];
   readonly hits: SignatureHit[] = [];
+  /** TCP flights as the classifier keeps them (at most 8). */
+  readonly flights: Flight[] = [];
   private readonly seen = new Set<string>();
   private readonly sigs: SigRule[];
   private readonly maxBytes: number;
@@ -90,6 +93,9 @@ export class FakeFlow {
       next.set(old);
       next.set(payload, old.length);
       this.streams[dir] = next;
+      const last = this.flights[this.flights.length - 1];
+      if (payload.length && last && last.dir === dir) last.bytes += payload.length;
+      else if (payload.length && this.flights.length < 8) this.flights.push({ dir, bytes: payload.length });
       this.scan(next, dir, this.packets[dir], 'tcp');
     } else {
       payload = bytes;
@@ -104,6 +110,7 @@ export class FakeFlow {
       dir,
       payload,
       prefix,
+      flights: this.flights.map((f) => ({ ...f })),
       packets,
       initiatorPort: this.opts.initiatorPort ?? 40000,
       responderPort: this.opts.responderPort ?? 40001,

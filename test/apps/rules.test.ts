@@ -9,6 +9,14 @@ import { ROOT } from '../helpers/paths.js';
 
 const F = 'test.rules';
 
+/** Applications assigned by the host heuristics only (no signatures). */
+const HEURISTIC_ONLY = ['p2p'];
+/**
+ * Signatures defined in rules/p2pgw.rules for a dissector change not yet made (issue 12: BEP 14 LSD
+ * and BEP 15 later messages, src/apps/bittorrent/detect.ts). Remove each id once the dissector
+ * declares it; until then its sig line is accepted and has no effect.
+ */
+
 /** The RulesError thrown by `fn` (fails the test if none). */
 function rulesError(fn: () => unknown): RulesError {
   try {
@@ -78,7 +86,7 @@ describe('parseRules: syntax', () => {
   });
 
   const cases: [string, string, string][] = [
-    ['unknown keyword', '\n\nrule alpha', "test.rules:3: unknown keyword 'rule' (expected app or sig)"],
+    ['unknown keyword', '\n\nrule alpha', "test.rules:3: unknown keyword 'rule' (expected app, sig or host)"],
     ['missing field (app mark)', 'app alpha', "test.rules:1: missing field: 'mark'"],
     ['missing field (app action value)', 'app alpha mark 1 action', 'test.rules:1: missing field: action'],
     ['missing field (sig pattern)', 'sig alpha one tcp @0', 'test.rules:1: missing field: pattern'],
@@ -196,7 +204,7 @@ describe('loadRules: signatures the dissectors declare', () => {
 
   it('checks registered dissectors by name: the bundled rules without one sig line fail to load', () => {
     const text = fs.readFileSync(path.join(DEFAULT_RULES_DIR, 'p2pgw.rules'), 'utf8');
-    for (const app of APPS) {
+    for (const app of APPS.filter((a) => a.signatures.length > 0)) {
       const sig = app.signatures[app.signatures.length - 1];
       const lines = text.split('\n');
       const at = lines.findIndex((l) => new RegExp(`^sig\\s+${app.name}\\s+${sig}\\s`).test(l));
@@ -225,18 +233,36 @@ describe('bundled rules', () => {
   });
 
   it('keep the marks of released applications (connmarks users match in their firewall rules)', () => {
-    const released: Record<string, number> = { bittorrent: 1, edonkey: 2, gnutella: 3, fasttrack: 4, msn: 5, msnftp: 6, http: 7 };
+    const released: Record<string, number> = { bittorrent: 1, edonkey: 2, gnutella: 3, fasttrack: 4, msn: 5, msnftp: 6, http: 7, p2p: 8 };
     const r = loadRules();
     for (const [name, mark] of Object.entries(released)) if (appByName(name)) expect(r.apps.get(name)?.mark, name).toBe(mark);
   });
 
-  it('define exactly the signatures each dissector declares, and every dissector declares some', () => {
+  it('define exactly the signatures each dissector declares, and every payload dissector declares some', () => {
     const r = loadRules();
     for (const a of APPS) {
-      expect(a.signatures.length, a.name).toBeGreaterThan(0);
+      if (!HEURISTIC_ONLY.includes(a.name)) expect(a.signatures.length, a.name).toBeGreaterThan(0);
       const defined = r.sigs.filter((s) => s.app === a.name).map((s) => s.sig);
-      expect([...defined].sort(), a.name).toEqual([...a.signatures].sort());
+      const declared = a.signatures;
+      expect([...defined].sort(), a.name).toEqual([...declared].sort());
     }
+  });
+
+  it('heuristic-only applications have an app line and no sig line', () => {
+    const r = loadRules();
+    for (const name of HEURISTIC_ONLY) {
+      expect(r.apps.get(name), name).toBeDefined();
+      expect(r.sigs.filter((s) => s.app === name), name).toEqual([]);
+      expect(appByName(name)?.signatures, name).toEqual([]);
+    }
+  });
+
+  it('host lines name registered applications, valid and unique names', () => {
+    const r = loadRules();
+    expect(r.hosts.length).toBeGreaterThan(0);
+    for (const h of r.hosts) expect(appByName(h.app), h.name).toBeDefined();
+    expect(new Set(r.hosts.map((h) => h.name)).size).toBe(r.hosts.length);
+    expect(r.hosts.map((h) => h.name)).toContain('router.bittorrent.com');
   });
 
   it('registry order keeps specific applications before generic ones', () => {
@@ -245,6 +271,8 @@ describe('bundled rules', () => {
     expect(order.indexOf('bittorrent')).toBeLessThan(order.indexOf('http'));
     expect(order.indexOf('gnutella')).toBeLessThan(order.indexOf('http'));
     expect(order.indexOf('msnftp')).toBeLessThan(order.indexOf('msn'));
-    expect(order[order.length - 1]).toBe('http');
+    // The generic p2p (host heuristics only, never detects) is last; http is the last dissector.
+    expect(order[order.length - 1]).toBe('p2p');
+    expect(order[order.length - 2]).toBe('http');
   });
 });

@@ -190,3 +190,24 @@ describe('buildRules: several queues', () => {
     expect(() => buildRules({ chain: 'P2PGW', queueNum: 65535, queueCount: 2, classifyPackets: 8, blocked: [], family: 4 })).toThrow(/invalid queue count/);
   });
 });
+
+describe('buildRules: the endpoint learning window', () => {
+  it('queues packets of young connections of learning applications whose nfmark is 0, after the classification rules', () => {
+    const [mangle, filter] = buildRules({ ...base, family: 4, learning: { marks: [{ mark: 1 }, { mark: 1 }, { mark: 0x12 }], packets: 16 } });
+    const t = text(mangle.rules);
+    expect(t.slice(3)).toEqual([
+      '-A P2PGW -m connmark --mark 0x1 -m mark --mark 0x0 -m connbytes --connbytes 0:16 --connbytes-mode packets --connbytes-dir both -j NFQUEUE --queue-num 0 --queue-bypass',
+      '-A P2PGW -m connmark --mark 0x12 -m mark --mark 0x0 -m connbytes --connbytes 0:16 --connbytes-mode packets --connbytes-dir both -j NFQUEUE --queue-num 0 --queue-bypass',
+    ]);
+    expect(t[0]).toBe('-A P2PGW -m mark ! --mark 0x0 -j CONNMARK --save-mark');
+    expect(filter.rules).toEqual([]);
+    expect(featuresOf(mangle.rules[3]).map((f) => f.name)).toEqual(['connmark', 'mark', 'connbytes', 'NFQUEUE']);
+  });
+
+  it('adds nothing for 0 packets or no marks, and rejects bad values', () => {
+    expect(buildRules({ ...base, family: 6, learning: { marks: [{ mark: 1 }], packets: 0 } })[0].rules).toHaveLength(3);
+    expect(buildRules({ ...base, family: 6, learning: { marks: [], packets: 16 } })[0].rules).toHaveLength(3);
+    expect(() => buildRules({ ...base, family: 4, learning: { marks: [{ mark: 0 }], packets: 16 } })).toThrow(P2pgwError);
+    expect(() => buildRules({ ...base, family: 4, learning: { marks: [{ mark: 1 }], packets: -1 } })).toThrow(/invalid learning window/);
+  });
+});

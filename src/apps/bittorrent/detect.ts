@@ -12,12 +12,15 @@ import { ascii, u16be, u32be } from '../bytes.js';
 import { bDict, bString, hitAt, hitInDatagram, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
 import { BitTorrentMetaInspector, BT_WEIRDS } from './inspect.js';
 import { BITTORRENT } from './session.js';
+import { looksRandom, mseState, MSE_KEY, MSE_MAX_PAD, MSE_MIN_SELECT } from './mse.js';
+import { btLearner } from './learner.js';
 
 const APP = 'bittorrent';
 /** The literal signatures this dissector reads (rules/p2pgw.rules defines each). */
 const SIG = sigNames(APP, [
   'handshake', 'tracker-announce', 'tracker-scrape', 'info-hash', 'peer-id', 'krpc-query', 'krpc-response', 'krpc-error',
-  'udp-tracker',
+  'udp-tracker', 'udp-tracker-announce', 'udp-tracker-scrape', 'udp-tracker-connect-resp', 'udp-tracker-announce-resp',
+  'udp-tracker-scrape-resp', 'lsd', 'lsd-infohash',
 ]);
 /** BEP 3: the handshake starts with pstrlen = 19 and pstr "BitTorrent protocol". */
 const HANDSHAKE_LEN = 20;
@@ -151,12 +154,48 @@ export function isUdpTrackerConnect(ctx: SearchContext): boolean {
 
 /** Could this first datagram open a BitTorrent UDP exchange (KRPC, uTP or BEP 15 connect)? */
 function plausibleUdp(b: Uint8Array): boolean {
-  return isKrpc(b) || parseUtp(b) !== null || (b.length === 16 && u32be(b, 0) === 0x417 && u32be(b, 4) === 0x27101980);
+  const action = b.length >= 16 ? UDP_TRACKER_ACTIONS[u32be(b, 8)] : undefined;
+  return isKrpc(b) || parseUtp(b) !== null || (b.length === 16 && u32be(b, 0) === 0x417 && u32be(b, 4) === 0x27101980) || (!!action && action.req(b.length));
+}
+
+/**
+ * BEP 14 Local Service Discovery announce: `BT-SEARCH * HTTP/1.1` with the LSD multicast group as
+ * `Host` (239.192.152.143:6771 or [ff15::efc0:988f]:6771), a numeric `Port` and an `Infohash`.
+ */
+function isLsd(ctx: SearchContext): boolean {
+  if (!hitInDatagram(ctx, SIG, 'lsd', 0) || !hitInDatagram(ctx, SIG, 'lsd-infohash')) return false;
+  const text = String.fromCharCode(...ctx.payload.subarray(0, 1500));
+  return /\r\nHost: *(239\.192\.152\.143|\[ff15::efc0:988f\]):6771\r\n/i.test(text) && /\r\nPort: *\d{1,5}\r\n/i.test(text);
+}
+
+/** BEP 15 request actions and the sizes of a request / response of each (n = entries). */
+const UDP_TRACKER_ACTIONS: Record<number, { req: (n: number) => boolean; resp: (n: number) => boolean; sigs: ['udp-tracker' | 'udp-tracker-announce' | 'udp-tracker-scrape', 'udp-tracker-connect-resp' | 'udp-tracker-announce-resp' | 'udp-tracker-scrape-resp'] }> = {
+  0: { req: (n) => n === 16, resp: (n) => n === 16, sigs: ['udp-tracker', 'udp-tracker-connect-resp'] },
+  1: { req: (n) => n >= 98, resp: (n) => n >= 20 && ((n - 20) % 6 === 0 || (n - 20) % 18 === 0), sigs: ['udp-tracker-announce', 'udp-tracker-announce-resp'] },
+  2: { req: (n) => n >= 36 && (n - 16) % 20 === 0, resp: (n) => n >= 20 && (n - 8) % 12 === 0, sigs: ['udp-tracker-scrape', 'udp-tracker-scrape-resp'] },
+};
+
+/**
+ * A BEP 15 request and its response, also on a flow that did not start with the connect: the
+ * request's action (offset 8) and the response's (offset 0) agree, the response echoes the
+ * transaction id (request bytes 12–16, response bytes 4–8), and both sizes fit the action.
+ */
+function udpTrackerPair(ctx: SearchContext): boolean {
+  const [q, r] = ctx.prefix;
+  if (q.length < 16 || r.length < 8) return false;
+  const a = UDP_TRACKER_ACTIONS[u32be(q, 8)];
+  if (!a || u32be(r, 0) !== u32be(q, 8) || u32be(r, 4) !== u32be(q, 12) || !a.req(q.length) || !a.resp(r.length)) return false;
+  return hitsOf(ctx, a.sigs[0], 0) && hitsOf(ctx, a.sigs[1], 1);
+}
+
+/** Whether signature `sig` of BitTorrent matched in direction `d`. */
+function hitsOf(ctx: SearchContext, sig: string, d: Dir): boolean {
+  return ctx.hits.some((h) => h.id === `${APP}.${sig}` && h.dir === d);
 }
 
 function searchUdp(ctx: SearchContext): SearchResult {
   const b = ctx.payload;
-  if (isUdpTrackerConnect(ctx)) return DETECTED;
+  if (isUdpTrackerConnect(ctx) || isLsd(ctx) || udpTrackerPair(ctx)) return DETECTED;
   if (b.length > 0 && b[0] === 0x64) {
     const krpcHit =
       hitInDatagram(ctx, SIG, 'krpc-query') || hitInDatagram(ctx, SIG, 'krpc-response') || hitInDatagram(ctx, SIG, 'krpc-error');
@@ -179,12 +218,46 @@ function searchUdp(ctx: SearchContext): SearchResult {
   return NEED_MORE;
 }
 
-/** BitTorrent dissector: BEP 3 / BEP 5 / BEP 15 / BEP 29 (see the file header). */
-export function search(ctx: SearchContext): SearchResult {
-  if (ctx.l4 === 'udp') return searchUdp(ctx);
-  return eitherDirection(ctx, tcpDirection);
+/** `\x13BitTorrent protocol`: pstrlen and pstr of the BEP 3 handshake. */
+const HANDSHAKE = Uint8Array.from([0x13, ...ascii('BitTorrent protocol')]);
+/** Where a plaintext handshake can start behind MSE/PE: after Yb + PadB + VC + crypto_select + len(PadD) + PadD. */
+const AFTER_MSE_MIN = MSE_KEY + MSE_MIN_SELECT;
+const AFTER_MSE_MAX = MSE_KEY + MSE_MAX_PAD + MSE_MIN_SELECT + MSE_MAX_PAD;
+
+/**
+ * The BitTorrent handshake in plaintext behind an MSE/PE handshake that selected plaintext
+ * (crypto_select 0x01): in either direction, `\x13BitTorrent protocol` at stream offset 110–1,134
+ * whose stream starts with a random-looking 96-byte key.
+ */
+export function handshakeAfterMse(ctx: SearchContext): boolean {
+  for (const d of [0, 1] as const) {
+    const p = ctx.prefix[d];
+    if (p.length < AFTER_MSE_MIN + HANDSHAKE.length || !looksRandom(p.subarray(0, MSE_KEY))) continue;
+    const end = Math.min(p.length - HANDSHAKE.length, AFTER_MSE_MAX);
+    for (let i = AFTER_MSE_MIN; i <= end; i++) {
+      let k = 0;
+      while (k < HANDSHAKE.length && p[i + k] === HANDSHAKE[k]) k++;
+      if (k === HANDSHAKE.length) return true;
+    }
+  }
+  return false;
 }
 
+/**
+ * TCP: the plaintext forms (handshake at offset 0, tracker request) in either direction; where
+ * neither matched, the MSE/PE handshake by its structure (./mse.ts) and a plaintext handshake
+ * behind it. UDP: KRPC, the UDP tracker protocol and uTP.
+ */
+export function search(ctx: SearchContext): SearchResult {
+  if (ctx.l4 === 'udp') return searchUdp(ctx);
+  const plain = eitherDirection(ctx, tcpDirection);
+  if (plain !== EXCLUDED) return plain;
+  if (handshakeAfterMse(ctx)) return DETECTED;
+  const mse = mseState(ctx.flights ?? [], ctx.prefix);
+  return mse === 'mse' ? DETECTED : mse === 'no' ? EXCLUDED : NEED_MORE;
+}
+
+/** BitTorrent dissector: BEP 3 / BEP 5 / BEP 15 / BEP 29 (see the file header). */
 export const bittorrent: AppDescriptor = {
   name: APP,
   title: 'BitTorrent',
@@ -196,5 +269,6 @@ export const bittorrent: AppDescriptor = {
   events: BT_WEIRDS,
   sessions: BITTORRENT,
   search,
+  learner: btLearner,
   inspect: (events) => new BitTorrentMetaInspector(events),
 };
