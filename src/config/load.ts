@@ -52,6 +52,12 @@ export interface EffectiveConfig {
   exportPcap: { maxFileBytes: number; maxTotalBytes: number; bufferPacketsPerFlow: number; bufferBytes: number };
   /** Directory of `*.rules` files. */
   rulesDir: string;
+  /**
+   * For checks made once the rules are loaded (src/config/marks.ts): the file as messages name it
+   * (as given) and the 1-based line of each mark key it sets (`classify.unknown_mark`,
+   * `inspect.kill_mark`, `apps.<name>.mark`). Absent in configs built by hand.
+   */
+  origin?: { name: string; lines: Readonly<Record<string, number>> };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -157,7 +163,19 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
     flowLog: sec('flow_log'),
     exportPcap: sec('export_pcap'),
     rulesDir: raw.rules?.dir ? path.resolve(base, raw.rules.dir) : path.join(PACKAGE_ROOT, 'rules'),
+    origin: { name: file, lines: markLines(doc, lc, raw) },
   };
+}
+
+/** The lines of the mark keys the file sets (EffectiveConfig.origin), by key path. */
+function markLines(doc: Document, lc: LineCounter, raw: Record<string, any>): Record<string, number> {
+  const keys = [['classify', 'unknown_mark'], ['inspect', 'kill_mark'], ...Object.keys(raw.apps ?? {}).map((n) => ['apps', n, 'mark'])];
+  const out: Record<string, number> = {};
+  for (const k of keys) {
+    const line = doc.hasIn(k) ? lineOf(doc, lc, k) : null;
+    if (line) out[k.join('.')] = line;
+  }
+  return out;
 }
 
 /** A fresh copy of a default (DEFAULTS is frozen; the effective config is the caller's to change). */
