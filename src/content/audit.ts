@@ -38,23 +38,36 @@ interface Stored {
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '').slice(0, 80) || 'unnamed';
 
-/** One file being written. `finish` keeps it, `abort` deletes it. */
+/**
+ * One file being written to `<dir>/tmp/<pid>-<seq>.part`. It settles exactly once: `finish` keeps
+ * it (renamed into `files/`), `abort` deletes it; after either, every call is a no-op. The bytes it
+ * reserved against the quota are handed back (abort) or become stored bytes (finish) exactly once.
+ */
 export class AuditFile {
   private readonly hash: Hash = createHash('sha256');
   private fd: number | null;
+  private state: 'open' | 'finished' | 'aborted' = 'open';
+  /** Bytes written to the temp file (what the index records). */
   size = 0;
+  /** Bytes reserved against the quota and not yet settled (≥ size while open, 0 once settled). */
+  reserved = 0;
 
+  /**
+   * @param seq the store's number of this file, unique per store: names its stored copy
+   * @throws Error (from fs.openSync) if the temp file cannot be created
+   */
   constructor(
     private readonly store: AuditStore,
     readonly tmp: string,
     readonly name: string | null,
     readonly ctx: AuditContext,
     readonly dir: 0 | 1,
+    readonly seq: number,
   ) {
     this.fd = fs.openSync(tmp, 'wx', 0o600);
   }
 
-  /** Appends body bytes; stops (counted) if the quota cannot make room. */
+  /** Appends body bytes; aborts the file (counted) if the quota cannot make room or a write fails. */
   write(bytes: Uint8Array): void {
     if (this.fd === null) return;
     if (!this.store.reserve(bytes.length)) {
@@ -62,8 +75,9 @@ export class AuditFile {
       this.abort();
       return;
     }
+    this.reserved += bytes.length;
     try {
-      fs.writeSync(this.fd, bytes);
+      for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
       this.hash.update(bytes);
       this.size += bytes.length;
     } catch {
@@ -72,22 +86,38 @@ export class AuditFile {
     }
   }
 
-  /** Renames the temp file into place and appends the index line. Returns the index record or null. */
+  /**
+   * Renames the temp file into place and appends the index line (first call only).
+   * @returns the index record, or null when already settled or the rename failed (counted)
+   */
   finish(complete: boolean): Record<string, unknown> | null {
-    if (this.fd === null) return null;
-    fs.closeSync(this.fd);
-    this.fd = null;
+    if (this.state !== 'open') return null;
+    this.state = 'finished';
+    this.closeFd();
     return this.store.commit(this, this.hash.digest('hex'), complete);
   }
 
-  /** Deletes the temp file (infected transfer, write error). */
+  /** Deletes the temp file and gives its reservation back (infected transfer, write error); first call only. */
   abort(): void {
-    if (this.fd !== null) {
-      fs.closeSync(this.fd);
-      this.fd = null;
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    this.closeFd();
+    try {
+      fs.rmSync(this.tmp, { force: true });
+    } catch {
+      this.store.counters?.inc('audit_write_error');
     }
-    this.store.release(this.size);
-    fs.rmSync(this.tmp, { force: true });
+    this.store.release(this);
+  }
+
+  private closeFd(): void {
+    if (this.fd === null) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      this.store.counters?.inc('audit_write_error');
+    }
+    this.fd = null;
   }
 }
 
@@ -95,7 +125,10 @@ export class AuditStore {
   private readonly filesDir: string;
   private readonly tmpDir: string;
   private readonly stored: Stored[] = [];
-  private used = 0;
+  /** Bytes of the files in `stored` (on disk in files/). */
+  private storedBytes = 0;
+  /** Bytes reserved by open files (their temp files hold at most this much). */
+  private reservedBytes = 0;
   private seq = 0;
 
   /**
@@ -115,13 +148,16 @@ export class AuditStore {
     existing.sort((a, b) => a.mtime - b.mtime);
     for (const e of existing) {
       this.stored.push({ file: e.file, size: e.size });
-      this.used += e.size;
+      this.storedBytes += e.size;
     }
   }
 
-  /** Bytes of stored (and in-progress) files counted against the quota. */
+  /**
+   * Bytes counted against the quota: stored files plus the reservations of open files. Never less
+   * than the bytes of audited files on disk (files/ and tmp/).
+   */
   get usedBytes(): number {
-    return this.used;
+    return this.storedBytes + this.reservedBytes;
   }
 
   /** Appends one chat message line `{time, app, src, sport, dst, dport, dir, from, to, text}`. */
@@ -138,51 +174,80 @@ export class AuditStore {
       this.counters?.inc('audit_disk_floor');
       return null;
     }
-    const tmp = path.join(this.tmpDir, `${process.pid}-${++this.seq}.part`);
+    const seq = ++this.seq;
+    const tmp = path.join(this.tmpDir, `${process.pid}-${seq}.part`);
     try {
-      return new AuditFile(this, tmp, name, ctx, dir);
+      return new AuditFile(this, tmp, name, ctx, dir, seq);
     } catch {
       this.counters?.inc('audit_write_error');
       return null;
     }
   }
 
-  /** Makes room for `n` more bytes (removing the oldest stored files). False if impossible. */
+  /**
+   * Makes room for `n` more bytes (removing the oldest stored files) and reserves them; the caller
+   * (an AuditFile) must settle the reservation through `commit` or `release`.
+   * @returns false (nothing reserved) if the quota or the free-space floor cannot allow it
+   */
   reserve(n: number): boolean {
     if (n > this.opts.quotaBytes) return false;
-    while (this.used + n > this.opts.quotaBytes && this.stored.length) {
-      const old = this.stored.shift()!;
-      fs.rmSync(old.file, { force: true });
-      this.used -= old.size;
+    while (this.usedBytes + n > this.opts.quotaBytes && this.stored.length) {
+      const old = this.stored[0];
+      try {
+        fs.rmSync(old.file, { force: true });
+      } catch {
+        this.counters?.inc('audit_write_error');
+        return false; // still on disk: keep counting it
+      }
+      this.stored.shift();
+      this.storedBytes -= old.size;
       this.counters?.inc('audit_quota_evicted');
     }
-    if (this.used + n > this.opts.quotaBytes) return false;
+    if (this.usedBytes + n > this.opts.quotaBytes) return false;
     if (!this.freeSpaceOk(n)) {
       this.counters?.inc('audit_disk_floor');
       return false;
     }
-    this.used += n;
+    this.reservedBytes += n;
     return true;
   }
 
-  /** Gives back bytes reserved by a file that was aborted. */
-  release(n: number): void {
-    this.used -= n;
+  /** Gives back the reservation of an aborted file (once: the file's `reserved` drops to 0). */
+  release(f: AuditFile): void {
+    this.reservedBytes = Math.max(0, this.reservedBytes - f.reserved);
+    f.reserved = 0;
   }
 
-  /** Moves a finished temp file into files/ and appends its index line. */
+  /**
+   * Moves a finished temp file into files/ and appends its index line; its reservation becomes
+   * stored bytes (the size on disk). On a failed rename the temp file is removed and released.
+   * @returns the index record, or null when the rename failed (counted `audit_write_error`)
+   */
   commit(f: AuditFile, sha256: string, complete: boolean): Record<string, unknown> | null {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const dest = path.join(this.filesDir, `${stamp}-${this.seq}-${safeName(f.name ?? 'unnamed')}`);
+    // The file's own number: files committed in the same millisecond never overwrite each other.
+    const dest = path.join(this.filesDir, `${stamp}-${f.seq}-${safeName(f.name ?? 'unnamed')}`);
     try {
       fs.renameSync(f.tmp, dest);
     } catch {
       this.counters?.inc('audit_write_error');
-      fs.rmSync(f.tmp, { force: true });
-      this.release(f.size);
+      try {
+        fs.rmSync(f.tmp, { force: true });
+      } catch {
+        // counted above; the reservation is released either way
+      }
+      this.release(f);
       return null;
     }
-    this.stored.push({ file: dest, size: f.size });
+    let size = f.size;
+    try {
+      size = fs.statSync(dest).size;
+    } catch {
+      // keep the written size
+    }
+    this.release(f);
+    this.stored.push({ file: dest, size });
+    this.storedBytes += size;
     const rec = {
       time: new Date().toISOString(), name: f.name, stored: path.basename(dest), size: f.size, sha256, complete,
       ...f.ctx, dir: f.dir === 0 ? 'out' : 'in',

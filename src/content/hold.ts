@@ -265,10 +265,13 @@ export class InspectEngine {
     this.logger?.warn({ ...f.label, dir: dir === 0 ? 'out' : 'in', len, why }, 'gap: content inspection of this direction stopped');
   }
 
-  /** Fails open on the whole connection: accept everything held, stop inspecting both directions. */
+  /**
+   * Fails open on the whole connection: accept everything held, stop inspecting both directions.
+   * The session's close drops its queued jobs (and their scanner state) and settles every audit
+   * file, including one whose final scan job is still in flight (its late result is ignored).
+   */
   private stop(f: InspectFlow, why: string): void {
     f.busy = false;
-    f.session.jobs.length = 0;
     this.counters.inc('fail_open_accepts', f.held);
     this.releaseAll(f, f.accept);
     for (const dir of [0, 1] as const) this.gap(f, dir, 0, why);

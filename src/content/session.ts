@@ -61,6 +61,13 @@ export class ContentSession implements InspectEvents {
   kill: KillReason | null = null;
   readonly jobs: PendingScan[] = [];
   private readonly transfers = new Map<number, Transfer>();
+  /**
+   * Transfers whose audit copy is not settled yet (open, or ended with a final scan job queued or
+   * in flight), in start order: `close` finishes or aborts every one, so no descriptor, `.part`
+   * file or quota reservation outlives the session.
+   */
+  private readonly unsettled = new Set<Transfer>();
+  private closed = false;
   private nextId = 1;
   /** Unique per session (process-wide), so transfer keys of different connections never collide. */
   private readonly uid = ++sessionSeq;
@@ -86,12 +93,16 @@ export class ContentSession implements InspectEvents {
     const s = this.shared;
     const id = this.nextId++;
     s.counters.inc('transfers');
-    this.transfers.set(id, {
+    // After close nothing is inspected any more: the id is unknown to fileData/fileEnd.
+    if (this.closed) return id;
+    const t: Transfer = {
       id, dir, name: info.name, bytes: 0,
       audit: s.audit ? s.audit.openFile(this.ctx, dir, info.name) : null,
       buf: s.scanner ? new ScanBuffer(`${this.uid}/${id}`, s.scanBuffer) : null,
       hasher: s.hashes ? s.hashes.newHasher() : null,
-    });
+    };
+    this.transfers.set(id, t);
+    if (t.audit) this.unsettled.add(t);
     return id;
   }
 
@@ -109,7 +120,7 @@ export class ContentSession implements InspectEvents {
     if (!t) return;
     this.transfers.delete(id);
     if (this.kill) {
-      t.audit?.abort();
+      this.abort(t);
       return;
     }
     // Whole-file hash signatures (.hdb/.hsb) are checked once the transfer is complete, before the
@@ -117,7 +128,7 @@ export class ContentSession implements InspectEvents {
     const hit = complete ? t.hasher?.finish()[0] : undefined;
     if (hit) {
       this.shared.counters.inc('infected');
-      t.audit?.abort();
+      this.abort(t);
       this.kill = {
         rule: `virus.${hit.name}`,
         reason: `virus ${hit.name} (${hit.algo} of the whole file) in ${t.name ?? 'a transfer'}`,
@@ -137,13 +148,14 @@ export class ContentSession implements InspectEvents {
     this.shared.counters.inc(`inspect_weird_${name}`);
   }
 
-  /** Called by the engine with a finished scan job. */
+  /** Called by the engine with a finished scan job; ignored after `close` (a late result). */
   scanned(p: PendingScan, virus: string | null): void {
+    if (this.closed) return;
     this.shared.counters.inc('scans');
     this.shared.counters.inc('scanned_bytes', p.job.data.length);
     if (virus) {
       this.shared.counters.inc('infected');
-      p.transfer.audit?.abort();
+      this.abort(p.transfer);
       this.kill = {
         rule: `virus.${virus}`,
         reason: `virus ${virus} in ${p.transfer.name ?? 'a transfer'}`,
@@ -154,23 +166,34 @@ export class ContentSession implements InspectEvents {
     if (p.final) this.commit(p.transfer, p.complete);
   }
 
-  /** Connection over or inspection stopped: keep what was received (incomplete), drop pending jobs. */
+  /**
+   * Connection over, killed or inspection stopped: keep what was received (incomplete) or, after a
+   * kill, delete it; drop queued jobs. Also settles transfers whose final job is in flight (its
+   * late result then changes nothing). Idempotent.
+   */
   close(): void {
+    this.closed = true;
     for (const p of this.jobs.splice(0)) {
       this.shared.scanner?.drop(p.job.key);
       if (p.final) this.commit(p.transfer, false);
     }
-    for (const t of this.transfers.values()) {
-      if (t.buf) this.shared.scanner?.drop(t.buf.key);
-      if (this.kill) t.audit?.abort();
+    for (const t of this.transfers.values()) if (t.buf) this.shared.scanner?.drop(t.buf.key);
+    this.transfers.clear();
+    for (const t of [...this.unsettled]) {
+      if (this.kill) this.abort(t);
       else this.commit(t, false);
     }
-    this.transfers.clear();
   }
 
   private commit(t: Transfer, complete: boolean): void {
+    this.unsettled.delete(t);
     const rec = t.audit?.finish(complete);
     if (rec) this.shared.logger?.info({ ...rec, msg: undefined }, 'audited file');
+  }
+
+  private abort(t: Transfer): void {
+    this.unsettled.delete(t);
+    t.audit?.abort();
   }
 
   private checkKeyword(text: string, what: string, dir: Dir, extra: Record<string, unknown>): void {
