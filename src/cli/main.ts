@@ -8,6 +8,8 @@
 import fs from 'node:fs';
 import { reportFatal } from '../runtime/exit.js';
 import { HELP, usage, VERSION } from './help.js';
+import type { ParseArgsOptionsConfig } from 'node:util';
+import { commandHelp } from './subhelp.js';
 import { loadTool } from './tool.js';
 
 /** A subcommand: runs with the arguments after its name, resolves with the exit code. */
@@ -31,12 +33,27 @@ const COMMANDS: Readonly<Record<string, () => Promise<Subcommand>>> = {
   rules: async () => (await import('./rules.js')).rulesMain,
 };
 
+/**
+ * Option tables of the subcommands that have no `help` option of their own (`--help` prints
+ * `commandHelp` from it); demo's comes through loadTool (absent from the router package).
+ */
+const OPTION_TABLES: Readonly<Record<string, () => Promise<ParseArgsOptionsConfig>>> = {
+  run: async () => (await import('./run.js')).RUN_OPTIONS,
+  replay: async () => (await import('./replay.js')).REPLAY_OPTIONS,
+  status: async () => (await import('./status.js')).STATUS_OPTIONS,
+  demo: async () => (await loadTool('demo', new URL('./demo.js', import.meta.url), () => import('./demo.js'))).DEMO_OPTIONS,
+  'compile-sigs': async () => (await import('./compile-sigs.js')).COMPILE_SIGS_OPTIONS,
+  'check-config': async () => (await import('./check-config.js')).CHECK_CONFIG_OPTIONS,
+  rules: async () => (await import('./rules.js')).RULES_OPTIONS,
+};
+
 /** Names of the subcommands, in the order of the help text. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
 /**
  * Entry point: dispatches `argv` (without node and script) and resolves with the exit code. No
- * command, `help`, `-h`, `--help` print the help; `-V`, `--version` the version.
+ * command, `help`, `-h`, `--help` print the help; `-V`, `--version` the version; `<command> --help`
+ * (or `-h`) that command's help (src/cli/subhelp.ts, or the command's own).
  * @throws P2pgwError(P2PGW_ERR_USAGE) for an unknown command, and whatever the subcommand throws
  */
 export async function main(argv: string[]): Promise<number> {
@@ -54,6 +71,10 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
   }
   if (!Object.hasOwn(COMMANDS, cmd)) return usage(`unknown command: ${cmd}`);
+  if (Object.hasOwn(OPTION_TABLES, cmd) && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(commandHelp(cmd, await OPTION_TABLES[cmd]()));
+    return 0;
+  }
   const run = await COMMANDS[cmd]();
   return run(rest);
 }

@@ -53,6 +53,7 @@ requests per protocol, the CDF of requests per source address and requests by ho
   --json              print the JSON report instead of the text tables
   --log-level LEVEL   pino level of the stderr log (default info)
   --remove-rules      only remove the sink's DNAT chain (left behind by a killed sink) and exit
+  -h, --help          this help
 `;
 
 function usage(msg: string): never {

@@ -46,6 +46,26 @@ export interface GenArgs {
   bulkBytes: number;
 }
 
+/** Every option `parseGenArgs` takes, with its value (each takes one). */
+export const GEN_FLAGS = Object.freeze([
+  '--scenario FILE', '--apps LIST', '--capture FILE', '--server ADDR', '--out FILE', '--bind ADDR[,ADDR]', '--from ADDR[,ADDR]',
+  '--timeout MS', '--concurrency N', '--lifetime SEC', '--base-port N', '--seed N', '--bulk-bytes N',
+] as const);
+
+/** `p2pgw gen --help` (and `node dist/tools/lab/gen.js --help`). */
+export const GEN_HELP = `Usage: p2pgw gen server   <source> [--timeout MS] [--lifetime SEC] [--bind ADDR[,ADDR]]
+       p2pgw gen client   <source> --server ADDR [--timeout MS] [--concurrency N] [--from ADDR[,ADDR]]
+       p2pgw gen scenario <source> --out FILE
+
+<source> is any mix of --scenario FILE (JSON), --apps LIST (lab session names, comma-separated, or
+all) and --capture FILE (every TCP/UDP flow re-enacted); --base-port, --seed and --bulk-bytes tune
+--apps. Both sides must be given the same source.
+
+Options:
+${GEN_FLAGS.map((f) => `  ${f}`).join('\n')}
+  -h, --help
+`;
+
 const usage = (why: string): never => {
   throw new P2pgwError('P2PGW_ERR_USAGE', `gen: ${why}`);
 };
@@ -126,6 +146,10 @@ export async function loadSessions(a: GenArgs, log: (line: string) => void = () 
 /** Runs the generator with `argv`; resolves with the exit code. Output goes to `out` (default stdout). */
 export async function genMain(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const print = (o: unknown): void => void out.write(JSON.stringify(o) + '\n');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out.write(GEN_HELP);
+    return 0;
+  }
   let a: GenArgs;
   let sessions: Session[];
   try {
