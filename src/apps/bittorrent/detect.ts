@@ -9,7 +9,7 @@
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
 import { ascii, u16be, u32be } from '../bytes.js';
-import { bDict, bString, hitAt, hitInDatagram, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
+import { bDict, bString, hitAt, hitsOf, indexOf, hitInDatagram, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
 import { BitTorrentMetaInspector, BT_WEIRDS } from './inspect.js';
 import { BITTORRENT } from './session.js';
 import { looksRandom, mseState, MSE_KEY, MSE_MAX_PAD, MSE_MIN_SELECT } from './mse.js';
@@ -185,12 +185,7 @@ function udpTrackerPair(ctx: SearchContext): boolean {
   if (q.length < 16 || r.length < 8) return false;
   const a = UDP_TRACKER_ACTIONS[u32be(q, 8)];
   if (!a || u32be(r, 0) !== u32be(q, 8) || u32be(r, 4) !== u32be(q, 12) || !a.req(q.length) || !a.resp(r.length)) return false;
-  return hitsOf(ctx, a.sigs[0], 0) && hitsOf(ctx, a.sigs[1], 1);
-}
-
-/** Whether signature `sig` of BitTorrent matched in direction `d`. */
-function hitsOf(ctx: SearchContext, sig: string, d: Dir): boolean {
-  return ctx.hits.some((h) => h.id === `${APP}.${sig}` && h.dir === d);
+  return hitsOf(ctx, SIG, a.sigs[0], 0).length > 0 && hitsOf(ctx, SIG, a.sigs[1], 1).length > 0;
 }
 
 function searchUdp(ctx: SearchContext): SearchResult {
@@ -233,12 +228,7 @@ export function handshakeAfterMse(ctx: SearchContext): boolean {
   for (const d of [0, 1] as const) {
     const p = ctx.prefix[d];
     if (p.length < AFTER_MSE_MIN + HANDSHAKE.length || !looksRandom(p.subarray(0, MSE_KEY))) continue;
-    const end = Math.min(p.length - HANDSHAKE.length, AFTER_MSE_MAX);
-    for (let i = AFTER_MSE_MIN; i <= end; i++) {
-      let k = 0;
-      while (k < HANDSHAKE.length && p[i + k] === HANDSHAKE[k]) k++;
-      if (k === HANDSHAKE.length) return true;
-    }
+    if (indexOf(p, HANDSHAKE, AFTER_MSE_MIN, AFTER_MSE_MAX + HANDSHAKE.length) >= 0) return true;
   }
   return false;
 }
