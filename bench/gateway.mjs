@@ -5,12 +5,15 @@
  * many concurrent HTTP downloads of 2 MiB files (one TCP connection per download) from the servers,
  * through the gateway, for a bounded time, under each configuration (bench/lib/gateway-configs.mjs):
  *
- *   0 plain forwarding · 1 NAT · 2 NAT + every packet queued (accept-all) · 3 p2pgw classification
- *   · 4 HTTP inspected + file-name keywords · 5 4 + audit · 6 4 + virus scan (1,000 / 100,000 sigs)
- *   · 7 everything on; plus config 4 with --queues 2, traced runs (--trace-steps) of 4 and 6, and
- *   a scan buffer sweep of 6.
+ *   0 plain forwarding · 1 NAT · A-pp / A-b C accept-all on libnetfilter_queue (bench/nfq-anchor.c,
+ *   built by the bench; verdict per packet / batched) · 2 NAT + every packet queued (accept-all in
+ *   JS; 2-nfqueue: the old binding) · 3 p2pgw classification · 4 HTTP inspected + file-name keywords
+ *   · 5 4 + audit · 6 4 + virus scan (1,000 / 100,000 sigs) · 7 everything on; the same with GSO
+ *   traffic (`<key>@gso`, and A-bg@gso: the C anchor with NFQA_CFG_F_GSO); plus config 4 with
+ *   --queues 2, traced runs (--trace-steps) of 4 and 6, and a scan buffer sweep of 6.
  *
- * Every figure is reported as a ratio to a baseline measured in the same run. Runs are interleaved
+ * Every figure is reported as a ratio to a baseline measured in the same run; every queued
+ * configuration also as a ratio to the batched C anchor of the same traffic (÷A). Runs are interleaved
  * (run 1 of every configuration, then run 2, …) so slow drifts of the shared machine hit every
  * configuration alike. Output: bench/results/<date>-<host>.{json,md} and SVG charts; the table is
  * printed.
@@ -30,8 +33,10 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createTopology, destroyStale, addr, run } from './lib/gateway-netns.mjs';
+import { createTopology, destroyStale, addr, run, setTraffic } from './lib/gateway-netns.mjs';
 import { CONFIGS, extras, writeDaemonConfig, writeNdb } from './lib/gateway-configs.mjs';
+import { anchorArgv, buildAnchor } from './lib/gateway-anchor.mjs';
+import { DEFAULTS } from '../dist/core/defaults.js';
 import {
   readCpu, cpuSplit, procTree, procCpuSeconds, procCpuSplit, procMem, readNfq, clientRxBytes, readStatus, pollStatus,
   waitIdle, backgroundLoad, topFrames,
@@ -145,9 +150,16 @@ if (!selected.length) {
   process.exit(2);
 }
 const skipped = [];
+// The C anchor, built once per bench (bench/nfq-anchor.c).
+const anchorDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-bench-anchor-'));
+const anchor = selected.some((c) => c.kind === 'anchor') ? await buildAnchor(anchorDir) : { error: 'not needed' };
 const runnable = selected.filter((c) => {
   if (c.needsFlag && !flags[c.needsFlag]) {
     skipped.push({ key: c.key, reason: `this build's \`p2pgw run\` has no ${c.needsFlag}` });
+    return false;
+  }
+  if (c.kind === 'anchor' && anchor.error) {
+    skipped.push({ key: c.key, reason: anchor.error });
     return false;
   }
   return true;
@@ -193,7 +205,8 @@ const repeated = runnable.filter((c) => !c.runs && !(c.bigDb && bigDbFailed));
 const oneOff = runnable.filter((c) => c.runs || (c.bigDb && bigDbFailed));
 // Within a round, each target's numerator runs right after its denominator (0→3, 2→4→6→4-q2), so
 // per-round (paired) ratios see the same machine conditions.
-const ROUND_ORDER = ['0', '3', '1', '2', '4', '6', '4-q2', '2-closed', '5', '7', '6-100k'];
+const ROUND_ORDER = ['0', '3', '1', 'A-pp', 'A-b', '2-closed', '4-closed', '2-nfqueue', '2', '4', '6', '4-q2', '5', '7', '6-100k',
+  '0@gso', '1@gso', '3@gso', 'A-pp@gso', 'A-b@gso', 'A-bg@gso', '2@gso', '4@gso', '6@gso'];
 const rank = (k) => (ROUND_ORDER.includes(k) ? ROUND_ORDER.indexOf(k) : ROUND_ORDER.length);
 repeated.sort((x, y) => rank(x.key) - rank(y.key));
 const plan = [];
@@ -302,8 +315,11 @@ async function setup(cfg, { profileDir, perfFile } = {}) {
   const nat = await ipt('-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan+', '-j', 'MASQUERADE');
   if (nat.code !== 0) throw new Error(`MASQUERADE: ${nat.stderr.trim()}`);
   if (cfg.kind === 'nat') return { kind: 'nat' };
-  if (cfg.kind === 'acceptall') {
-    const p = lab.spawn(gw, [process.execPath, ACCEPTALL, ...(cfg.failOpen === false ? ['--fail-open', 'off'] : [])], { env: perfFile && havePerf ? { ...process.env, NODE_OPTIONS: '--perf-basic-prof' } : undefined });
+  if (cfg.kind === 'acceptall' || cfg.kind === 'anchor') {
+    const argv = cfg.kind === 'anchor'
+      ? anchorArgv(anchor.bin, cfg.anchor, DEFAULTS.queue, cfg.failOpen ?? DEFAULTS.queue.failOpen)
+      : [process.execPath, ACCEPTALL, ...(cfg.failOpen === false ? ['--fail-open', 'off'] : []), ...(cfg.binding ? ['--binding', cfg.binding] : [])];
+    const p = lab.spawn(gw, argv, { env: perfFile && havePerf ? { ...process.env, NODE_OPTIONS: '--perf-basic-prof' } : undefined });
     const res = { kind: 'acceptall', proc: p, pid: p.pid, lines: [], info: null, onCount: null };
     res.received = () => new Promise((resolve) => {
       const t = setTimeout(() => ((res.onCount = null), resolve(null)), 2000);
@@ -487,6 +503,8 @@ async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
   }
   rec.quiet_wait_ms = Date.now() - waitStart;
   quietBudget.ms -= rec.quiet_wait_ms;
+  await setTraffic(lab, cfg.traffic ?? 'mtu');
+  rec.traffic = lab.traffic;
   const s = await setup(cfg, { profileDir, perfFile });
   if (s.error) {
     rec.error = s.error;
@@ -627,6 +645,8 @@ async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
     if (Object.keys(warn).length) rec.daemon_warnings = warn;
   } else if (s.kind === 'acceptall') {
     rec.acceptall_packets = td.packets;
+    const last = s.lines.findLast((j) => typeof j.packets === 'number');
+    if (last) rec.queue_program = last;
   }
   if (s.kind === 'acceptall' && s.pid) {
     // Memory of the accept-all program was read with the daemon's helper above (rec.daemon).
@@ -656,8 +676,8 @@ try {
     const want = a['profile-keys'] ? a['profile-keys'].split(',') : [...new Set(summary.targets.filter((t) => t.met === false && t.profile).flatMap((t) => (t.profile === '4' && t.name.startsWith('4/2') ? ['4', '2'] : [t.profile])))].slice(0, 5);
     for (const key of want) {
       const cfg = runnable.find((c) => c.key === key) ?? all.find((c) => c.key === key);
-      if (!cfg || !['daemon', 'acceptall'].includes(cfg.kind) || (cfg.needsFlag && !flags[cfg.needsFlag])) continue;
-      if (cfg.kind === 'acceptall' && !havePerf) continue;
+      if (!cfg || !['daemon', 'acceptall', 'anchor'].includes(cfg.kind) || (cfg.needsFlag && !flags[cfg.needsFlag])) continue;
+      if (cfg.kind !== 'daemon' && !havePerf) continue;
       if (cfg.bigDb && bigDbFailed) continue; // nothing to profile: its scanner never started
       const dir = path.join(tmp, `prof-${key}`);
       fs.mkdirSync(dir, { recursive: true });
@@ -691,6 +711,7 @@ try {
 } finally {
   await lab.destroy();
   if (!a.keep) fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(anchorDir, { recursive: true, force: true });
 }
 if (failed && !results.length) process.exit(1);
 summary ??= summarize(results, { runnable, opt });

@@ -128,13 +128,23 @@ for (const n of sizes) {
       add({ engine: e.name, patterns: label, corpus: cname, mbps: MB(bytesOf(files), ms), build_ms: b.build_ms, load_ms: b.load_ms, mem_bytes: b.mem_bytes, matches: keys.length, db_file_bytes: b.db_file_bytes });
     }
     if (mode === 'stream') {
-      // Pathological: runs of a pattern's prefix (every byte a partial match) and of 'a' against
-      // the set plus a*63 b; throughput relative to random bytes.
+      // Pathological: runs of a pattern's prefix (every byte a partial match); one repeated byte
+      // ('a', issue 13 item 5) against the set plus a*63 b; a 2-byte unit against (ab)*31 c; runs
+      // of 120 and of 30 'a' cut by 'b'. Throughput relative to random bytes.
       const rnd = records.find((r) => r.engine === e.name && r.patterns === label && r.corpus === 'random');
       const plen = Math.max(1 << 20, size >> 3);
-      const runs = [['pathological-prefix', pats, prefixRuns(pats[0], plen)], ['pathological-aaaa', [...pats, Buffer.from(`${'a'.repeat(63)}b`)], Buffer.alloc(plen, 0x61)]];
+      const withRuns = [...pats, Buffer.from(`${'a'.repeat(63)}b`), Buffer.from(`${'ab'.repeat(31)}c`)];
+      const runs = [
+        ['pathological-prefix', pats, prefixRuns(pats[0], plen)],
+        ['pathological-aaaa', [...pats, Buffer.from(`${'a'.repeat(63)}b`)], Buffer.alloc(plen, 0x61)],
+        ['pathological-abab', withRuns, Buffer.alloc(plen, 'ab')],
+        ['pathological-a120b', withRuns, Buffer.alloc(plen, `${'a'.repeat(120)}b`)],
+        ['pathological-a30b', withRuns, Buffer.alloc(plen, `${'a'.repeat(30)}b`)],
+      ];
+      const built = new Map();
       for (const [cname, pset, input] of runs) {
-        const pb = pset === pats ? b : e.build(pset);
+        if (pset !== pats && !built.has(pset)) built.set(pset, e.build(pset));
+        const pb = pset === pats ? b : built.get(pset);
         const ms = best(() => e.scan(pb.h, [input], null));
         const mbps = MB(input.length, ms);
         add({ engine: e.name, patterns: label, corpus: cname, mbps, build_ms: pb.build_ms, mem_bytes: pb.mem_bytes, matches: 0, note: `${(mbps / rnd.mbps).toFixed(2)}× random` });
@@ -215,6 +225,12 @@ if (sizes.includes(100000)) {
   if (acr?.mbps) T(`100,000 ≥ 10× fastest pure-JS AC (${meta.acChoice})`, `${(r.mbps / acr.mbps).toFixed(1)}× random, ${(m.mbps / rec(ac.name, 100000, 'machine').mbps).toFixed(1)}× machine`, r.mbps >= 10 * acr.mbps && m.mbps >= 10 * rec(ac.name, 100000, 'machine').mbps);
   const cr = rec('clamscan', 100000, 'random');
   if (cr) T('100,000 ≥ 10× clamscan', `${(r.mbps / cr.mbps).toFixed(1)}× random, ${(m.mbps / rec('clamscan', 100000, 'machine').mbps).toFixed(1)}× machine`, r.mbps >= 10 * cr.mbps && m.mbps >= 10 * rec('clamscan', 100000, 'machine').mbps);
+}
+for (const n of [1000, 100000].filter((x) => sizes.includes(x))) {
+  const ratio = (corpus) => Number(rec(us, n, corpus).note.split('×')[0]);
+  T(`${n.toLocaleString('en')} patterns: one repeated byte ≥ 0.5× random (issue 13 item 5; before: 0.12× / 0.33× at 1,000 / 100,000, bench/results/matcher-2026-11-21-16-08)`,
+    `${ratio('pathological-aaaa').toFixed(2)}× (2-byte unit ${ratio('pathological-abab').toFixed(2)}×, 120-byte runs ${ratio('pathological-a120b').toFixed(2)}×, 30-byte runs ${ratio('pathological-a30b').toFixed(2)}×)`,
+    ratio('pathological-aaaa') >= 0.5);
 }
 meta.loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
 const out = writeResults(args.out ?? new URL('./results', import.meta.url).pathname, meta, records);

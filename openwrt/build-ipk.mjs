@@ -8,7 +8,7 @@
  *   --out DIR     where the .ipk files go (default: build/openwrt)
  *   --arch LIST   opkg architectures (default: x86_64,aarch64_generic,aarch64_cortex-a53); the
  *                 router's own is the last one `opkg print-architecture` prints
- *   --addon FILE  a native addon (nfqueue.node, unix_dgram.node) cross-built for a router, e.g. by
+ *   --addon FILE  a native addon (p2pgw_nfq.node, nfqueue.node, unix_dgram.node) cross-built for a router, e.g. by
  *                 the OpenWrt SDK (see openwrt/README.md); it goes into every package whose CPU it
  *                 matches, if it links musl. Repeatable.
  *
@@ -21,13 +21,14 @@
  * and /etc/p2pgw/p2pgw.yaml (the bundled default config, for hand-written YAML); both configs are
  * conffiles, so upgrades keep them.
  *
- * The JavaScript and the .wasm run on any CPU. The native addons do not: nfqueue (the NFQUEUE
- * binding, without which the daemon cannot run) and unix-dgram (syslog through /dev/log; without it
- * the daemon logs to stderr, which procd also sends to syslog). They must be compiled for the
- * router's CPU against musl, OpenWrt's C library: an addon built on a glibc system (Debian, Ubuntu,
- * Fedora) does not load there, even on x86_64. Such addons are left out, with the reason and the SDK
- * command that builds them; a package without nfqueue.node installs, and its init script refuses to
- * start the daemon and says why.
+ * The JavaScript and the .wasm run on any CPU. The native addons do not: p2pgw_nfq (p2pgw's own
+ * NFQUEUE addon, src/capture/native, without which the daemon cannot run), nfqueue (the fallback
+ * binding, `queue.binding: nfqueue`) and unix-dgram (syslog through /dev/log; without it the daemon
+ * logs to stderr, which procd also sends to syslog). They must be compiled for the router's CPU
+ * against musl, OpenWrt's C library: an addon built on a glibc system (Debian, Ubuntu, Fedora) does
+ * not load there, even on x86_64. Such addons are left out, with the reason and the SDK command that
+ * builds them; a package without p2pgw_nfq.node installs, and its init script refuses to start the
+ * daemon and says why.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -64,10 +65,17 @@ export const DEPENDS = [
 
 export const CONFFILES = ['/etc/config/p2pgw', '/etc/p2pgw/p2pgw.yaml'];
 
-/** The native addons: npm package, file name, where it goes, and what it is for. */
+/**
+ * The native addons: file name, where it goes under /usr/lib/p2pgw (and where this checkout builds
+ * it), the npm package it belongs to (none: p2pgw's own), and what it is for.
+ */
 export const ADDONS = [
-  { pkg: 'nfqueue', file: 'nfqueue.node', required: true, role: 'the NFQUEUE binding; without it the daemon cannot start' },
-  { pkg: 'unix-dgram', file: 'unix_dgram.node', required: false, role: 'syslog via /dev/log; without it the daemon logs to stderr, which procd sends to syslog' },
+  {
+    file: 'p2pgw_nfq.node', dir: 'src/capture/native/build/Release', required: true,
+    role: 'p2pgw\'s NFQUEUE addon (queue.binding batch, the default); without it the daemon cannot start',
+  },
+  { pkg: 'nfqueue', file: 'nfqueue.node', dir: 'node_modules/nfqueue/build/Release', required: false, role: 'the fallback NFQUEUE binding (queue.binding nfqueue)' },
+  { pkg: 'unix-dgram', file: 'unix_dgram.node', dir: 'node_modules/unix-dgram/build/Release', required: false, role: 'syslog via /dev/log; without it the daemon logs to stderr, which procd sends to syslog' },
 ];
 
 /** Files and folders of dependencies that are never loaded at run time. */
@@ -122,7 +130,7 @@ export function collectCommon(root = ROOT) {
   addTree(files, path.join(root, 'rules'), `${PREFIX}/rules`);
 
   const prod = productionPackages(lock);
-  const addonPkgs = new Set(ADDONS.map((a) => `node_modules/${a.pkg}`));
+  const addonPkgs = new Set(ADDONS.filter((a) => a.pkg).map((a) => `node_modules/${a.pkg}`));
   for (const p of prod) {
     const dir = path.join(root, p);
     const meta = lock.packages[p];
@@ -189,6 +197,7 @@ function sdkHelp(archs) {
     `  ln -s ${ROOT}/openwrt package/p2pgw && make defconfig && make package/p2pgw/compile V=s`,
     `then install the SDK's bin/packages/${one}/base/p2pgw_*.ipk, or put its addons into this package:`,
     `  node openwrt/build-ipk.mjs --arch ${one} \\`,
+    '    --addon <sdk>/build_dir/target-*/p2pgw-*/src/capture/native/build/Release/p2pgw_nfq.node \\',
     '    --addon <sdk>/build_dir/target-*/p2pgw-*/node_modules/nfqueue/build/Release/nfqueue.node \\',
     '    --addon <sdk>/build_dir/target-*/p2pgw-*/node_modules/unix-dgram/build/Release/unix_dgram.node',
     'See openwrt/README.md.',
@@ -201,7 +210,7 @@ function sdkHelp(archs) {
  */
 export function buildAll({ out, archs = DEFAULT_ARCHS, addons = [], log = console.log, mtime } = {}) {
   const { pkg, files: common, prod } = collectCommon();
-  const local = ADDONS.map((a) => path.join(ROOT, 'node_modules', a.pkg, 'build', 'Release', a.file)).filter((f) => fs.existsSync(f));
+  const local = ADDONS.map((a) => path.join(ROOT, a.dir, a.file)).filter((f) => fs.existsSync(f));
   for (const f of addons) if (!fs.existsSync(f)) throw new BuildError(`--addon ${f}: no such file`);
   const when = mtime ?? Number(process.env.SOURCE_DATE_EPOCH || Math.floor(Date.now() / 1000));
   fs.mkdirSync(out, { recursive: true });
@@ -211,7 +220,7 @@ export function buildAll({ out, archs = DEFAULT_ARCHS, addons = [], log = consol
     const files = new Map(common);
     const { chosen, rejected } = pickAddons(arch, [...addons.map((f) => path.resolve(f)), ...local]);
     for (const c of chosen) {
-      files.set(`${PREFIX}/node_modules/${c.addon.pkg}/build/Release/${c.addon.file}`, { type: 'file', mode: 0o755, data: fs.readFileSync(c.file) });
+      files.set(`${PREFIX}/${c.addon.dir}/${c.addon.file}`, { type: 'file', mode: 0o755, data: fs.readFileSync(c.file) });
     }
     const { ipk, installedSize, control } = buildIpk({
       files,

@@ -1,7 +1,7 @@
 // Return codes and blob-format constants of the matcher ABI (mirrored in src/matcher/wasm.ts).
 
 /** ABI version reported by `abi_version()`; bump on any incompatible change. */
-export const ABI_VERSION: i32 = 1;
+export const ABI_VERSION: i32 = 2;
 /** Version word at the start of the pattern blob. */
 export const BLOB_VERSION: u32 = 1;
 /** Blob header: u32 version, u32 pattern count. */
@@ -11,7 +11,7 @@ export const ENTRY_HEADER: usize = 8;
 /** Entry flag: match ASCII letters case-insensitively. */
 export const FLAG_NOCASE: u32 = 1;
 
-/** States per automaton must stay below this (state ids are stored as `id << 8` in an i32). */
+/** States of a dense automaton must stay below this (its state ids are stored as `id << 8` in an i32). */
 export const MAX_STATES: i32 = 1 << 21;
 
 export const OK: i32 = 0;
@@ -33,3 +33,5 @@ export const ERR_OUT_TOO_SMALL: i32 = -7;
 export const ERR_TOO_MANY_STATES: i32 = -8;
 /** Negative length or a buffer outside linear memory. */
 export const ERR_BAD_ARG: i32 = -9;
+/** load_image() given an image whose header is inconsistent (image.ts). */
+export const ERR_BAD_IMAGE: i32 = -10;

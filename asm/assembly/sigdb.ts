@@ -7,7 +7,9 @@
 // grams, one of which is always at an absolute position divisible by k), tests a 3-bit blocked Bloom
 // filter word (q = 4) or a direct bitmap (q = 1, 2), and only on a hit probes the CSR bucket and
 // verifies candidate atoms with masked 8-byte compares. Each lookup is O(1); each candidate costs
-// O(atom length / 8), so scanning is linear in the input for a fixed database.
+// O(atom length / 8), so scanning is linear in the input for a fixed database. Verification and the
+// shortcut over repeated-byte runs (whose lookups would all probe the same rejected candidates) live
+// in sigdb_probe.ts.
 //
 // Chunk protocol: the caller scans buffers laid out as [carry | new bytes], where carry holds the
 // last (longest atom - 1) bytes already scanned. An atom occurrence is reported iff it ends inside
@@ -27,12 +29,12 @@
 
 import { calloc, extendLast, inBounds, isLast } from "./mem";
 import {
-  ATOM_MASKED, ATOM_SIZE, CLASS_SIZE, ENTRY_SIZE, ENTRY_TAIL, TIER_SIZE, HC, OK, ERR_BAD_ARG, ERR_NOT_LOADED, ERR_ALREADY_LOADED, ERR_OUT_TOO_SMALL, u32At, validate, maxBucket,
+  ATOM_SIZE, TIER_SIZE, HC, OK, ERR_BAD_ARG, ERR_NOT_LOADED, ERR_ALREADY_LOADED, ERR_OUT_TOO_SMALL, u32At, validate, maxBucket,
 } from "./sigdb_layout";
+import { probe, runNext, runReset, runSkip, setBuffer, setDb } from "./sigdb_probe";
 
 let db: usize = 0;
 let atoms: usize = 0;
-let classes: usize = 0;
 let tiers: usize = 0;
 let nTiers: u32 = 0;
 let nAtoms: u32 = 0;
@@ -83,7 +85,7 @@ export function db_load(ptr: i32, len: i32): i32 {
   db = b;
   nAtoms = u32At(b, 3);
   atoms = b + u32At(b, 4);
-  classes = b + u32At(b, 6);
+  setDb(b, atoms, b + u32At(b, 6));
   nTiers = u32At(b, 7);
   tiers = b + u32At(b, 8);
   return OK;
@@ -110,6 +112,7 @@ export function scan_begin(inPtr: i32, len: i32, carry: i32, absMod: i32): i32 {
   sIn = <usize>inPtr;
   sLen = len;
   sCarry = carry;
+  setBuffer(sIn, len, carry);
   sAbsMod = <u32>absMod;
   sTier = 0;
   sPos = -1;
@@ -121,71 +124,11 @@ export function scan_done(): i32 {
   return sDone ? 1 : 0;
 }
 
-/** Masked 8-byte-chunk compare of atom `rec` against the input at `at`, then class positions. */
-function verify(rec: usize, at: usize): bool {
-  const len = load<u32>(rec);
-  const d = db + <usize>load<u32>(rec, 8);
-  const n = <usize>((len + 7) >> 3);
-  const last = n - 1;
-  const lastOff = len >= 8 ? <usize>(len - 8) : 0;
-  let cp: usize;
-  if (load<u32>(rec, 4) & ATOM_MASKED) {
-    const a = d + (n << 3);
-    const o = a + (n << 3);
-    // Last chunk first: input that repeats a pattern's prefix fails there at once.
-    const x = load<u64>(at + lastOff);
-    if (((x | load<u64>(o + (last << 3))) & load<u64>(a + (last << 3))) != load<u64>(d + (last << 3))) return false;
-    for (let c: usize = 0; c < last; c++) {
-      const y = load<u64>(at + (c << 3));
-      if (((y | load<u64>(o + (c << 3))) & load<u64>(a + (c << 3))) != load<u64>(d + (c << 3))) return false;
-    }
-    cp = o + (n << 3);
-  } else {
-    if (load<u64>(at + lastOff) != load<u64>(d + (last << 3))) return false;
-    for (let c: usize = 0; c < last; c++) {
-      if (load<u64>(at + (c << 3)) != load<u64>(d + (c << 3))) return false;
-    }
-    cp = d + (n << 3);
-  }
-  const ncp = load<u32>(rec, 12);
-  for (let i: u32 = 0; i < ncp; i++) {
-    const e = load<u32>(cp + (<usize>i << 2));
-    const v = <u32>load<u8>(at + <usize>(e & 0xffff));
-    const bits = <u32>load<u8>(classes + <usize>(e >>> 16) * CLASS_SIZE + <usize>(v >> 3));
-    if ((bits & (<u32>1 << (v & 7))) == 0) return false;
-  }
-  return true;
-}
-
-/** Probes bucket entries [from, to) for gram `g` looked up at position `p`; returns the new w. */
-function probe(en: usize, from: u32, to: u32, g: u32, p: i32, out: usize, w: i32): i32 {
-  for (let i = from; i < to; i++) {
-    const e = en + <usize>i * ENTRY_SIZE;
-    if (load<u32>(e) != g) continue;
-    const ol = load<u32>(e, 8);
-    const s = p - <i32>(ol & 0xffff);
-    if (s < 0) continue;
-    const end = s + <i32>(ol >>> 16);
-    if (end > sLen || end <= sCarry) continue;
-    let atom = load<u32>(e, 4);
-    if (atom & ENTRY_TAIL) {
-      if (load<u32>(sIn + <usize>(end - 4)) != load<u32>(e, 12)) continue;
-      atom &= ~ENTRY_TAIL;
-    }
-    const rec = atoms + <usize>atom * ATOM_SIZE;
-    if (!verify(rec, sIn + <usize>s)) continue;
-    const o = out + (<usize>w << 3);
-    store<u32>(o, atom);
-    store<u32>(o, <u32>end, 4);
-    w++;
-  }
-  return w;
-}
-
 /**
  * Hashed 4-gram tier with stride k: h = gram * HC (64-bit); word = h >> (64 - wbits); Bloom bits
  * (h >> (58 - wbits)), (h >> (52 - wbits)), (h >> (46 - wbits)) mod 64 (i64.shl masks the count).
  * Four lookups per iteration share one branch. Stops (sStopped, sPos) when output might overflow.
+ * On a filter hit, runSkip (sigdb_probe.ts) may jump over the interior of a repeated-byte run.
  */
 function scanTier4(tr: usize, p: i32, out: usize, cap: i32, w: i32): i32 {
   const k = <i32>load<u32>(tr, 4);
@@ -234,6 +177,16 @@ function scanTier4(tr: usize, p: i32, out: usize, cap: i32, w: i32): i32 {
           sPos = p;
           return w;
         }
+        w = runSkip(tr, 4, k, p, g, out, cap, w);
+        if (runNext != p) {
+          if (runNext < 0) {
+            sStopped = true;
+            sPos = p;
+            return w;
+          }
+          p = runNext - k;
+          continue;
+        }
         const bp = bk + (wi << 2);
         w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
       }
@@ -281,6 +234,16 @@ function scanTier4One(tr: usize, p: i32, out: usize, cap: i32, w: i32): i32 {
           sPos = p;
           return w;
         }
+        w = runSkip(tr, 4, k, p, g, out, cap, w);
+        if (runNext != p) {
+          if (runNext < 0) {
+            sStopped = true;
+            sPos = p;
+            return w;
+          }
+          p = runNext - k;
+          continue;
+        }
         const bp = bk + (wi << 2);
         w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
       }
@@ -305,6 +268,16 @@ function scanTierDirect(tr: usize, q: u32, p: i32, out: usize, cap: i32, w: i32)
         sStopped = true;
         sPos = p;
         return w;
+      }
+      w = runSkip(tr, q, 1, p, g, out, cap, w);
+      if (runNext != p) {
+        if (runNext < 0) {
+          sStopped = true;
+          sPos = p;
+          return w;
+        }
+        p = runNext - 1;
+        continue;
       }
       const bp = bk + (<usize>g << 2);
       w = probe(en, load<u32>(bp), load<u32>(bp, 4), g, p, out, w);
@@ -333,6 +306,7 @@ export function scan_next(outPtr: i32, cap: i32): i32 {
     if (sStopped) return w;
     sTier++;
     sPos = -1;
+    runReset();
   }
   sDone = true;
   return w;

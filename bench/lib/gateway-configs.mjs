@@ -2,8 +2,9 @@
  * The gateway benchmark's configurations (issue: thesis §5 reproduced) and the files they need:
  * daemon config YAML, and random literal ClamAV `.ndb` signature databases.
  *
- * kind: plain (routing only), nat (MASQUERADE), acceptall (NAT + every packet to
- * gateway-acceptall.mjs), daemon (NAT + `p2pgw run` with `yaml`).
+ * kind: plain (routing only), nat (MASQUERADE), anchor (NAT + every packet to the C accept-all,
+ * bench/nfq-anchor.c), acceptall (NAT + every packet to gateway-acceptall.mjs), daemon (NAT +
+ * `p2pgw run` with `yaml`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,21 +28,46 @@ export const THESIS = [
 const inspectHttp = { apps: { http: { action: 'inspect' } }, keywords: { lists: { banned: BANNED } } };
 
 /**
- * The main configurations. `yaml(ctx)` returns the config object (ctx: {dir, ndb1k, ndb100k,
- * status}); `args` are extra `p2pgw run` arguments.
+ * Fail-open off (a full queue drops instead of letting packets through unjudged), so every forwarded
+ * packet was judged: the anchors and the rows compared with them (issue 13's ratios) run this way.
  */
+const closed = (c, key = c.key, label = c.label) => ({
+  ...c, key, label, failOpen: false,
+  ...(c.yaml ? { yaml: (ctx) => ({ ...c.yaml(ctx), queue: { fail_open: false } }) } : {}),
+});
+/** The same configuration with GSO traffic (bench/lib/gateway-netns.mjs setTraffic), fail-open off: key `<key>@gso`. */
+const gso = (c) => ({ ...closed(c), key: `${c.key}@gso`, label: `${c.label} · GSO traffic`, traffic: 'gso' });
+
+/**
+ * The main configurations. `yaml(ctx)` returns the config object (ctx: {dir, ndb1k, ndb100k,
+ * status}); `args` are extra `p2pgw run` arguments; `traffic`: `mtu` (default: wire-like, MTU-sized
+ * packets) or `gso` (super-packets, like a NIC with GRO); `anchor`: the C accept-all's options
+ * (bench/nfq-anchor.c); `binding`: the accept-all's binding (default: the daemon's).
+ */
+const C0 = { key: '0', label: 'plain forwarding', kind: 'plain' };
+const C1 = { key: '1', label: 'NAT (MASQUERADE)', kind: 'nat' };
+const APP = { key: 'A-pp', label: 'C accept-all (libnetfilter_queue), verdict per packet', kind: 'anchor', anchor: { mode: 'perpacket' }, failOpen: false };
+const AB = { key: 'A-b', label: 'C accept-all, batched verdicts', kind: 'anchor', anchor: { mode: 'batch' }, failOpen: false };
+const C2 = { key: '2', label: 'NAT + every packet queued, accept-all in JS', kind: 'acceptall' };
+const C3 = { key: '3', label: 'NAT + p2pgw classification (default config)', kind: 'daemon', yaml: () => ({}) };
+const C4 = { key: '4', label: 'p2pgw, HTTP inspected + file-name keywords', kind: 'daemon', yaml: () => ({ ...inspectHttp, scan: { enabled: false } }) };
+const C6 = { key: '6', label: '4 + virus scan, EICAR + 1,000 sigs', kind: 'daemon', yaml: (c) => ({ ...inspectHttp, scan: { enabled: true, databases: [c.ndb1k] } }) };
 export const CONFIGS = [
-  { key: '0', label: 'plain forwarding', kind: 'plain' },
-  { key: '1', label: 'NAT (MASQUERADE)', kind: 'nat' },
-  { key: '2', label: 'NAT + every packet queued, accept-all', kind: 'acceptall' },
+  C0,
+  C1,
+  APP,
+  AB,
+  C2,
   { key: '2-closed', label: '2 with fail-open off (a full queue drops)', kind: 'acceptall', failOpen: false },
-  { key: '3', label: 'NAT + p2pgw classification (default config)', kind: 'daemon', yaml: () => ({}) },
-  { key: '4', label: 'p2pgw, HTTP inspected + file-name keywords', kind: 'daemon', yaml: () => ({ ...inspectHttp, scan: { enabled: false } }) },
+  { key: '2-nfqueue', label: '2-closed with the patched npm nfqueue binding (before issue 13)', kind: 'acceptall', binding: 'nfqueue', failOpen: false },
+  C3,
+  C4,
+  closed(C4, '4-closed', '4 with fail-open off'),
   {
     key: '5', label: '4 + audit to files', kind: 'daemon',
     yaml: (c) => ({ ...inspectHttp, scan: { enabled: false }, audit: { enabled: true, dir: path.join(c.dir, 'audit') } }),
   },
-  { key: '6', label: '4 + virus scan, EICAR + 1,000 sigs', kind: 'daemon', yaml: (c) => ({ ...inspectHttp, scan: { enabled: true, databases: [c.ndb1k] } }) },
+  C6,
   {
     key: '6-100k', label: '4 + virus scan, EICAR + 100,000 sigs', kind: 'daemon', bigDb: true,
     yaml: (c) => ({ ...inspectHttp, scan: { enabled: true, databases: [c.ndb100k] } }),
@@ -56,7 +82,19 @@ export const CONFIGS = [
       flow_log: { dir: path.join(c.dir, 'flowlog') },
     }),
   },
+  gso(C0),
+  gso(C1),
+  gso(APP),
+  gso(AB),
+  { ...gso(AB), key: 'A-bg@gso', label: 'C accept-all, batched, NFQA_CFG_F_GSO · GSO traffic', anchor: { mode: 'batch', gso: true } },
+  gso(C2),
+  gso(C3),
+  gso(C4),
+  gso(C6),
 ];
+
+/** The anchor a configuration is compared with: the batched C accept-all of the same traffic. */
+export const anchorOf = (key) => (key.endsWith('@gso') ? 'A-bg@gso' : 'A-b');
 
 /** Extra runs: 2 queues, traced runs, and the scan buffer sweep (KiB). */
 export function extras({ quick }) {

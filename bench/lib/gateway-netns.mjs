@@ -186,12 +186,41 @@ export async function createTopology({ wireLike = true } = {}) {
         }
       }
     }
-    if (wireLike) await makeWireLike(lab, links, notes);
+    lab.links = links;
+    lab.traffic = 'gso'; // veth's defaults: TSO/GSO on, checksums left to the stack
+    if (wireLike) await setTraffic(lab, 'mtu');
   } catch (e) {
     await lab.destroy();
     throw e;
   }
   return lab;
+}
+
+/**
+ * Switches what the ends send (bench/gateway.mjs sets it per configuration; a no-op when unchanged):
+ * - `mtu`: wire-like, MTU-sized, fully checksummed packets (see the file comment), like a router
+ *   whose NIC does no GRO;
+ * - `gso`: the ends' veths with TSO/GSO and checksum offload on and GRO on the gateway's veths, so
+ *   the gateway forwards GSO super-packets (up to 64 KiB, checksums left partial), like a router
+ *   whose NIC does GRO. Needs ethtool; without it the mode stays `mtu` (noted).
+ * Failures become notes in lab.notes.
+ */
+export async function setTraffic(lab, mode) {
+  if (lab.traffic === mode) return;
+  if (mode === 'mtu') await makeWireLike(lab, lab.links, lab.notes);
+  else if ((await run(['ethtool', '--version'])).code !== 0) {
+    // The ends stay wire-like (switching back needs ethtool too): GSO rows measure MTU traffic.
+    if (!lab.notes.includes('no ethtool: GSO traffic runs as MTU traffic')) lab.notes.push('no ethtool: GSO traffic runs as MTU traffic');
+    return;
+  } else {
+    for (const l of lab.links) {
+      const r = await lab.exec(l.end, ['ethtool', '-K', 'eth0', 'tx', 'on', 'tso', 'on', 'gso', 'on', 'gro', 'on']);
+      if (r.code !== 0) lab.notes.push(`ethtool -K eth0 (gso) in ${l.end} failed: ${r.stderr.trim()}`);
+      const g = await lab.exec(lab.ns.gw, ['ethtool', '-K', l.gwIf, 'tx', 'on', 'gro', 'on', 'tso', 'on', 'gso', 'on']);
+      if (g.code !== 0) lab.notes.push(`ethtool -K ${l.gwIf} (gso) failed: ${g.stderr.trim()}`);
+    }
+  }
+  lab.traffic = mode;
 }
 
 /** MTU-sized, fully checksummed packets on every veth (see the file comment). Failures become notes. */

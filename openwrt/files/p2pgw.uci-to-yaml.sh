@@ -38,6 +38,9 @@
 #   p2pgw_log_socket                     log.socket
 #   p2pgw_backend                        iptables.backend
 #   p2pgw_chain                          iptables.chain
+#   p2pgw_mark_mask                      iptables.mark_mask
+#   p2pgw_lost_state                     inspect.lost_state (reset or pass)
+#   p2pgw_watchdog_ms                    watchdog.timeout_ms (0 = no watchdog)
 #   p2pgw_rules_dir                      rules.dir
 # Read by /etc/init.d/p2pgw, not written here: p2pgw_enabled, p2pgw_yaml, p2pgw_flows, p2pgw_max_heap.
 #
@@ -54,7 +57,7 @@ KNOWN_OPTIONS="p2pgw_enabled p2pgw_yaml p2pgw_flows p2pgw_max_heap p2pgw_queue p
 	p2pgw_inspect p2pgw_mark p2pgw_shape p2pgw_wan_dev p2pgw_wan_rate p2pgw_lan_dev p2pgw_lan_rate
 	p2pgw_default_rate p2pgw_default_ceil p2pgw_shape_leaf p2pgw_shape_classifier p2pgw_max_flows p2pgw_tcp_idle p2pgw_udp_idle p2pgw_max_ooo_bytes
 	p2pgw_max_ooo_segments p2pgw_log_level p2pgw_log_dest p2pgw_facility p2pgw_log_socket p2pgw_backend
-	p2pgw_chain p2pgw_rules_dir"
+	p2pgw_chain p2pgw_mark_mask p2pgw_rules_dir p2pgw_lost_state p2pgw_watchdog_ms"
 
 die() {
 	printf 'p2pgw-uci-to-yaml: /etc/config/%s: %s\n' "$P2PGW_UCI" "$*" >&2
@@ -281,7 +284,14 @@ flush shaping
 
 add_str backend p2pgw_backend
 add_str chain p2pgw_chain
+add_int mark_mask p2pgw_mark_mask
 flush iptables
 
 add_str dir p2pgw_rules_dir
 flush rules
+
+add_str lost_state p2pgw_lost_state
+flush inspect
+
+add_int timeout_ms p2pgw_watchdog_ms
+flush watchdog

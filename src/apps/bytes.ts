@@ -8,7 +8,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { ascii, concat } from '../core/bytes.js';
 
-export { ascii, be16, be32, concat, concatList, latin1, le16, le32, u16be, u32be, u32le, u8, utf8 } from '../core/bytes.js';
+export { ascii, be16, be32, concat, concatList, latin1, le16, le32, u16be, u16le, u32be, u32le, u8, utf8 } from '../core/bytes.js';
 
 /** IPv4 dotted text to its 4 octets in network order (eDonkey and Gnutella write addresses this way). */
 export function ipv4Bytes(a: string): Uint8Array {

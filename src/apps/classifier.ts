@@ -12,7 +12,7 @@
 import type { L4 } from '../decode/types.js';
 import { Matcher, type MatchStream } from '../matcher/matcher.js';
 import type { Action, RuleSet, SigRule } from './rules.js';
-import type { AppDescriptor, Dir, SearchContext, SignatureHit } from './types.js';
+import type { AppDescriptor, Dir, SearchContext, SearchResult, SignatureHit } from './types.js';
 import type { StepTimer } from '../core/steps.js';
 import { HostnameMatcher, hostnameEvidence, type HostnameEvent } from './hostnames.js';
 import type { DetectMethod, Flight } from '../core/types.js';
@@ -52,23 +52,40 @@ const MAX_FLIGHTS = 8;
 const EMPTY = new Uint8Array(0);
 
 /** Per-flow classifier state. Create with `Classifier.newFlow`. */
+/** Shared empty lists: a flow gets its own array only when it has something to put in it. */
+const NO_HITS: SignatureHit[] = Object.freeze([]) as unknown as SignatureHit[];
+const NO_FLIGHTS: Flight[] = Object.freeze([]) as unknown as Flight[];
+const NO_KEYS: readonly Uint8Array[] = Object.freeze([]);
+
+/**
+ * Per-flow classification state. Memory (issue 14, item 6): a full flow table holds 65,536 of
+ * these, most of them never carrying a byte (a SYN flood), so lists start shared and empty and
+ * per-direction scalars are fields.
+ */
 export class FlowClassifier implements SearchContext {
-  readonly hits: SignatureHit[] = [];
+  hits: SignatureHit[] = NO_HITS;
   readonly packets: [number, number] = [0, 0];
   readonly prefix: [Uint8Array, Uint8Array] = [EMPTY, EMPTY];
-  readonly flights: Flight[] = [];
+  flights: Flight[] = NO_FLIGHTS;
   dir: Dir = 0;
   payload: Uint8Array = EMPTY;
+  /** Secrets known for the responder's address (SearchContext.peerKeys); the runtime sets them at flow start. */
+  peerKeys: readonly Uint8Array[] = NO_KEYS;
   result: Classification | null = null;
   /** A detection waiting for earlier (higher-priority) dissectors that still need more. */
   private pending: (Classification & { app: ConfiguredApp }) | null = null;
-  private readonly fed: [number, number] = [0, 0];
-  private readonly streams: [MatchStream | null, MatchStream | null] = [null, null];
-  private excluded: boolean[];
+  private fed0 = 0;
+  private fed1 = 0;
+  private stream0: MatchStream | null = null;
+  private stream1: MatchStream | null = null;
+  /** Per dissector: excluded. The classifier's shared array for the flow's l4 until the first write. */
+  private excluded: readonly boolean[];
+  private ownExcluded = false;
   private current = '';
   /** A host name (DNS question, HTTP Host, TLS SNI) may still arrive from the initiator. */
   private hostOpen = true;
-  private prefixBuf: [Uint8Array | null, Uint8Array | null] = [null, null];
+  private prefixBuf0: Uint8Array | null = null;
+  private prefixBuf1: Uint8Array | null = null;
 
   constructor(
     private readonly cls: Classifier,
@@ -76,7 +93,21 @@ export class FlowClassifier implements SearchContext {
     readonly initiatorPort: number,
     readonly responderPort: number,
   ) {
-    this.excluded = cls.apps.map((a) => !a.desc.l4.includes(l4));
+    this.excluded = cls.excludedFor(l4);
+  }
+
+  /** Stream bytes fed to the matcher so far in direction `dir`. */
+  private fed(dir: Dir): number {
+    return dir === 0 ? this.fed0 : this.fed1;
+  }
+
+  /** Marks dissector `i` excluded for this flow. */
+  private exclude(i: number): void {
+    if (!this.ownExcluded) {
+      this.excluded = this.excluded.slice();
+      this.ownExcluded = true;
+    }
+    (this.excluded as boolean[])[i] = true;
   }
 
   /** The first hit of `sig` of the application currently being searched. */
@@ -91,7 +122,7 @@ export class FlowClassifier implements SearchContext {
    */
   feed(dir: Dir, bytes: Uint8Array): Classification | null {
     if (this.result) return this.result;
-    const room = this.cls.limits.bytes - this.fed[dir];
+    const room = this.cls.limits.bytes - this.fed(dir);
     if (room <= 0 || this.packets[dir] >= this.cls.limits.packets || bytes.length === 0) return this.checkBudget();
     const chunk = bytes.length > room ? bytes.subarray(0, room) : bytes;
     this.packets[dir]++;
@@ -100,19 +131,27 @@ export class FlowClassifier implements SearchContext {
     const tr = this.cls.tracer;
     const t0 = tr ? performance.now() : 0;
     if (this.l4 === 'tcp') {
-      const base = this.fed[dir];
+      const base = this.fed(dir);
       this.appendPrefix(dir, chunk, base);
       const last = this.flights[this.flights.length - 1];
       if (last && last.dir === dir) last.bytes += chunk.length;
-      else if (this.flights.length < MAX_FLIGHTS) this.flights.push({ dir, bytes: chunk.length });
-      let stream = this.streams[dir];
-      if (!stream) stream = this.streams[dir] = this.cls.matcher.newStream();
+      else if (this.flights.length < MAX_FLIGHTS) {
+        if (this.flights === NO_FLIGHTS) this.flights = [];
+        this.flights.push({ dir, bytes: chunk.length });
+      }
+      let stream = dir === 0 ? this.stream0 : this.stream1;
+      if (!stream) {
+        stream = this.cls.matcher.newStream();
+        if (dir === 0) this.stream0 = stream;
+        else this.stream1 = stream;
+      }
       stream.write(chunk, (id, start) => this.onMatch(id, dir, start));
     } else {
       if (this.prefix[dir].length === 0) this.prefix[dir] = chunk.slice();
       this.cls.matcher.scan(chunk, (id, start) => this.onMatch(id, dir, start));
     }
-    this.fed[dir] += chunk.length;
+    if (dir === 0) this.fed0 += chunk.length;
+    else this.fed1 += chunk.length;
     if (tr) {
       const t1 = performance.now();
       this.search();
@@ -134,14 +173,18 @@ export class FlowClassifier implements SearchContext {
 
   private checkBudget(): Classification | null {
     const lim = this.cls.limits;
-    const spent = (d: Dir) => this.packets[d] >= lim.packets || this.fed[d] >= lim.bytes;
+    const spent = (d: Dir) => this.packets[d] >= lim.packets || this.fed(d) >= lim.bytes;
     if (spent(0) && spent(1)) return this.finish(`unclassified: budget of ${lim.packets} packets/${lim.bytes} bytes per direction spent`);
     return null;
   }
 
   private appendPrefix(dir: Dir, chunk: Uint8Array, base: number): void {
-    let buf = this.prefixBuf[dir];
-    if (!buf) buf = this.prefixBuf[dir] = new Uint8Array(this.cls.limits.bytes);
+    let buf = dir === 0 ? this.prefixBuf0 : this.prefixBuf1;
+    if (!buf) {
+      buf = new Uint8Array(this.cls.limits.bytes);
+      if (dir === 0) this.prefixBuf0 = buf;
+      else this.prefixBuf1 = buf;
+    }
     buf.set(chunk, base);
     this.prefix[dir] = buf.subarray(0, base + chunk.length);
   }
@@ -152,6 +195,7 @@ export class FlowClassifier implements SearchContext {
     if (sig.dir !== null && sig.dir !== dir) return;
     if (sig.anchor !== null && sig.anchor !== start) return;
     if (this.hits.some((h) => h.id === sig.id && h.dir === dir)) return;
+    if (this.hits === NO_HITS) this.hits = [];
     this.hits.push({ app: sig.app, sig: sig.sig, id: sig.id, dir, offset: start, pkt: this.packets[dir] });
   }
 
@@ -176,29 +220,63 @@ export class FlowClassifier implements SearchContext {
       }
       const app = apps[i];
       this.current = app.desc.name;
-      let r;
-      try {
-        r = app.desc.search(this);
-      } catch (err) {
-        // A dissector bug must not take the packet path down: exclude it for this flow, count it.
-        this.cls.onDissectorError(app.desc.name, err);
-        r = 'excluded' as const;
+      const r = this.run(i);
+      if (r === 'confirmed') {
+        // A decrypted handshake: no other application's traffic passes that check.
+        return this.conclude({ app, rule: `${app.desc.name}.decryption`, reason: `${app.desc.title} handshake decrypted`, method: 'decryption' });
       }
       if (r === 'detected') {
         const hit = this.hits.find((h) => h.app === app.desc.name);
         const rule = hit ? hit.id : `${app.desc.name}.dissector`;
         const how = hit ? `signature ${hit.id} (${hit.dir === 0 ? 'out' : 'in'} @${hit.offset})` : `${app.desc.title} dissector`;
-        const c: Classification = { app, rule, reason: how, method: hit ? 'signature' : 'structure' };
+        let c: Classification = { app, rule, reason: how, method: hit ? 'signature' : 'structure' };
+        if (!hit) c = this.portTieBreak(i) ?? c;
         if (!earlierOpen) return this.conclude(c);
         if (!this.pending || i < this.pending.app.index) this.pending = c as Classification & { app: ConfiguredApp };
         break;
       }
-      if (r === 'excluded') this.excluded[i] = true;
+      if (r === 'excluded') this.exclude(i);
       else earlierOpen = true;
     }
     if (!earlierOpen && !this.pending && this.excluded.every(Boolean)) {
       this.result = { app: null, rule: null, reason: 'unclassified: every dissector excluded the flow', method: null };
     }
+  }
+
+  /** Runs dissector `i` on the current packet; a dissector that throws is excluded for this flow (counted). */
+  private run(i: number): SearchResult {
+    const app = this.cls.apps[i];
+    this.current = app.desc.name;
+    try {
+      return app.desc.search(this);
+    } catch (err) {
+      // A dissector bug must not take the packet path down: exclude it for this flow, count it.
+      this.cls.onDissectorError(app.desc.name, err);
+      return 'excluded';
+    }
+  }
+
+  /**
+   * Tie-break of a structure-only detection by dissector `i` (no signature: e.g. MSE/PE and eMule
+   * obfuscation both fit random-looking flights): when the responder's port is none of its
+   * application's default ports but is one of a later dissector's, and that dissector detects the
+   * same flow by structure too, the later one wins (ports are used for ties only, never to detect).
+   * @returns the later application's classification, or null to keep dissector `i`'s
+   */
+  private portTieBreak(i: number): Classification | null {
+    const apps = this.cls.apps;
+    const onPort = (a: ConfiguredApp) => (this.l4 === 'tcp' ? a.desc.defaultPorts.tcp : a.desc.defaultPorts.udp)?.includes(this.responderPort) ?? false;
+    if (onPort(apps[i])) return null;
+    for (let j = i + 1; j < apps.length; j++) {
+      if (this.excluded[j] || !onPort(apps[j])) continue;
+      const r = this.run(j);
+      if (r === 'excluded') this.exclude(j);
+      if ((r === 'detected' || r === 'confirmed') && !this.hits.some((h) => h.app === apps[j].desc.name)) {
+        const d = apps[j].desc;
+        return { app: apps[j], rule: `${d.name}.dissector`, reason: `${d.title} dissector (port ${this.responderPort} breaks a tie with ${apps[i].desc.title})`, method: 'structure' };
+      }
+    }
+    return null;
   }
 
   /**
@@ -258,6 +336,15 @@ export class Classifier {
     this.hostnames = new HostnameMatcher(rules.hosts.filter((h) => known.has(h.app)));
     this.matcher = Matcher.compile(this.sigs.map((s, id) => ({ id, bytes: s.bytes, nocase: s.nocase })));
   }
+
+  /** Per dissector: excluded for every flow of `l4` (not a transport it handles); shared, read-only. */
+  excludedFor(l4: L4): readonly boolean[] {
+    let e = this.excludedByL4.get(l4);
+    if (!e) this.excludedByL4.set(l4, (e = Object.freeze(this.apps.map((a) => !a.desc.l4.includes(l4)))));
+    return e;
+  }
+
+  private readonly excludedByL4 = new Map<L4, readonly boolean[]>();
 
   /** Per-flow state for a new flow. */
   newFlow(l4: L4, initiatorPort: number, responderPort: number): FlowClassifier {

@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RulesError } from '../core/errors.js';
+import { DEFAULTS } from '../core/defaults.js';
+import { fsReason, readRegularFile } from '../core/files.js';
 import { APPS, appByName } from './registry.js';
 import type { AppDescriptor } from './types.js';
 import { hostPatternProblem } from './hostnames.js';
@@ -318,7 +320,7 @@ export function loadRules(dir: string = DEFAULT_RULES_DIR, known: readonly (stri
   const allSigs: SigRule[] = [];
   const allHosts: HostRule[] = [];
   for (const file of files) {
-    const r = parseRules(fs.readFileSync(file, 'utf8'), file);
+    const r = parseRules(readRegularFile(file, DEFAULTS.files.maxRulesBytes, (why) => new RulesError(file, 0, `cannot read rules file: ${why}`)).toString('utf8'), file);
     for (const a of r.apps) {
       const dup = apps.get(a.name);
       if (dup) throw new RulesError(a.file, a.line, `duplicate app '${a.name}' (first defined at ${dup.file}:${dup.line})`);
@@ -360,7 +362,7 @@ function rulesFiles(dir: string): string[] {
   try {
     names = fs.readdirSync(dir).filter((f) => f.endsWith('.rules')).sort();
   } catch (err) {
-    throw new RulesError(dir, 0, `cannot read rules directory: ${(err as Error).message}`);
+    throw new RulesError(dir, 0, `cannot read rules directory: ${fsReason(err)}`);
   }
   if (names.length === 0) throw new RulesError(dir, 0, 'no *.rules files in the rules directory');
   return names.map((f) => path.join(dir, f));

@@ -13,9 +13,14 @@ import type { SessionTemplate } from './session-types.js';
 
 export type { Dir };
 
-/** Outcome of one `search` call (nDPI: detected / excluded / keep looking). */
-export type SearchResult = 'detected' | 'excluded' | 'need-more';
+/**
+ * Outcome of one `search` call (nDPI: detected / excluded / keep looking). `confirmed` is a
+ * detection by a check no other application's traffic can pass (a decrypted magic value): it
+ * concludes at once, even while dissectors earlier in the registry still need more.
+ */
+export type SearchResult = 'detected' | 'confirmed' | 'excluded' | 'need-more';
 export const DETECTED: SearchResult = 'detected';
+export const CONFIRMED: SearchResult = 'confirmed';
 export const EXCLUDED: SearchResult = 'excluded';
 export const NEED_MORE: SearchResult = 'need-more';
 
@@ -60,6 +65,12 @@ export interface SearchContext {
   readonly hits: readonly SignatureHit[];
   /** The first hit of signature `sig` of the application being searched, if any. */
   hit(sig: string): SignatureHit | undefined;
+  /**
+   * Secrets learned for the responder's address (EndpointHint.key: e.g. eD2k user hashes from a
+   * plaintext source answer), from which an application may derive the key of an obfuscated
+   * handshake; empty when none is known or endpoint knowledge is off.
+   */
+  readonly peerKeys: readonly Uint8Array[];
 }
 
 /**
@@ -130,6 +141,11 @@ export interface EndpointHint {
   l4: L4 | 'both';
   /** Where it was learned: `dht`, `tracker`, `udp-tracker`, `pex`, `lsd`, `listen-port`, ... */
   source: string;
+  /**
+   * A secret of the peer that keys its obfuscated handshakes (eDonkey: its 16-byte user hash),
+   * kept with the endpoint and offered to dissectors as `SearchContext.peerKeys`.
+   */
+  key?: Uint8Array;
 }
 
 /**

@@ -257,3 +257,41 @@ export function eitherDirection(ctx: SearchContext, dir: (ctx: SearchContext, d:
   if (s0 === 'no' && s1 === 'no') return EXCLUDED;
   return NEED_MORE;
 }
+
+/**
+ * Expected number of distinct byte values among `n` uniformly random bytes, and its standard
+ * deviation (occupancy problem: 256 bins, n balls).
+ */
+function distinctStats(n: number): { mean: number; sd: number } {
+  const q1 = Math.pow(255 / 256, n);
+  const q2 = Math.pow(254 / 256, n);
+  const mean = 256 * (1 - q1);
+  const variance = 256 * q1 * (1 - q1) + 256 * 255 * (q2 - q1 * q1);
+  return { mean, sd: Math.sqrt(Math.max(variance, 0)) };
+}
+
+/**
+ * Whether `b` (its first 1,024 bytes) could be uniformly random bytes: a count of distinct byte
+ * values more than 5 standard deviations below the mean expected for random bytes of that length
+ * is rejected (text and protocol headers repeat few values; 96 random bytes show about 80 distinct
+ * values, σ ≈ 3). Fewer than 32 bytes: false (too few to judge).
+ * @param b bytes to judge (not modified)
+ * @returns true when the distinct-value count is within 5 σ of random data's
+ */
+export function looksRandom(b: Uint8Array): boolean {
+  const n = Math.min(b.length, 1024);
+  if (n < 32) return false;
+  const seen = new Uint8Array(256);
+  let distinct = 0;
+  for (let i = 0; i < n; i++) if (seen[b[i]]++ === 0) distinct++;
+  const { mean, sd } = distinctStats(n);
+  return distinct >= mean - 5 * sd;
+}
+
+/**
+ * Whether `b` starts with a TLS record header: content type 20–23, major version 3, minor 0–4
+ * (RFC 8446 §5.1). Fewer than 3 bytes: false.
+ */
+export function isTlsRecordStart(b: Uint8Array): boolean {
+  return b.length >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] === 3 && b[2] <= 4;
+}

@@ -5,9 +5,10 @@
  * P2pgwError('P2PGW_ERR_CAPTURE_FORMAT'); damage later in the file never throws: it is counted
  * (CAPTURE_EVENTS) and either skipped, yielded with ip = null, or ends the iteration.
  */
-import { readFileSync } from 'node:fs';
 import { u32be, u32le } from '../core/bytes.js';
 import { P2pgwError } from '../core/errors.js';
+import { DEFAULTS } from '../core/defaults.js';
+import { readRegularFile } from '../core/files.js';
 import type { Counters } from '../core/counters.js';
 import { ipOfFrame, type CaptureRecord } from './linktype.js';
 import { PCAPNG_SHB_TYPE, readPcapng } from './pcapng.js';
@@ -93,9 +94,14 @@ function* pcapRecords(b: Uint8Array, le: boolean, fracScale: number, linktype: n
 }
 
 /**
- * Reads the capture file at `path` whole (readFileSync; errors such as ENOENT propagate as Node
- * errors) and returns readCapture over its bytes, with `path` naming the file in format errors.
+ * Reads the capture file at `path` whole and returns readCapture over its bytes, with `path`
+ * naming the file in format errors. Only a regular file of at most `maxBytes` (default
+ * DEFAULTS.files.maxCaptureBytes) is read: a FIFO, a device such as /dev/zero, a directory or a
+ * larger file is refused before reading, so memory stays bounded.
+ * @throws P2pgwError('P2PGW_ERR_CAPTURE_FORMAT', '<path>: cannot read capture: <reason>') for such
+ *   a path or a failed read (ENOENT, EACCES, ELOOP, …); as readCapture for a bad file header
  */
-export function readCaptureFile(path: string, counters?: Counters): Generator<CaptureRecord> {
-  return readCapture(readFileSync(path), path, counters);
+export function readCaptureFile(path: string, counters?: Counters, maxBytes: number = DEFAULTS.files.maxCaptureBytes): Generator<CaptureRecord> {
+  const bytes = readRegularFile(path, maxBytes, (why) => captureFormatError(path, `cannot read capture: ${why}`));
+  return readCapture(bytes, path, counters);
 }

@@ -1,5 +1,5 @@
 /**
- * `p2pgw analyze <flows.jsonl|capture>... --local CIDR[,CIDR] [--isp CIDR[,CIDR]] [--slot 300]
+ * `p2pgw analyze <flows.jsonl|collector file|capture>... --local CIDR[,CIDR] [--isp CIDR[,CIDR]] [--slot 300]
  * [--noise 0.06] [--min-samples 10] [--html FILE] [--json FILE|-]`: host-behaviour metrics per
  * local host and time slot, per-metric DBSCAN with the parameter search of the ISP P2P behaviour
  * study, and findings by domain rules (src/tools/analyze/).
@@ -18,7 +18,13 @@ import { renderReport } from '../tools/analyze/report.js';
 import { analysisText } from '../tools/analyze/summary.js';
 import { parseCli, writeOut, type CliIo } from './profile.js';
 
-export const ANALYZE_HELP = `Usage: p2pgw analyze <flows.jsonl|capture>... --local CIDR[,CIDR] [options]
+export const ANALYZE_HELP = `Usage: p2pgw analyze <flows.jsonl|collector file|capture>... --local CIDR[,CIDR] [options]
+
+Inputs: p2pgw flow records (JSON Lines), captures (replayed, 64 s flow timeout), or collector
+files: nfcapd files (read with nfdump; application names from p2pgw's IPFIX export), nfdump's
+\`-o csv\` and \`-o json\` exports, pmacct's print plugin JSON (with timestamp_start/_end). Collector
+records of one 5-tuple at most 64 s apart are stitched into one flow, and one-way records are
+paired with the opposite direction.
 
 Aggregates flows into one sample per local host and time slot, computes the host-behaviour
 metrics (TCP and UDP separately), clusters each metric alone with 1-D DBSCAN (parameter search:
@@ -72,7 +78,7 @@ export async function analyzeMain(argv: string[], io: CliIo = process): Promise<
     io.stdout.write(ANALYZE_HELP);
     return 0;
   }
-  if (!positionals.length) usage('name at least one flow-record or capture file');
+  if (!positionals.length) usage('name at least one flow-record, collector or capture file');
   if (typeof values.local !== 'string') usage('--local CIDR is required (the customer address space)');
   const local = parseCidrList(values.local, '--local');
   const isp = typeof values.isp === 'string' ? parseCidrList(values.isp, '--isp') : undefined;

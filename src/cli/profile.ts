@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig, type ParseArgsOptionsConfig } from 'node:util';
 import { P2pgwError } from '../core/errors.js';
-import { commonKind, readFlowRecords } from '../tools/analyze/input.js';
+import { commonKind, readRecordFile } from '../tools/analyze/input.js';
 import { profileCaptures, profileRecords, profileTable } from '../tools/profile.js';
 import { profileSvg } from '../tools/analyze/charts.js';
 
@@ -77,7 +77,7 @@ export async function profileMain(argv: string[], io: CliIo = process): Promise<
   const profile =
     kind === 'capture'
       ? profileCaptures(positionals, { verifyChecksums: values['verify-checksums'] as boolean })
-      : profileRecords(positionals.flatMap(readFlowRecords), positionals);
+      : profileRecords(positionals.flatMap(readRecordFile), positionals);
   const table = profileTable(profile);
   (values.json === '-' ? io.stderr : io.stdout).write(table);
   if (typeof values.json === 'string') writeOut(values.json, JSON.stringify(profile, null, 2) + '\n', io);

@@ -1,12 +1,14 @@
 /**
  * `p2pgw run [--config FILE] [--log-dest auto|syslog|stderr] [--log-level LEVEL] [--flows FILE]
- * [--status-socket PATH] [--flow-log DIR] [--export-pcap DIR] [--trace-steps] [--queues N]`:
+ * [--status-socket PATH] [--flow-log DIR] [--export-pcap DIR] [--ipfix HOST:PORT] [--trace-steps]
+ * [--queues N]`:
  * live mode (src/runtime/run.ts). Needs root. Exit codes: 0 after SIGTERM/SIGINT with every rule
  * removed, 1 otherwise; usage and config errors are thrown (exit 2 in main.ts).
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { RunOptions } from '../runtime/boot.js';
 import { usage } from './help.js';
+import { HOST_PORT_EXAMPLES, parseHostPort } from '../config/hostport.js';
 
 /** The options of `p2pgw run`. */
 export const RUN_OPTIONS = {
@@ -17,6 +19,7 @@ export const RUN_OPTIONS = {
   'status-socket': { type: 'string' },
   'flow-log': { type: 'string' },
   'export-pcap': { type: 'string' },
+  ipfix: { type: 'string' },
   'trace-steps': { type: 'boolean', default: false },
   queues: { type: 'string' },
 } as const satisfies ParseArgsOptionsConfig;
@@ -24,7 +27,7 @@ export const RUN_OPTIONS = {
 /**
  * Parses the arguments after `run`.
  * @returns the daemon's options (`queues` 1–64, default 1)
- * @throws P2pgwError(P2PGW_ERR_USAGE) for a bad --queues or --log-dest; parseArgs' ERR_PARSE_ARGS_*
+ * @throws P2pgwError(P2PGW_ERR_USAGE) for a bad --queues, --log-dest or --ipfix; parseArgs' ERR_PARSE_ARGS_*
  *   errors for unknown options or missing values
  */
 export function parseRunArgs(argv: string[]): RunOptions {
@@ -33,6 +36,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
   const queues = values.queues === undefined ? 1 : Number(values.queues);
   if (!Number.isInteger(queues) || queues < 1 || queues > 64) usage('run: --queues must be an integer 1..64');
   if (dest && !['auto', 'syslog', 'stderr'].includes(dest)) usage(`run: --log-dest must be auto, syslog or stderr`);
+  if (values.ipfix !== undefined && !parseHostPort(values.ipfix)) usage(`run: --ipfix must be HOST:PORT (e.g. ${HOST_PORT_EXAMPLES})`);
   return {
     config: values.config,
     logDest: dest as RunOptions['logDest'],
@@ -41,6 +45,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
     statusSocket: values['status-socket'],
     flowLog: values['flow-log'],
     exportPcap: values['export-pcap'],
+    ipfix: values.ipfix,
     traceSteps: values['trace-steps'],
     queues,
   };

@@ -1,12 +1,16 @@
 /**
  * `p2pgw status [--socket PATH] [--json] [--config FILE]`: asks the running daemon (Unix socket,
  * mode 0600) for its status document and prints it as tables (endpoint table, applications,
- * shaping classes, resources, counters) or as JSON.
+ * shaping classes, resources, counters) or as JSON (`"running": true` first). Exit codes: 0 the
+ * daemon answered, 3 no daemon runs (with `--json`, `{"running": false, "socket": …, "error": …}`
+ * is printed first), 2 usage or config error, 1 anything else.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { APPS } from '../apps/registry.js';
 import { loadConfig } from '../config/load.js';
 import { readStatus } from '../observe/status.js';
+import { P2pgwError } from '../core/errors.js';
+import { EXIT_NOT_RUNNING } from '../runtime/exit.js';
 
 /** Formats rows as an aligned text table (first row = header). */
 export function table(rows: string[][]): string {
@@ -92,13 +96,22 @@ export const STATUS_OPTIONS = {
  * Runs `p2pgw status`: reads the status document from `--socket` (default: the config's
  * `status.socket`) and prints it as tables, or as JSON with `--json`.
  * @param argv arguments after `status`
- * @returns exit code 0
- * @throws P2pgwError(P2PGW_ERR_USAGE) when no daemon answers; ConfigError without `--socket`
+ * @param out where the document goes (default stdout)
+ * @returns exit code 0; with `--json` and no daemon, 3 after printing `{"running": false, …}`
+ * @throws P2pgwError(P2PGW_ERR_NOT_RUNNING) (exit 3) when no daemon answers (text output);
+ *   P2pgwError(P2PGW_ERR_NOT_ROOT) without permission on the socket; ConfigError without `--socket`
  */
-export async function statusMain(argv: string[]): Promise<number> {
+export async function statusMain(argv: string[], out: { write(s: string): unknown } = process.stdout): Promise<number> {
   const { values } = parseArgs({ args: argv, options: STATUS_OPTIONS });
   const socket = values.socket ?? loadConfig(values.config, APPS.map((a) => a.name)).status.socket;
-  const st = (await readStatus(socket)) as unknown as StatusDoc;
-  process.stdout.write(values.json ? `${JSON.stringify(st, null, 2)}\n` : renderStatus(st));
+  let st: StatusDoc;
+  try {
+    st = (await readStatus(socket)) as unknown as StatusDoc;
+  } catch (err) {
+    if (!values.json || !(err instanceof P2pgwError) || err.code !== 'P2PGW_ERR_NOT_RUNNING') throw err;
+    out.write(`${JSON.stringify({ running: false, socket, error: err.message }, null, 2)}\n`);
+    return EXIT_NOT_RUNNING;
+  }
+  out.write(values.json ? `${JSON.stringify({ running: true, ...st }, null, 2)}\n` : renderStatus(st));
   return 0;
 }

@@ -4,7 +4,7 @@
  * where its options are declared), with its value, short form, repeatability and default.
  */
 import type { ParseArgsOptionsConfig } from 'node:util';
-import { HELP } from './help.js';
+import { EXIT_CODES, HELP } from './help.js';
 
 /** The lines of `name` in the top-level help's command list (usage and summary), unindented. */
 export function commandBlock(name: string): string[] {
@@ -39,6 +39,8 @@ export function commandHelp(name: string, options: ParseArgsOptionsConfig): stri
     'Options:',
     ...opts,
     '  -h, --help  this help',
+    '',
+    `Exit codes: ${EXIT_CODES}`,
     '',
   ].join('\n');
 }

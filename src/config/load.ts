@@ -3,13 +3,14 @@
  * frozen DEFAULTS. Errors give the file, the key path, the line and the reason, e.g.
  * `p2pgw.yaml: apps.bittorrent.action (line 4): must be one of allow, block, inspect`.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, type Document } from 'yaml';
 import { DEFAULTS } from '../core/defaults.js';
 import { ConfigError } from '../core/errors.js';
+import { readRegularFile } from '../core/files.js';
+import { HOST_PORT_EXAMPLES, parseHostPort } from './hostport.js';
 import { CONFIG_SCHEMA, MAPPED_SECTIONS, type MappedSectionName, type ParserLimitKey } from './schema.js';
 import type { Action } from '../apps/rules.js';
 import { parseCidr } from '../flow/cidr.js';
@@ -24,7 +25,7 @@ export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'rules', 'default.yam
 export interface EffectiveConfig {
   /** Absolute path of the file read. */
   file: string;
-  queue: { num: number; maxlen: number; failOpen: boolean; rcvbuf: number };
+  queue: { num: number; maxlen: number; failOpen: boolean; rcvbuf: number; failOpenPollSec: number; binding: 'batch' | 'nfqueue'; gso: boolean; batch: number };
   classify: { packets: number; bytes: number; unknownMark: number };
   /** Per-application overrides of the rules' action and mark, and the app's shaping. */
   apps: Record<string, { action?: Action; mark?: number; shape?: ShapeSpec }>;
@@ -37,17 +38,21 @@ export interface EffectiveConfig {
   /** DEFAULTS.hostHeuristics shape (src/flow/hosts.ts). */
   hostHeuristics: { enabled: boolean; localCidrs: string[] } & Omit<typeof DEFAULTS.hostHeuristics, 'enabled' | 'localCidrs'>;
   log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };
-  iptables: { backend: 'auto' | 'legacy' | 'nft'; chain: string };
-  inspect: { killMark: number; maxHeldPerFlow: number; maxHeldTotal: number; holdTimeoutMs: number; scanTimeoutMs: number; preBufferBytes: number };
+  iptables: { backend: 'auto' | 'legacy' | 'nft'; chain: string; markMask: number };
+  inspect: { killMark: number; maxHeldPerFlow: number; maxHeldTotal: number; holdTimeoutMs: number; scanTimeoutMs: number; preBufferBytes: number; lostState: 'reset' | 'pass' };
   /** Caps of the stream parsers (src/apps/parse/lines.ts INSPECT_LIMITS); absent keys keep the defaults. */
   parserLimits: { maxLine?: number; maxHead?: number; maxMessage?: number; maxMetadata?: number; maxBtMessage?: number; maxPendingRequests?: number };
   keywords: { chat: boolean; filenames: boolean; lists: Record<string, string[]> };
   audit: { enabled: boolean; dir: string; chat: boolean; files: boolean; quotaBytes: number; minFreeBytes: number };
   /** `databases`: ClamAV `.ndb` files, absolute paths. */
-  scan: { enabled: boolean; eicar: boolean; bufferBytes: number; workers: number; databases: string[]; debugDelayMs: number };
+  scan: { enabled: boolean; eicar: boolean; bufferBytes: number; workers: number; workerRespawns: number; databases: string[]; debugDelayMs: number };
   status: { socket: string };
+  /** The watchdog (src/runtime/watchdog.ts); `timeoutMs` 0 = off. */
+  watchdog: { timeoutMs: number; pollMs: number };
   /** Live flow log; `dir` null = off. */
   flowLog: { dir: string | null; maxFileBytes: number; maxTotalBytes: number; minFreeBytes: number };
+  /** IPFIX export (src/observe/ipfix/); `collector` null = off, else validated `HOST:PORT`. */
+  flowExport: { collector: string | null; transport: 'udp' | 'tcp'; templateRefreshSec: number; observationDomain: number; activeTimeoutSec: number; idleTimeoutSec: number; queue: number };
   /** Caps of `--export-pcap`. */
   exportPcap: { maxFileBytes: number; maxTotalBytes: number; bufferPacketsPerFlow: number; bufferBytes: number };
   /** Directory of `*.rules` files. */
@@ -59,6 +64,9 @@ export interface EffectiveConfig {
    */
   origin?: { name: string; lines: Readonly<Record<string, number>> };
 }
+
+/** The yaml package's cap on alias resolutions (its `maxAliasCount`), against alias bombs. */
+const MAX_ALIAS_COUNT = 100;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validate = ajv.compile(CONFIG_SCHEMA);
@@ -111,7 +119,14 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
     const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
     throw new ConfigError(file, '', `YAML syntax${line ? ` (line ${line})` : ''}: ${e.message.split('\n')[0]}`);
   }
-  const raw = (doc.toJS() ?? {}) as Record<string, any>;
+  let js: unknown;
+  try {
+    // Aliases that expand beyond this ("billion laughs") are refused instead of exhausting memory.
+    js = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    throw new ConfigError(file, '', `YAML aliases expand too much (${(err as Error).message.split('\n')[0]}; at most ${MAX_ALIAS_COUNT} alias resolutions)`);
+  }
+  const raw = (js ?? {}) as Record<string, any>;
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, '', 'must be a mapping of keys');
   if (!validate(raw)) {
     const err = validate.errors![0];
@@ -160,8 +175,10 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
     audit: sec('audit'),
     scan: sec('scan'),
     status: sec('status'),
+    watchdog: sec('watchdog'),
     flowLog: sec('flow_log'),
     exportPcap: sec('export_pcap'),
+    flowExport: collector(file, doc, lc, sec('flow_export')),
     rulesDir: raw.rules?.dir ? path.resolve(base, raw.rules.dir) : path.join(PACKAGE_ROOT, 'rules'),
     origin: { name: file, lines: markLines(doc, lc, raw) },
   };
@@ -169,7 +186,7 @@ export function parseConfig(text: string, file: string, knownApps: readonly stri
 
 /** The lines of the mark keys the file sets (EffectiveConfig.origin), by key path. */
 function markLines(doc: Document, lc: LineCounter, raw: Record<string, any>): Record<string, number> {
-  const keys = [['classify', 'unknown_mark'], ['inspect', 'kill_mark'], ...Object.keys(raw.apps ?? {}).map((n) => ['apps', n, 'mark'])];
+  const keys = [['classify', 'unknown_mark'], ['inspect', 'kill_mark'], ['iptables', 'mark_mask'], ...Object.keys(raw.apps ?? {}).map((n) => ['apps', n, 'mark'])];
   const out: Record<string, number> = {};
   for (const k of keys) {
     const line = doc.hasIn(k) ? lineOf(doc, lc, k) : null;
@@ -215,13 +232,20 @@ function parserLimits(raw: Record<string, any>): EffectiveConfig['parserLimits']
  */
 export function loadConfig(file: string | undefined, knownApps: readonly string[]): EffectiveConfig {
   const f = file ?? DEFAULT_CONFIG_FILE;
-  let text: string;
-  try {
-    text = fs.readFileSync(f, 'utf8');
-  } catch (err) {
-    throw new ConfigError(f, '', `cannot read: ${(err as Error).message}`);
-  }
+  const text = readRegularFile(f, DEFAULTS.files.maxConfigBytes, (why) => new ConfigError(f, '', `cannot read: ${why}`)).toString('utf8');
   return parseConfig(text, f, knownApps);
+}
+
+/**
+ * Checks `flow_export.collector`: `HOST:PORT` (src/config/hostport.ts).
+ * @throws ConfigError naming the key, its line and the accepted forms
+ */
+function collector(file: string, doc: Document, lc: LineCounter, fe: EffectiveConfig['flowExport']): EffectiveConfig['flowExport'] {
+  if (fe.collector !== null && !parseHostPort(fe.collector)) {
+    const line = lineOf(doc, lc, ['flow_export', 'collector']);
+    throw new ConfigError(file, `flow_export.collector${line ? ` (line ${line})` : ''}`, `'${fe.collector}' is not HOST:PORT (e.g. ${HOST_PORT_EXAMPLES})`);
+  }
+  return fe;
 }
 
 /**

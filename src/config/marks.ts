@@ -5,6 +5,10 @@
  * verdict: with `unknown_mark` equal to a blocked application's mark, every unclassified
  * connection is blocked. Checked wherever the config and the rules are combined
  * (src/runtime/setup.ts buildClassifier: `check-config`, `run` start and reload, `replay`).
+ *
+ * Every mark must also fit in `iptables.mark_mask` (the bits of the mark that are ours; the rest
+ * belong to other tools such as mwan3): a mark with a bit outside it could not be matched, saved
+ * or restored by our rules.
  */
 import { DEFAULTS } from '../core/defaults.js';
 import { ConfigError, RulesError } from '../core/errors.js';
@@ -63,8 +67,10 @@ function holders(cfg: EffectiveConfig, rules: RuleSet): Holder[] {
  */
 export function checkMarks(cfg: EffectiveConfig, rules: RuleSet): void {
   const cfgName = cfg.origin?.name ?? cfg.file;
+  const all = holders(cfg, rules);
+  checkMask(cfg, all, cfgName);
   const seen = new Map<number, Holder>();
-  for (const h of holders(cfg, rules)) {
+  for (const h of all) {
     const other = seen.get(h.mark);
     if (!other) {
       seen.set(h.mark, h);
@@ -79,4 +85,27 @@ export function checkMarks(cfg: EffectiveConfig, rules: RuleSet): void {
     if ('rulesFile' in f) throw new RulesError(f.rulesFile, f.line, reason);
     throw new ConfigError(cfgName, `${f.key}${f.line !== null ? ` (line ${f.line})` : ''}`, reason);
   }
+}
+
+/**
+ * Every mark in use must fit in `iptables.mark_mask`.
+ * @throws ConfigError at the mark's key (or at `iptables.mark_mask` when the mark is a default or
+ *   comes from the rules and the file sets the mask), else RulesError at the rules line, naming the
+ *   mark, its user and the mask
+ */
+function checkMask(cfg: EffectiveConfig, all: readonly Holder[], cfgName: string): void {
+  const mask = cfg.iptables.markMask >>> 0;
+  const h = all.find((x) => ((x.mark >>> 0) & ~mask) !== 0);
+  if (!h) return;
+  const maskLine = cfg.origin?.lines['iptables.mark_mask'] ?? null;
+  const reason =
+    `mark ${hex(h.mark)} for ${h.what} does not fit iptables.mark_mask ${hex(mask)}` +
+    `${maskLine !== null ? ` (line ${maskLine})` : ' (the default; not set in the file)'}; every mark must use only the mask's bits (widen the mask or choose a smaller mark)`;
+  const f = h.from;
+  if ('rulesFile' in f || f.line === null) {
+    if (maskLine !== null) throw new ConfigError(cfgName, `iptables.mark_mask (line ${maskLine})`, reason);
+    if ('rulesFile' in f) throw new RulesError(f.rulesFile, f.line, reason);
+    throw new ConfigError(cfgName, f.key, reason);
+  }
+  throw new ConfigError(cfgName, `${f.key} (line ${f.line})`, reason);
 }

@@ -66,6 +66,10 @@ export const MAPPED_SECTIONS = {
     maxlen: opt('maxlen', pos(1 << 20)),
     fail_open: opt('failOpen', BOOL),
     rcvbuf: opt('rcvbuf', pos(1 << 30)),
+    fail_open_poll: opt('failOpenPollSec', uint(3600)),
+    binding: opt('binding', { enum: ['batch', 'nfqueue'] }),
+    gso: opt('gso', BOOL),
+    batch: opt('batch', pos(4096)),
   }),
   classify: mapped('classify', {
     packets: opt('packets', pos(1000)),
@@ -110,6 +114,7 @@ export const MAPPED_SECTIONS = {
   iptables: mapped('iptables', {
     backend: opt('backend', { enum: ['auto', 'legacy', 'nft'] }),
     chain: opt('chain', CHAIN),
+    mark_mask: opt('markMask', pos(0xffffffff)),
   }),
   inspect: mapped('inspect', {
     kill_mark: opt('killMark', pos(0xffffffff)),
@@ -118,6 +123,7 @@ export const MAPPED_SECTIONS = {
     hold_timeout_ms: opt('holdTimeoutMs', pos(600000)),
     scan_timeout_ms: opt('scanTimeoutMs', pos(600000)),
     pre_buffer: opt('preBufferBytes', pos(1 << 26)),
+    lost_state: opt('lostState', { enum: ['reset', 'pass'] }),
     max_line: limit('maxLine', pos(1 << 20)),
     max_header: limit('maxHead', pos(1 << 24)),
     max_message: limit('maxMessage', pos(1 << 26)),
@@ -143,6 +149,7 @@ export const MAPPED_SECTIONS = {
     eicar: opt('eicar', BOOL),
     buffer: opt('bufferBytes', { type: 'integer', minimum: 1024, maximum: 131072 }),
     workers: opt('workers', pos(64)),
+    worker_respawns: opt('workerRespawns', uint(1000)),
     databases: opt('databases', { type: 'array', items: STRING }, 'paths'),
     debug_delay_ms: opt('debugDelayMs', uint(600000)),
   }),
@@ -158,8 +165,21 @@ export const MAPPED_SECTIONS = {
     buffer_packets_per_flow: opt('bufferPacketsPerFlow', pos(1 << 20)),
     buffer_bytes: opt('bufferBytes', pos(Number.MAX_SAFE_INTEGER)),
   }),
+  flow_export: mapped('flowExport', {
+    collector: opt('collector', STRING),
+    transport: opt('transport', { enum: ['udp', 'tcp'] }),
+    template_refresh: opt('templateRefreshSec', pos(86400)),
+    observation_domain: opt('observationDomain', pos(0xffffffff)),
+    active_timeout: opt('activeTimeoutSec', pos(86400)),
+    idle_timeout: opt('idleTimeoutSec', pos(86400)),
+    queue: opt('queue', pos(1 << 24)),
+  }),
   status: mapped('status', {
     socket: opt('socket', STRING),
+  }),
+  watchdog: mapped('watchdog', {
+    timeout_ms: opt('timeoutMs', uint(600000)),
+    poll_ms: opt('pollMs', { type: 'integer', minimum: 10, maximum: 10000 }),
   }),
 } as const;
 
@@ -200,7 +220,9 @@ export const CONFIG_SCHEMA = object({
   scan: m.scan.schema,
   flow_log: m.flow_log.schema,
   export_pcap: m.export_pcap.schema,
+  flow_export: m.flow_export.schema,
   status: m.status.schema,
+  watchdog: m.watchdog.schema,
   /** `rules.dir`: default the package's rules/ (src/config/load.ts). */
   rules: object({ dir: STRING }),
 });

@@ -4,11 +4,22 @@
  * sha256, peers and app. A disk quota is enforced on `files/` (oldest removed first) and a free-
  * space floor is respected, so the audit never fills the disk. Every file is mode 0600, the
  * directories 0700. Failures are counted (`audit_*`) and never stop the packet path.
+ *
+ * The directory must be safe (./audit-dir.ts: ours, not a symlink, nobody else can write above it).
+ * Files are opened with O_NOFOLLOW (temp files also O_EXCL), and nothing is deleted without an lstat
+ * first: a stored file is removed only while it is still the regular file we stored (same inode).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import type { Counters } from '../core/counters.js';
+import { prepareAuditDir } from './audit-dir.js';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+/** Temp files: created new (never an existing file or symlink), never following a link. */
+const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+/** Index and chat lines: appended, never through a symlink, never blocking on a FIFO. */
+const APPEND_FLAGS = O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK;
 
 export interface AuditOptions {
   dir: string;
@@ -20,6 +31,17 @@ export interface AuditOptions {
   quotaBytes: number;
   /** Stop storing files when the filesystem has less free space than this, bytes. */
   minFreeBytes: number;
+}
+
+/** One line of `index.jsonl`: a stored file (`name` comes from the network). */
+export interface IndexRecord extends AuditContext {
+  time: string;
+  name: string | null;
+  stored: string;
+  size: number;
+  sha256: string;
+  complete: boolean;
+  dir: 'out' | 'in';
 }
 
 /** Who and what, for index and chat lines. */
@@ -34,6 +56,9 @@ export interface AuditContext {
 interface Stored {
   file: string;
   size: number;
+  /** Identity of the file we stored: eviction removes the path only while it still is this file. */
+  ino: number;
+  dev: number;
 }
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '').slice(0, 80) || 'unnamed';
@@ -64,7 +89,7 @@ export class AuditFile {
     readonly dir: 0 | 1,
     readonly seq: number,
   ) {
-    this.fd = fs.openSync(tmp, 'wx', 0o600);
+    this.fd = fs.openSync(tmp, CREATE_FLAGS, 0o600);
   }
 
   /** Appends body bytes; aborts the file (counted) if the quota cannot make room or a write fails. */
@@ -90,7 +115,7 @@ export class AuditFile {
    * Renames the temp file into place and appends the index line (first call only).
    * @returns the index record, or null when already settled or the rename failed (counted)
    */
-  finish(complete: boolean): Record<string, unknown> | null {
+  finish(complete: boolean): IndexRecord | null {
     if (this.state !== 'open') return null;
     this.state = 'finished';
     this.closeFd();
@@ -102,11 +127,7 @@ export class AuditFile {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     this.closeFd();
-    try {
-      fs.rmSync(this.tmp, { force: true });
-    } catch {
-      this.store.counters?.inc('audit_write_error');
-    }
+    this.store.unlinkTmp(this.tmp);
     this.store.release(this);
   }
 
@@ -122,6 +143,8 @@ export class AuditFile {
 }
 
 export class AuditStore {
+  /** The audit directory, absolute. */
+  private readonly dir: string;
   private readonly filesDir: string;
   private readonly tmpDir: string;
   private readonly stored: Stored[] = [];
@@ -132,24 +155,58 @@ export class AuditStore {
   private seq = 0;
 
   /**
-   * Creates the directories (0700) and indexes files already present (oldest first by mtime).
-   * @throws Error if the directory cannot be created
+   * Checks the directory (./audit-dir.ts), creates what is missing (0700), tightens modes, removes
+   * leftover temp files (regular files and symlinks themselves, never what a link points to) and
+   * indexes the regular files already stored (oldest first by mtime; anything else is left alone).
+   * @throws P2pgwError(P2PGW_ERR_UNSAFE_PATH) if the directory is unsafe or cannot be created
    */
   constructor(readonly opts: AuditOptions, readonly counters?: Counters, private readonly statfs = fs.statfsSync) {
-    this.filesDir = path.join(opts.dir, 'files');
-    this.tmpDir = path.join(opts.dir, 'tmp');
-    for (const d of [opts.dir, this.filesDir, this.tmpDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
-    for (const f of fs.readdirSync(this.tmpDir)) fs.rmSync(path.join(this.tmpDir, f), { force: true });
-    const existing = fs.readdirSync(this.filesDir).map((f) => {
+    const dir = (this.dir = prepareAuditDir(opts.dir));
+    this.filesDir = path.join(dir, 'files');
+    this.tmpDir = path.join(dir, 'tmp');
+    for (const f of fs.readdirSync(this.tmpDir)) this.unlinkTmp(path.join(this.tmpDir, f));
+    const existing: (Stored & { mtime: number })[] = [];
+    for (const f of fs.readdirSync(this.filesDir)) {
       const p = path.join(this.filesDir, f);
-      const st = fs.statSync(p);
-      return { file: p, size: st.size, mtime: st.mtimeMs };
-    });
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (st?.isFile()) existing.push({ file: p, size: st.size, ino: st.ino, dev: st.dev, mtime: st.mtimeMs });
+    }
     existing.sort((a, b) => a.mtime - b.mtime);
-    for (const e of existing) {
-      this.stored.push({ file: e.file, size: e.size });
+    for (const { mtime: _, ...e } of existing) {
+      this.stored.push(e);
       this.storedBytes += e.size;
     }
+  }
+
+  /** Removes a temp file: only a regular file or a symlink itself (unlink never follows the last link). */
+  unlinkTmp(p: string): void {
+    try {
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (st && (st.isFile() || st.isSymbolicLink())) fs.unlinkSync(p);
+    } catch {
+      this.counters?.inc('audit_write_error');
+    }
+  }
+
+  /**
+   * Removes the oldest stored file if it still is the regular file we stored (lstat: same device
+   * and inode); a path that became something else (a symlink, another file) is left alone, counted
+   * `audit_unsafe_entry`, and no longer counted as stored.
+   * @returns false when the file is still on disk (the unlink failed; counted `audit_write_error`)
+   */
+  private evictOldest(): boolean {
+    const old = this.stored[0];
+    try {
+      const st = fs.lstatSync(old.file, { throwIfNoEntry: false });
+      if (st && st.isFile() && st.ino === old.ino && st.dev === old.dev) fs.unlinkSync(old.file);
+      else if (st) this.counters?.inc('audit_unsafe_entry');
+    } catch {
+      this.counters?.inc('audit_write_error');
+      return false; // still on disk: keep counting it
+    }
+    this.stored.shift();
+    this.storedBytes -= old.size;
+    return true;
   }
 
   /**
@@ -192,15 +249,7 @@ export class AuditStore {
   reserve(n: number): boolean {
     if (n > this.opts.quotaBytes) return false;
     while (this.usedBytes + n > this.opts.quotaBytes && this.stored.length) {
-      const old = this.stored[0];
-      try {
-        fs.rmSync(old.file, { force: true });
-      } catch {
-        this.counters?.inc('audit_write_error');
-        return false; // still on disk: keep counting it
-      }
-      this.stored.shift();
-      this.storedBytes -= old.size;
+      if (!this.evictOldest()) return false;
       this.counters?.inc('audit_quota_evicted');
     }
     if (this.usedBytes + n > this.opts.quotaBytes) return false;
@@ -223,32 +272,23 @@ export class AuditStore {
    * stored bytes (the size on disk). On a failed rename the temp file is removed and released.
    * @returns the index record, or null when the rename failed (counted `audit_write_error`)
    */
-  commit(f: AuditFile, sha256: string, complete: boolean): Record<string, unknown> | null {
+  commit(f: AuditFile, sha256: string, complete: boolean): IndexRecord | null {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     // The file's own number: files committed in the same millisecond never overwrite each other.
     const dest = path.join(this.filesDir, `${stamp}-${f.seq}-${safeName(f.name ?? 'unnamed')}`);
+    let st: fs.Stats | undefined;
     try {
       fs.renameSync(f.tmp, dest);
+      st = fs.lstatSync(dest);
     } catch {
       this.counters?.inc('audit_write_error');
-      try {
-        fs.rmSync(f.tmp, { force: true });
-      } catch {
-        // counted above; the reservation is released either way
-      }
-      this.release(f);
-      return null;
-    }
-    let size = f.size;
-    try {
-      size = fs.statSync(dest).size;
-    } catch {
-      // keep the written size
+      if (!st) this.unlinkTmp(f.tmp); // counted above; the reservation is released either way
     }
     this.release(f);
-    this.stored.push({ file: dest, size });
-    this.storedBytes += size;
-    const rec = {
+    if (!st) return null;
+    this.stored.push({ file: dest, size: st.size, ino: st.ino, dev: st.dev });
+    this.storedBytes += st.size;
+    const rec: IndexRecord = {
       time: new Date().toISOString(), name: f.name, stored: path.basename(dest), size: f.size, sha256, complete,
       ...f.ctx, dir: f.dir === 0 ? 'out' : 'in',
     };
@@ -258,16 +298,21 @@ export class AuditStore {
   }
 
   private append(file: string, line: string): void {
+    let fd: number | null = null;
     try {
-      fs.appendFileSync(path.join(this.opts.dir, file), `${line}\n`, { mode: 0o600 });
+      fd = fs.openSync(path.join(this.dir, file), APPEND_FLAGS, 0o600);
+      if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
+      fs.writeSync(fd, `${line}\n`);
     } catch {
       this.counters?.inc('audit_write_error');
+    } finally {
+      if (fd !== null) fs.closeSync(fd);
     }
   }
 
   private freeSpaceOk(extra = 0): boolean {
     try {
-      const s = this.statfs(this.opts.dir);
+      const s = this.statfs(this.dir);
       return Number(s.bavail) * Number(s.bsize) - extra >= this.opts.minFreeBytes;
     } catch {
       return true;

@@ -22,7 +22,9 @@ import type { TcpReassembler } from '../stream/reassembly.js';
 import type { ContentSession, PendingScan } from './session.js';
 import type { Scanner } from './scan-pool.js';
 import { rstFrom } from './rst.js';
+import { ownPacket } from './own.js';
 import type { StepTimer } from '../core/steps.js';
+import { Deadline } from './deadline.js';
 
 export interface InspectOptions {
   /** Held packets per connection / in total before failing open. */
@@ -34,6 +36,13 @@ export interface InspectOptions {
   scanTimeoutMs: number;
   /** Connmark of killed connections (kernel: RST passes, everything else gets REJECT tcp-reset). */
   killMark: number;
+  /**
+   * Live mode: packet times are Date.now() and a timer is armed for the earliest hold or scan
+   * deadline (./deadline.ts). Off (replay, tests): the caller runs `tick` when its clock reaches `dueAt`.
+   */
+  timers?: boolean;
+  /** `inspect.lost_state` (src/runtime/lost-state.ts): `reset` (default) or `pass` a connection whose state was lost. */
+  lostState?: 'reset' | 'pass';
 }
 
 /** A queued packet of an inspected flow. */
@@ -50,6 +59,8 @@ export interface QPkt {
    * overlapped bytes already delivered.
    */
   rcvNxt?: number;
+  /** Set once the packet has its own copy of its bytes (./own.ts): held packets do. */
+  owned?: boolean;
 }
 
 const ACCEPT: Verdict = Object.freeze({ verdict: 'accept' });
@@ -98,6 +109,7 @@ export class InspectEngine {
   heldPeak = 0;
   private readonly holding = new Set<InspectFlow>();
   private intercept: { id: number; v: Verdict | null } | null = null;
+  private readonly deadline: Deadline;
 
   constructor(
     private readonly opts: InspectOptions,
@@ -106,7 +118,14 @@ export class InspectEngine {
     private readonly emit: (id: number, v: Verdict) => void,
     private readonly logger?: Logger,
     private readonly tracer: StepTimer | null = null,
-  ) {}
+  ) {
+    this.deadline = new Deadline((now) => this.tick(now), !!opts.timers);
+  }
+
+  /** When the next hold or scan timeout is due, ms in packet time (Infinity: nothing pending); run `tick` then. */
+  get dueAt(): number {
+    return this.deadline.at;
+  }
 
   /**
    * Starts inspecting a just-classified connection: replays the stream seen so far (`pre`, in
@@ -142,27 +161,40 @@ export class InspectEngine {
     this.process(f, q);
   }
 
-  /** Fails open on held packets past their timeout. Call about once per second. */
+  /**
+   * Fails open on held packets and scans whose timeout is reached at `nowMs` (packet time, ms),
+   * then arms the deadline for what is still pending. Runs from the deadline's timer (live), when the
+   * clock reaches `dueAt` (replay), and from the once-a-second tick.
+   */
   tick(nowMs: number): void {
+    this.deadline.reset();
     for (const f of [...this.holding]) {
-      if (f.busy && nowMs - f.busySince > this.opts.scanTimeoutMs) {
+      if (f.busy && nowMs - f.busySince >= this.opts.scanTimeoutMs) {
         this.counters.inc('scan_timeout');
         this.stop(f, 'scan_timeout');
         continue;
       }
       for (const dir of [0, 1] as const) {
         const first = f.ooo[dir][0];
-        if (first && nowMs - first.t > this.opts.holdTimeoutMs) {
+        if (first && nowMs - first.t >= this.opts.holdTimeoutMs) {
           this.counters.inc('hold_timeout');
           this.releaseGap(f, dir, 'hold_timeout');
         }
       }
     }
+    for (const f of this.holding) {
+      if (f.busy) this.deadline.arm(f.busySince + this.opts.scanTimeoutMs);
+      for (const list of f.ooo) if (list.length) this.deadline.arm(list[0].t + this.opts.holdTimeoutMs);
+    }
   }
 
-  /** The connection ended (idle, evicted, daemon stop): every held packet is accepted. */
-  end(f: InspectFlow): void {
+  /**
+   * The connection ended (idle, evicted, daemon stop): every held packet is accepted; but when it was
+   * `evicted` and `lostState` is `reset`, they are dropped: its next packet finds no state and resets it.
+   */
+  end(f: InspectFlow, why?: string): void {
     if (f.dead) return;
+    if (why === 'evicted' && this.opts.lostState !== 'pass') f.killed = true;
     // Out-of-order packets still held at the end mean data that never arrived: a gap.
     if (!f.killed) for (const dir of [0, 1] as const) if (f.ooo[dir].length) this.releaseGap(f, dir, 'flow_end');
     this.releaseAll(f, f.killed ? DROP : f.accept);
@@ -195,7 +227,8 @@ export class InspectEngine {
     if (f.session.jobs.length && this.scanner) {
       f.busy = true;
       f.busySince = q.t;
-      f.deferred = q;
+      this.deadline.arm(q.t + this.opts.scanTimeoutMs);
+      f.deferred = ownPacket(q);
       this.held++;
       if (this.held > this.heldPeak) this.heldPeak = this.held;
       this.holding.add(f);
@@ -226,12 +259,14 @@ export class InspectEngine {
       else this.stop(f, 'hold_cap');
       return;
     }
+    q = ownPacket(q); // its buffer may be reused once this call returns (batched NFQUEUE)
     if (where === 'fifo') f.fifo.push(q);
     else {
       const list = f.ooo[q.dir];
       let i = list.length;
       while (i > 0 && seqDiff(dataSeq(list[i - 1].pkt), dataSeq(q.pkt)) > 0) i--;
       list.splice(i, 0, q);
+      this.deadline.arm(list[0].t + this.opts.holdTimeoutMs);
     }
     this.held++;
     if (this.held > this.heldPeak) this.heldPeak = this.held;

@@ -99,50 +99,131 @@ export function workerOf(key: string, n: number): number {
   return (h >>> 0) % n;
 }
 
+/** A worker thread that ended while the pool was open (ScanPoolOptions.onWorkerExit). */
+export interface WorkerExit {
+  /** Slot index (0-based). */
+  worker: number;
+  /** Exit code of the thread, and the uncaught error that ended it, if any. */
+  code: number;
+  error?: string;
+  /** Scan jobs it had in flight: each is answered with an error, so its data is accepted unscanned (fail open). */
+  inFlight: number;
+  /** A new thread took the slot; false once `maxRespawns` respawns were used (the slot then fails every scan open). */
+  respawned: boolean;
+  /** Respawns used so far, over all slots. */
+  respawns: number;
+}
+
+export interface ScanPoolOptions {
+  /** Test hook: each scan sleeps this long first, ms (0 in production). */
+  debugDelayMs?: number;
+  /** Respawns over the pool's life (DEFAULTS.scan.workerRespawns); past them a dead slot stays dead. */
+  maxRespawns?: number;
+  /** Told about every worker that ends while the pool is open (the daemon logs one line and counts it). */
+  onWorkerExit?: (e: WorkerExit) => void;
+}
+
+interface Slot {
+  w: Worker;
+  jobs: Map<number, (r: ScanResult) => void>;
+  /** The uncaught error that is ending the thread ('error' comes before 'exit'). */
+  error?: string;
+}
+
+/**
+ * Scan worker threads, started lazily: a slot's thread starts with the first job for it, so a
+ * daemon that inspects nothing (or whose transfers never reach a scan) runs no scan threads. A
+ * thread that dies is noticed (WorkerExit), its jobs in flight are answered with an error (the
+ * engine accepts their data unscanned and counts `scan_error`), and the slot gets a new thread, up
+ * to `maxRespawns` times over the pool's life. A respawned thread starts with no transfer state: the
+ * later jobs of a transfer that was on it are scanned without the overlap of its earlier buffers.
+ */
 export class PoolScanner implements Scanner {
-  private readonly workers: { w: Worker; jobs: Map<number, (r: ScanResult) => void> }[] = [];
+  private readonly slots: (Slot | null)[];
+  /** Slots whose thread died after the respawn budget was spent: their scans fail open at once. */
+  private readonly dead = new Set<number>();
   private nextId = 1;
+  private respawns = 0;
+  private closing = false;
 
   /**
    * @param dbBytes the serialised database (SigDatabase.serialize), posted to each worker
    * @param threads worker count (≥ 1)
-   * @param debugDelayMs test hook: each scan sleeps this long first (0 in production)
    */
-  constructor(dbBytes: Uint8Array, threads: number, debugDelayMs = 0) {
-    for (let i = 0; i < Math.max(1, threads); i++) {
-      const w = new Worker(workerScript(), { workerData: { db: dbBytes, delayMs: debugDelayMs } });
-      const slot = { w, jobs: new Map<number, (r: ScanResult) => void>() };
-      w.on('message', (m: { id: number; virus: string | null; ms: number; error?: string }) => {
-        const done = slot.jobs.get(m.id);
-        if (!done) return;
-        slot.jobs.delete(m.id);
-        done({ virus: m.virus, ms: m.ms, error: m.error });
-      });
-      w.on('error', (err) => {
-        for (const done of slot.jobs.values()) done({ virus: null, ms: 0, error: String(err) });
-        slot.jobs.clear();
-      });
-      w.unref();
-      this.workers.push(slot);
-    }
+  constructor(
+    private readonly dbBytes: Uint8Array,
+    threads: number,
+    private readonly opts: ScanPoolOptions = {},
+  ) {
+    this.slots = new Array<Slot | null>(Math.max(1, threads)).fill(null);
+  }
+
+  /** Worker threads running now (0 until the first scan). */
+  get threads(): number {
+    return this.slots.filter((s) => s !== null).length;
   }
 
   get busy(): number {
-    return this.workers.reduce((n, s) => n + s.jobs.size, 0);
+    return this.slots.reduce((n, s) => n + (s?.jobs.size ?? 0), 0);
   }
 
   scan(job: ScanJobData, done: (r: ScanResult) => void): void {
-    const slot = this.workers[workerOf(job.key, this.workers.length)];
+    const i = workerOf(job.key, this.slots.length);
+    if (this.dead.has(i) || this.closing) {
+      done({ virus: null, ms: 0, error: `scan worker ${i} is not running (it died and its respawns are used up)` });
+      return;
+    }
+    const slot = this.slots[i] ?? this.start(i);
     const id = this.nextId++;
     slot.jobs.set(id, done);
     slot.w.postMessage({ op: 'scan', id, key: job.key, data: job.data, final: job.final }, [job.data.buffer as ArrayBuffer]);
   }
 
   drop(key: string): void {
-    this.workers[workerOf(key, this.workers.length)].w.postMessage({ op: 'drop', key });
+    this.slots[workerOf(key, this.slots.length)]?.w.postMessage({ op: 'drop', key });
+  }
+
+  /** Ends slot `i`'s thread as a crash would (tests, operators): the pool notices and respawns it. */
+  async killWorker(i: number): Promise<void> {
+    await this.slots[i]?.w.terminate();
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((s) => s.w.terminate()));
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s?.w.terminate()));
+  }
+
+  private start(i: number): Slot {
+    const w = new Worker(workerScript(), { workerData: { db: this.dbBytes, delayMs: this.opts.debugDelayMs ?? 0 } });
+    const slot: Slot = { w, jobs: new Map() };
+    w.on('message', (m: { id: number; virus: string | null; ms: number; error?: string }) => {
+      const done = slot.jobs.get(m.id);
+      if (!done) return;
+      slot.jobs.delete(m.id);
+      done({ virus: m.virus, ms: m.ms, error: m.error });
+    });
+    w.on('error', (err) => {
+      slot.error = String(err);
+    });
+    w.on('exit', (code) => this.exited(i, slot, code));
+    w.unref();
+    this.slots[i] = slot;
+    return slot;
+  }
+
+  /** A thread ended: fail its jobs open, report it, and respawn the slot while the budget lasts. */
+  private exited(i: number, slot: Slot, code: number): void {
+    if (this.slots[i] !== slot) return;
+    this.slots[i] = null;
+    if (this.closing) return;
+    const inFlight = [...slot.jobs.values()];
+    slot.jobs.clear();
+    const respawned = this.respawns < (this.opts.maxRespawns ?? Infinity);
+    if (respawned) this.respawns++;
+    else this.dead.add(i);
+    this.opts.onWorkerExit?.({ worker: i, code, error: slot.error, inFlight: inFlight.length, respawned, respawns: this.respawns });
+    const error = `scan worker ${i} exited (code ${code}${slot.error ? `: ${slot.error}` : ''})`;
+    for (const done of inFlight) done({ virus: null, ms: 0, error });
+    if (respawned) this.start(i);
   }
 }

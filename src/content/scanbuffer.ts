@@ -53,7 +53,11 @@ export class ScanBuffer {
   }
 
   private cut(final: boolean): ScanJobData {
-    const job = { key: this.key, data: this.buf.slice(0, this.fill), base: this.consumed, final };
+    // A full buffer is handed over as it is (the scan pool transfers it to a worker) and a fresh one
+    // takes its place: no copy of the 32 KiB per job; only a partial last buffer is cut to size.
+    const full = this.fill === this.size;
+    const job = { key: this.key, data: full ? this.buf : this.buf.slice(0, this.fill), base: this.consumed, final };
+    if (full) this.buf = new Uint8Array(this.size);
     this.consumed += this.fill;
     this.fill = 0;
     return job;

@@ -53,6 +53,11 @@ export interface PendingScan {
   job: ScanJobData;
   final: boolean;
   complete: boolean;
+  /**
+   * The job's byte count, taken when the job is made: a worker-thread scanner transfers
+   * `job.data`'s buffer to the worker, which leaves `job.data` empty (length 0) in this thread.
+   */
+  bytes: number;
 }
 
 let sessionSeq = 0;
@@ -112,7 +117,7 @@ export class ContentSession implements InspectEvents {
     t.bytes += bytes.length;
     t.audit?.write(bytes);
     t.hasher?.update(bytes);
-    if (t.buf) for (const job of t.buf.push(bytes)) this.jobs.push({ transfer: t, job, final: false, complete: false });
+    if (t.buf) for (const job of t.buf.push(bytes)) this.jobs.push({ transfer: t, job, final: false, complete: false, bytes: job.data.length });
   }
 
   fileEnd(id: number, complete: boolean): void {
@@ -138,7 +143,8 @@ export class ContentSession implements InspectEvents {
     }
     if (t.buf) {
       // The audit copy commits once the last buffer is scanned clean (final job), even when empty.
-      this.jobs.push({ transfer: t, job: t.buf.finish(), final: true, complete });
+      const job = t.buf.finish();
+      this.jobs.push({ transfer: t, job, final: true, complete, bytes: job.data.length });
     } else {
       this.commit(t, complete);
     }
@@ -152,7 +158,7 @@ export class ContentSession implements InspectEvents {
   scanned(p: PendingScan, virus: string | null): void {
     if (this.closed) return;
     this.shared.counters.inc('scans');
-    this.shared.counters.inc('scanned_bytes', p.job.data.length);
+    this.shared.counters.inc('scanned_bytes', p.bytes);
     if (virus) {
       this.shared.counters.inc('infected');
       this.abort(p.transfer);
@@ -185,10 +191,19 @@ export class ContentSession implements InspectEvents {
     }
   }
 
+  /**
+   * Keeps the transfer's audit copy and logs `audited file`. The line's own keys are ours (`app`,
+   * addresses, `dir`); everything about the file, its network-supplied name included, is under
+   * `file` (`{name, stored, size, sha256, complete}`), so it can never replace the logger's `name`,
+   * `time` or `msg`.
+   */
   private commit(t: Transfer, complete: boolean): void {
     this.unsettled.delete(t);
     const rec = t.audit?.finish(complete);
-    if (rec) this.shared.logger?.info({ ...rec, msg: undefined }, 'audited file');
+    if (!rec) return;
+    const { app, src, sport, dst, dport } = this.ctx;
+    const file = { name: rec.name, stored: rec.stored, size: rec.size, sha256: rec.sha256, complete: rec.complete };
+    this.shared.logger?.info({ app, src, sport, dst, dport, dir: rec.dir, file }, 'audited file');
   }
 
   private abort(t: Transfer): void {

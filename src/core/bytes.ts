@@ -18,6 +18,11 @@ export function u32be(b: Uint8Array, off: number): number {
   return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
 }
 
+/** Little-endian uint16 at `b[off]` (eD2k and Kad ports). */
+export function u16le(b: Uint8Array, off: number): number {
+  return b[off] | (b[off + 1] << 8);
+}
+
 /** Little-endian uint32 at `b[off]`, as an unsigned number 0..2^32-1. */
 export function u32le(b: Uint8Array, off: number): number {
   return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;

@@ -14,6 +14,17 @@ export const DEFAULTS = Object.freeze({
     failOpen: true,
     /** Netlink socket receive buffer, bytes. */
     rcvbuf: 8 * 1024 * 1024,
+    /**
+     * Seconds between reads of our NFQUEUE rules' packet counters, which tell how many packets the
+     * kernel let through unqueued on a full queue (fail-open; /proc does not count them); 0 = never.
+     */
+    failOpenPollSec: 5,
+    /** Binding: `batch` (p2pgw's addon, src/capture/nfq-batch.ts) or `nfqueue` (the patched npm binding). */
+    binding: 'batch' as 'batch' | 'nfqueue',
+    /** NFQA_CFG_F_GSO: GSO super-packets are queued whole (batch binding). */
+    gso: true,
+    /** Most packets handed to JavaScript per batch (batch binding). */
+    batch: 64,
   }),
   classify: Object.freeze({
     /** Packets per direction looked at before giving up (the kernel queues 2× this per connection). */
@@ -37,8 +48,8 @@ export const DEFAULTS = Object.freeze({
     size: 65536,
     /** Lifetime of a learned endpoint, seconds (refreshed when it is learned again). */
     ttlSec: 1800,
-    /** Where endpoints may be learned from: classified flows, announced listen ports, DHT, trackers, PEX, LSD. */
-    sources: Object.freeze(['flow', 'listen-port', 'dht', 'tracker', 'udp-tracker', 'pex', 'lsd']) as readonly string[],
+    /** Where endpoints may be learned from: classified flows, announced listen ports, DHT, trackers, PEX, LSD, eD2k server source answers and server lists, Kad. */
+    sources: Object.freeze(['flow', 'listen-port', 'dht', 'tracker', 'udp-tracker', 'pex', 'lsd', 'ed2k-server', 'ed2k-serverlist', 'kad']) as readonly string[],
     /**
      * Packets (both directions) of a classified connection still queued to the daemon for learning
      * (tracker and DHT replies follow the packet that classified the flow); 0 = none.
@@ -84,6 +95,11 @@ export const DEFAULTS = Object.freeze({
     scanTimeoutMs: 10000,
     /** Stream bytes kept from before classification, per connection, so inspection starts at byte 0. */
     preBufferBytes: 256 * 1024,
+    /**
+     * An inspected connection whose state was lost (its flow evicted, or the daemon restarted):
+     * `reset` it, or `pass` it uninspected; both counted and logged (src/runtime/lost-state.ts).
+     */
+    lostState: 'reset' as 'reset' | 'pass',
   }),
   keywords: Object.freeze({
     /** Check chat messages / requested file names against the keyword lists. */
@@ -108,8 +124,10 @@ export const DEFAULTS = Object.freeze({
     eicar: true,
     /** Scan buffer per transfer, bytes (1–128 KiB; the thesis found 20–40 KB best). */
     bufferBytes: 32 * 1024,
-    /** Scan worker threads. */
+    /** Scan worker threads (started at the first scan: none while nothing is scanned). */
     workers: 2,
+    /** New threads for scan workers that die, over the daemon's life; then a dead worker's scans fail open. */
+    workerRespawns: 10,
     /** ClamAV `.ndb`/`.hdb`/`.hsb`/`.pat` files or one compiled `.p2pgwdb`, relative to the config file (none). */
     databases: Object.freeze([]) as readonly string[],
     /** Test hook: every scan sleeps this long first, ms. */
@@ -132,9 +150,43 @@ export const DEFAULTS = Object.freeze({
     bufferPacketsPerFlow: 64,
     bufferBytes: 8 * 1024 * 1024,
   }),
+  /**
+   * IPFIX flow export (RFC 7011; src/observe/ipfix/): flow records with application labels to a
+   * collector (nfcapd, nfacctd, …). `run --ipfix` and `replay --ipfix` set the collector too.
+   */
+  flowExport: Object.freeze({
+    /** Collector `HOST:PORT` (IPv6 in brackets); null = no export. */
+    collector: null as string | null,
+    /** `udp` (RFC 7011 §10.3) or `tcp` (§10.4). */
+    transport: 'udp' as 'udp' | 'tcp',
+    /** UDP: Templates and the application table are sent again this often, seconds (§8.4). */
+    templateRefreshSec: 300,
+    /** Observation Domain ID of every Message (0 is reserved, §3.1). */
+    observationDomain: 1,
+    /** A running flow is reported at least this often, seconds (NetFlow's active timeout). */
+    activeTimeoutSec: 300,
+    /** A flow without packets for this long is reported, seconds (NetFlow's inactive timeout). */
+    idleTimeoutSec: 15,
+    /** Flow records waiting to be sent at most; a full queue drops (counter `ipfix_dropped`). */
+    queue: 8192,
+  }),
   status: Object.freeze({
     /** Unix socket `p2pgw status` talks to (mode 0600). */
     socket: '/run/p2pgw.sock',
+  }),
+  /**
+   * Largest input files read whole (src/core/files.ts readRegularFile), bytes: larger ones, and
+   * anything that is not a regular file (FIFO, device, directory), are refused before reading.
+   */
+  files: Object.freeze({
+    /** The YAML config. */
+    maxConfigBytes: 16 * 1024 * 1024,
+    /** One `rules/*.rules` file. */
+    maxRulesBytes: 64 * 1024 * 1024,
+    /** One signature database (`.ndb`, `.hdb`, `.hsb`, `.pat`, `.p2pgwdb`). */
+    maxSignatureBytes: 1024 * 1024 * 1024,
+    /** One capture file given to `replay`, `profile` or `analyze` (held in memory while read; Node's own cap is 2 GiB − 1). */
+    maxCaptureBytes: 2 * 1024 * 1024 * 1024 - 1,
   }),
   log: Object.freeze({
     /** pino level: trace, debug, info, warn, error, fatal. */
@@ -146,11 +198,25 @@ export const DEFAULTS = Object.freeze({
     /** syslog socket path. */
     syslogSocket: '/dev/log',
   }),
+  /** The watchdog process (src/runtime/watchdog.ts): lifts the queue rules while the daemon's main thread is stalled. */
+  watchdog: Object.freeze({
+    /** Heartbeats missing this long, ms, lift the rules (new connections bypass the queue); 0 = no watchdog. */
+    timeoutMs: 1500,
+    /** Interval of heartbeats and of the watchdog's checks, ms; at most a sixth of the timeout is used. */
+    pollMs: 250,
+  }),
   iptables: Object.freeze({
     /** `auto` detects the backend in use; `legacy` or `nft` forces one. */
     backend: 'auto' as 'auto' | 'legacy' | 'nft',
     /** Name of our chains (mangle and filter). */
     chain: 'P2PGW',
+    /**
+     * The bits of the packet mark and connmark that are ours (`iptables.mark_mask`): every mark
+     * p2pgw sets must fit in it, and our rules match, save, restore and set only these bits, so
+     * marks of other tools (mwan3, QoS scripts) in the other bits are neither saved as ours nor
+     * cleared. The default leaves bits 8–31 to them.
+     */
+    markMask: 0xff,
   }),
   /** The `shaping:` section's defaults, and the fixed parts of the HTB tree (layout in src/enforce/tc.ts) and its tuning. */
   shaping: Object.freeze({

@@ -2,13 +2,16 @@
  * Per-packet step timings (`p2pgw run --trace-steps`), the thesis' measurement points M1–M9
  * (§5, Figure 7): decode, flow lookup, order check (reassembly), dissector, matcher, inspect
  * (inspected connections: order check + stream parsing + keywords), verdict, scan per buffer, and
- * the whole packet (callback entry to verdict given). When tracing is off nothing here runs: the
+ * the whole packet (callback entry to verdict given), and batch_verdict (one sample per packet of a
+ * batch: the batch's arrival in JavaScript to the sendmsg that carries its verdict, an upper bound
+ * of the time a packet that is not held waits in user space) and batch_send (per sendmsg of
+ * verdicts, in which the kernel re-injects and forwards the packets). When tracing is off nothing here runs: the
  * pipeline holds `null` and each hook is a single null check.
  *
  * Each step keeps its most recent `window` samples (µs) in a ring; summaries give count, mean and
  * p50/p99 over that window.
  */
-export const STEP_NAMES = ['decode', 'flow_lookup', 'order_check', 'dissector', 'matcher', 'inspect', 'verdict', 'scan_per_buffer', 'packet'] as const;
+export const STEP_NAMES = ['decode', 'flow_lookup', 'order_check', 'dissector', 'matcher', 'inspect', 'verdict', 'scan_per_buffer', 'packet', 'batch_verdict', 'batch_send'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 export interface StepSummary {

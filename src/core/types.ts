@@ -38,11 +38,13 @@ export interface StreamConsumer {
 /**
  * How a classification was reached (as nDPI reports its confidence): a literal `signature` matched
  * and the dissector confirmed it; the protocol's `structure` alone (message sizes, order, header
- * fields, byte statistics: uTP, MSE/PE); a known peer `endpoint` (learned from DHT, trackers, PEX,
- * LSD or earlier flows); the `host-heuristic` (the inside host was seen doing P2P); a P2P service's
+ * fields, byte statistics: uTP, MSE/PE, eMule obfuscation); `decryption` of an obfuscated
+ * handshake with a key learned from plaintext (eMule obfuscation keyed by a user hash from a source
+ * answer); a known peer `endpoint` (learned from DHT, trackers, PEX, LSD, eD2k source answers, Kad
+ * or earlier flows); the `host-heuristic` (the inside host was seen doing P2P); a P2P service's
  * `hostname` (DNS query, HTTP Host, TLS SNI).
  */
-export type DetectMethod = 'signature' | 'structure' | 'endpoint' | 'host-heuristic' | 'hostname';
+export type DetectMethod = 'signature' | 'structure' | 'decryption' | 'endpoint' | 'host-heuristic' | 'hostname';
 
 /** One flight of a TCP connection: a maximal run of in-order payload bytes sent by one side. */
 export interface Flight {

@@ -1,5 +1,5 @@
 /** Public face of the packet decoder (src/decode). */
-export { decodeIp, DECODE_EVENTS, type DecodeOptions } from './ip.js';
+export { decodeIp, DECODE_EVENTS, VERIFY, NO_VERIFY, type DecodeOptions } from './ip.js';
 export { formatIpv4, formatIpv6 } from './addr.js';
 export {
   sumWords,

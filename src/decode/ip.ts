@@ -16,6 +16,10 @@ export interface DecodeOptions {
   verifyChecksums?: boolean;
 }
 
+/** Reusable options objects (no allocation per packet): verify checksums, or not. */
+export const VERIFY: DecodeOptions = Object.freeze({ verifyChecksums: true });
+export const NO_VERIFY: DecodeOptions = Object.freeze({ verifyChecksums: false });
+
 /**
  * Decodes the IP packet starting at `buf[0]`: the version nibble picks IPv4 (RFC 791) or IPv6
  * (RFC 8200), then TCP (RFC 9293) or UDP (RFC 768) is decoded. Bytes past the IP length are

@@ -1,7 +1,6 @@
 /**
  * IPv4 header decoding (RFC 791) for decodeIp. Never throws; bad input gives a named event.
  */
-import { formatIpv4 } from './addr.js';
 import { foldSum, pseudoSumV4, sumWords } from './checksum.js';
 import { decodeL4 } from './l4.js';
 import { IPPROTO_TCP, IPPROTO_UDP, type DecodeResult } from './types.js';
@@ -40,5 +39,5 @@ export function decodeIpv4(buf: Uint8Array, verify: boolean): DecodeResult {
   if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return { ok: false, event: 'not_tcp_udp', ignorable: true };
   const more = (buf[6] & 0x20) !== 0;
   const pseudoBase = verify && !more ? pseudoSumV4(buf, 12, 16, proto, 0) : -1;
-  return decodeL4(buf, 4, formatIpv4(buf, 12), formatIpv4(buf, 16), proto, hl, total, total, more, pseudoBase);
+  return decodeL4(buf, 4, 12, proto, hl, total, total, more, pseudoBase);
 }

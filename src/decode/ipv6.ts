@@ -2,7 +2,6 @@
  * IPv6 header and extension-header decoding (RFC 8200) for decodeIp. Never throws; bad input
  * gives a named event.
  */
-import { formatIpv6 } from './addr.js';
 import { pseudoSumV6 } from './checksum.js';
 import { decodeL4 } from './l4.js';
 import { IPPROTO_TCP, IPPROTO_UDP, type DecodeResult } from './types.js';
@@ -72,7 +71,7 @@ export function decodeIpv6(buf: Uint8Array, verify: boolean): DecodeResult {
     off += hlen;
   }
   const pseudoBase = verify && !fragment ? pseudoSumV6(buf, 8, dstOff, nh, 0) : -1;
-  return decodeL4(buf, 6, formatIpv6(buf, 8), formatIpv6(buf, 24), nh, off, end, end, fragment, pseudoBase);
+  return decodeL4(buf, 6, 8, nh, off, end, end, fragment, pseudoBase);
 }
 
 /**

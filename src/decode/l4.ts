@@ -3,14 +3,18 @@
  * already checked: `buf[l4Off, l4End)` is the transport segment as the IP header bounds it.
  * Never throws; bad input gives a named event.
  */
+import { formatIpv4, formatIpv6 } from './addr.js';
 import { foldSum, sumWords } from './checksum.js';
+import { flowKeyOf } from './key.js';
 import { IPPROTO_TCP, IPPROTO_UDP, type DecodeResult } from './types.js';
 
 /**
  * Decodes the TCP or UDP header of a packet whose IP layer is already decoded.
  *
  * - `buf[l4Off, l4End)`: the transport bytes (offsets in bytes into the IP packet `buf`).
- * - `family`, `src`, `dst`, `ipLen`: copied into the result as the IP layer found them.
+ * - `family`, `ipLen`: copied into the result as the IP layer found them; `srcOff`: where the
+ *   source address is (the destination follows it: IPv4 12/16, IPv6 8/24), formatted into
+ *   `src`/`dst` and read into the binary flow key (./key.ts).
  * - `proto`: 6 (TCP) or 17 (UDP).
  * - `fragment`: true for a first fragment with more to come (RFC 791 MF, RFC 8200 §4.5 M): ports
  *   are decoded when the fragment holds them, lengths are not checked against the whole datagram
@@ -27,8 +31,7 @@ import { IPPROTO_TCP, IPPROTO_UDP, type DecodeResult } from './types.js';
 export function decodeL4(
   buf: Uint8Array,
   family: 4 | 6,
-  src: string,
-  dst: string,
+  srcOff: number,
   proto: number,
   l4Off: number,
   l4End: number,
@@ -40,25 +43,27 @@ export function decodeL4(
   if (proto === IPPROTO_TCP) {
     if (avail < 20) {
       // A tiny first fragment (RFC 1858): ports only; callers see `fragment`.
-      if (fragment && avail >= 4) return portsOnly(buf, family, src, dst, proto, l4Off, l4End, ipLen);
+      if (fragment && avail >= 4) return portsOnly(buf, family, srcOff, proto, l4Off, l4End, ipLen);
       return { ok: false, event: 'tcp_truncated' };
     }
     const hlen = (buf[l4Off + 12] >> 4) * 4;
     if (hlen < 20) return { ok: false, event: 'tcp_bad_offset' };
     if (hlen > avail) {
-      if (fragment) return portsOnly(buf, family, src, dst, proto, l4Off, l4End, ipLen);
+      if (fragment) return portsOnly(buf, family, srcOff, proto, l4Off, l4End, ipLen);
       return { ok: false, event: 'tcp_bad_offset' };
     }
     if (!fragment && pseudoBase >= 0) {
       const s = sumWords(buf, l4Off, l4End, pseudoBase + (avail >>> 16) + (avail & 0xffff));
       if (foldSum(s) !== 0xffff) return { ok: false, event: 'tcp_bad_checksum' };
     }
+    const sport = (buf[l4Off] << 8) | buf[l4Off + 1];
+    const dport = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
+    const { key, fwd } = flowKeyOf(buf, srcOff, family === 4 ? 4 : 16, sport, dport, proto);
     return {
       ok: true,
       pkt: {
-        family, src, dst, proto, l4: 'tcp',
-        sport: (buf[l4Off] << 8) | buf[l4Off + 1],
-        dport: (buf[l4Off + 2] << 8) | buf[l4Off + 3],
+        family, src: addr(buf, family, srcOff), dst: addr(buf, family, srcOff + (family === 4 ? 4 : 16)), proto, l4: 'tcp',
+        sport, dport, key, fwd,
         ipLen,
         seq: ((buf[l4Off + 4] << 24) | (buf[l4Off + 5] << 16) | (buf[l4Off + 6] << 8) | buf[l4Off + 7]) >>> 0,
         ack: ((buf[l4Off + 8] << 24) | (buf[l4Off + 9] << 16) | (buf[l4Off + 10] << 8) | buf[l4Off + 11]) >>> 0,
@@ -69,7 +74,7 @@ export function decodeL4(
     };
   }
   if (proto === IPPROTO_UDP) {
-    if (fragment && avail >= 4 && avail < 8) return portsOnly(buf, family, src, dst, proto, l4Off, l4End, ipLen);
+    if (fragment && avail >= 4 && avail < 8) return portsOnly(buf, family, srcOff, proto, l4Off, l4End, ipLen);
     if (avail < 8) return { ok: false, event: 'udp_truncated' };
     const ulen = (buf[l4Off + 4] << 8) | buf[l4Off + 5];
     let end = l4End;
@@ -88,12 +93,14 @@ export function decodeL4(
         }
       }
     }
+    const sport = (buf[l4Off] << 8) | buf[l4Off + 1];
+    const dport = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
+    const { key, fwd } = flowKeyOf(buf, srcOff, family === 4 ? 4 : 16, sport, dport, proto);
     return {
       ok: true,
       pkt: {
-        family, src, dst, proto, l4: 'udp',
-        sport: (buf[l4Off] << 8) | buf[l4Off + 1],
-        dport: (buf[l4Off + 2] << 8) | buf[l4Off + 3],
+        family, src: addr(buf, family, srcOff), dst: addr(buf, family, srcOff + (family === 4 ? 4 : 16)), proto, l4: 'udp',
+        sport, dport, key, fwd,
         ipLen, seq: 0, ack: 0, flags: 0,
         payload: buf.subarray(l4Off + 8, end),
         fragment,
@@ -107,20 +114,24 @@ export function decodeL4(
 function portsOnly(
   buf: Uint8Array,
   family: 4 | 6,
-  src: string,
-  dst: string,
+  srcOff: number,
   proto: number,
   l4Off: number,
   l4End: number,
   ipLen: number,
 ): DecodeResult {
+  const sport = (buf[l4Off] << 8) | buf[l4Off + 1];
+  const dport = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
+  const { key, fwd } = flowKeyOf(buf, srcOff, family === 4 ? 4 : 16, sport, dport, proto);
   return {
     ok: true,
     pkt: {
-      family, src, dst, proto, l4: proto === IPPROTO_TCP ? 'tcp' : 'udp',
-      sport: (buf[l4Off] << 8) | buf[l4Off + 1],
-      dport: (buf[l4Off + 2] << 8) | buf[l4Off + 3],
+      family, src: addr(buf, family, srcOff), dst: addr(buf, family, srcOff + (family === 4 ? 4 : 16)), proto, l4: proto === IPPROTO_TCP ? 'tcp' : 'udp',
+      sport, dport, key, fwd,
       ipLen, seq: 0, ack: 0, flags: 0, payload: buf.subarray(l4End, l4End), fragment: true,
     },
   };
 }
+
+/** Text of the address at `buf[off]` (IPv4 dotted quad, IPv6 RFC 5952). */
+const addr = (buf: Uint8Array, family: 4 | 6, off: number): string => (family === 4 ? formatIpv4(buf, off) : formatIpv6(buf, off));

@@ -38,6 +38,13 @@ export interface DecodedPacket {
   payload: Uint8Array;
   /** True when the packet is a non-first IP fragment or otherwise has no transport header we can use. */
   fragment: boolean;
+  /**
+   * Binary 5-tuple key, the same for both directions (./key.ts), and whether this packet's source
+   * is its first endpoint. Set by the decoder; absent on hand-built packets (flowKey then falls
+   * back to a text key).
+   */
+  key?: string;
+  fwd?: boolean;
 }
 
 /**

@@ -13,11 +13,12 @@
  * flushes our chains, fills them and inserts the jump rules that `-C` reports absent, atomically per
  * table. Removal deletes every jump (repeating -D while -C finds one), then flushes and deletes the chains.
  */
-import { readFileSync } from 'node:fs';
 import { P2pgwError } from '../core/errors.js';
 import { detectBackend, run, type Backend, type Family, type NetnsOpt, type RunResult } from './backend.js';
+import { diagnose } from './iptables-diagnose.js';
 
 export { detectBackend, type Backend, type BackendName, type Family } from './backend.js';
+export { diagnose, featuresOf, type ProcLists } from './iptables-diagnose.js';
 
 export interface RuleOptions {
   /** Our chain name (same in both tables). */
@@ -39,6 +40,12 @@ export interface RuleOptions {
   killMark?: number;
   /** Learning window: connections with these connmarks stay queued up to `packets` packets (both directions). */
   learning?: { marks: { mark: number }[]; packets: number };
+  /**
+   * The bits of nfmark/connmark that are ours (`iptables.mark_mask`; absent = all 32): every match
+   * is `--mark X/MASK`, the save and restore copy only these bits (`--nfmask/--ctmask`), so other
+   * tools' marks (mwan3, QoS) are neither saved as ours nor cleared. Every mark must fit in it.
+   */
+  markMask?: number;
   family: Family;
 }
 
@@ -78,8 +85,11 @@ export function validateRuleOptions(o: Omit<RuleOptions, 'family'>): void {
   }
   const lp = o.learning?.packets ?? 0;
   if (!Number.isInteger(lp) || lp < 0 || lp > 1_000_000) bad(`invalid learning window ${lp} packets (0-1000000)`);
+  const mask = o.markMask ?? 0xffffffff;
+  if (!Number.isInteger(mask) || mask < 1 || mask > 0xffffffff) bad(`invalid mark mask ${mask} (1-0xffffffff)`);
   for (const b of [...o.blocked, ...(o.inspected ?? []), ...(o.learning?.marks ?? []), ...(o.killMark ? [{ mark: o.killMark }] : [])]) {
     if (!Number.isInteger(b.mark) || b.mark < 1 || b.mark > 0xffffffff) bad(`invalid blocked mark ${b.mark} (1-0xffffffff; 0 means unclassified)`);
+    if ((b.mark & ~mask) >>> 0) bad(`mark ${hex(b.mark)} does not fit the mark mask ${hex(mask)}`);
   }
 }
 
@@ -91,11 +101,15 @@ export function buildRules(opts: RuleOptions): TableRules[] {
   const target = n > 1
     ? ['-j', 'NFQUEUE', '--queue-balance', `${opts.queueNum}:${opts.queueNum + n - 1}`, '--queue-bypass']
     : ['-j', 'NFQUEUE', '--queue-num', String(opts.queueNum), '--queue-bypass'];
-  const mangle: string[][] = [['-A', chain, '-m', 'mark', '!', '--mark', '0x0', '-j', 'CONNMARK', '--save-mark']];
+  const mask = (opts.markMask ?? 0xffffffff) >>> 0;
+  // `--mark X/MASK` and `--nfmask/--ctmask MASK` with a mask; the plain forms when all 32 bits are ours.
+  const mm = (mark: number): string => (mask === 0xffffffff ? hex(mark) : `${hex(mark)}/${hex(mask)}`);
+  const copyBits = mask === 0xffffffff ? [] : ['--nfmask', hex(mask), '--ctmask', hex(mask)];
+  const mangle: string[][] = [['-A', chain, '-m', 'mark', '!', '--mark', mm(0), '-j', 'CONNMARK', '--save-mark', ...copyBits]];
   for (const proto of ['tcp', 'udp']) {
     mangle.push([
       '-A', chain, '-p', proto,
-      '-m', 'connmark', '--mark', '0x0',
+      '-m', 'connmark', '--mark', mm(0),
       '-m', 'connbytes', '--connbytes', `0:${2 * opts.classifyPackets}`, '--connbytes-mode', 'packets', '--connbytes-dir', 'both',
       ...target,
     ]);
@@ -105,29 +119,30 @@ export function buildRules(opts: RuleOptions): TableRules[] {
   const lw = opts.learning ?? { marks: [], packets: 0 };
   for (const mark of lw.packets ? [...new Set(lw.marks.map((b) => b.mark))] : []) {
     const window = ['-m', 'connbytes', '--connbytes', `0:${lw.packets}`, '--connbytes-mode', 'packets', '--connbytes-dir', 'both'];
-    mangle.push(['-A', chain, '-m', 'connmark', '--mark', hex(mark), '-m', 'mark', '--mark', '0x0', ...window, ...target]);
+    mangle.push(['-A', chain, '-m', 'connmark', '--mark', mm(mark), '-m', 'mark', '--mark', mm(0), ...window, ...target]);
   }
-  // Inspected applications: every packet goes to the daemon, in both directions. Only packets whose
-  // nfmark is still 0: the daemon's NF_REPEAT re-injects a packet with the mark set, and it must not
-  // be queued again.
-  for (const mark of [...new Set((opts.inspected ?? []).map((b) => b.mark))]) {
-    mangle.push([
-      '-A', chain, '-m', 'connmark', '--mark', hex(mark), '-m', 'mark', '--mark', '0x0',
-      ...target,
-    ]);
+  // Inspected applications: every packet goes to the daemon, in both directions, with the connmark
+  // restored into its nfmark, so the daemon knows that a packet of a flow it has no state for was
+  // being inspected (src/runtime/lost-state.ts). Packets the daemon re-injected (NF_REPEAT, nfmark
+  // set: also the restored ones it passes with their mark) return first, never to be queued again.
+  const inspected = [...new Set((opts.inspected ?? []).map((b) => mm(b.mark)))];
+  if (inspected.length) mangle.push(['-A', chain, '-m', 'mark', '!', '--mark', mm(0), '-j', 'RETURN']);
+  for (const m of inspected) {
+    mangle.push(['-A', chain, '-m', 'connmark', '--mark', m, '-m', 'mark', '--mark', mm(0), '-j', 'CONNMARK', '--restore-mark', ...copyBits]);
+    mangle.push(['-A', chain, '-m', 'connmark', '--mark', m, '-m', 'mark', '--mark', m, ...target]);
   }
   const filter: string[][] = [];
   if (opts.killMark) {
     // A killed connection: the daemon's RST (built from the offending packet) reaches its receiver;
     // any other packet, from either end, is rejected with a reset.
-    const k = hex(opts.killMark);
+    const k = mm(opts.killMark);
     filter.push(['-A', chain, '-p', 'tcp', '--tcp-flags', 'RST', 'RST', '-m', 'connmark', '--mark', k, '-j', 'ACCEPT']);
     filter.push(['-A', chain, '-p', 'tcp', '-m', 'connmark', '--mark', k, '-j', 'REJECT', '--reject-with', 'tcp-reset']);
     filter.push(['-A', chain, '-p', 'udp', '-m', 'connmark', '--mark', k, '-j', 'DROP']);
   }
   for (const mark of [...new Set(opts.blocked.map((b) => b.mark))]) {
-    filter.push(['-A', chain, '-p', 'tcp', '-m', 'connmark', '--mark', hex(mark), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
-    filter.push(['-A', chain, '-p', 'udp', '-m', 'connmark', '--mark', hex(mark), '-j', 'DROP']);
+    filter.push(['-A', chain, '-p', 'tcp', '-m', 'connmark', '--mark', mm(mark), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+    filter.push(['-A', chain, '-p', 'udp', '-m', 'connmark', '--mark', mm(mark), '-j', 'DROP']);
   }
   return [
     { table: 'mangle', hook: 'FORWARD', rules: mangle },
@@ -302,95 +317,4 @@ export async function listOurRules(backend: Backend, opts: NetnsOpt & { chain?: 
     }
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Diagnosis of a failed restore: which kernel match/target or userspace extension is missing.
-
-interface Feature {
-  kind: 'match' | 'target';
-  name: string;
-  module: (f: Family) => string;
-}
-
-const FEATURES: Record<string, Feature> = {
-  mark: { kind: 'match', name: 'mark', module: () => 'xt_mark' },
-  connmark: { kind: 'match', name: 'connmark', module: () => 'xt_connmark' },
-  connbytes: { kind: 'match', name: 'connbytes', module: () => 'xt_connbytes' },
-  tcp: { kind: 'match', name: 'tcp', module: () => 'xt_tcpudp' },
-  udp: { kind: 'match', name: 'udp', module: () => 'xt_tcpudp' },
-  CONNMARK: { kind: 'target', name: 'CONNMARK', module: () => 'xt_connmark' },
-  NFQUEUE: { kind: 'target', name: 'NFQUEUE', module: () => 'xt_NFQUEUE (and nfnetlink_queue)' },
-  REJECT: { kind: 'target', name: 'REJECT', module: (f) => (f === 4 ? 'ipt_REJECT' : 'ip6t_REJECT') },
-};
-
-/** Matches and targets a rule argv uses (`-m x`, `-p tcp`, `-j X`). */
-export function featuresOf(rule: readonly string[]): Feature[] {
-  const out: Feature[] = [];
-  for (let i = 0; i < rule.length - 1; i++) {
-    const f = ['-m', '-p', '-j'].includes(rule[i]) ? FEATURES[rule[i + 1]] : undefined;
-    if (f && !out.includes(f)) out.push(f);
-  }
-  return out;
-}
-
-/** Names the kernel knows right now (`/proc/net/ip_tables_matches` etc.; modules load on first use). */
-export type ProcLists = { matches: Set<string>; targets: Set<string> } | null;
-
-function readProcLists(family: Family): ProcLists {
-  const p = family === 4 ? 'ip' : 'ip6';
-  try {
-    const read = (k: string): Set<string> =>
-      new Set(readFileSync(`/proc/net/${p}_tables_${k}`, 'utf8').split('\n').map((s) => s.trim()).filter(Boolean));
-    return { matches: read('matches'), targets: read('targets') };
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Turns a failed `*-restore` into an error: MISSING_FEATURE when an iptables extension cannot be
- * loaded (`Couldn't load match 'connbytes'`) or the kernel lacks a match/target the failing rule
- * (or table) uses; IPTABLES otherwise. Both carry the command, its stderr and the failing rule.
- */
-export function diagnose(r: RunResult, input: string, backend: Pick<Backend, 'backend'>, family: Family, proc: ProcLists = readProcLists(family)): P2pgwError {
-  const lines = input.split('\n');
-  const lineNo = Number(/line:? (\d+)/.exec(r.stderr)?.[1] ?? 0);
-  let rule = lineNo > 0 ? lines[lineNo - 1] ?? '' : '';
-  if (!rule.startsWith('-')) {
-    // Legacy restore reports kernel errors at COMMIT: consider every rule of that table.
-    let start = lineNo - 1;
-    while (start > 0 && !lines[start].startsWith('*')) start--;
-    rule = lineNo > 0 ? lines.slice(start, lineNo).filter((l) => l.startsWith('-A ')).join(' ') : '';
-  }
-  const base = `${r.cmd} < (generated IPv${family} ruleset) failed (exit ${r.code}):\n${r.stderr.trim()}${
-    rule ? `\nfailing rule: ${lines[lineNo - 1]?.startsWith('-') ? rule : `(table committed at line ${lineNo})`}` : ''
-  }\nruleset:\n${input}`;
-
-  const ext = /Couldn't load (match|target) `([^']+)'/.exec(r.stderr);
-  if (ext) {
-    const [, kind, name] = ext;
-    return new P2pgwError(
-      'P2PGW_ERR_MISSING_FEATURE',
-      `the iptables ${kind} extension '${name}' is missing (userspace library libxt_${name}.so${family === 6 ? ` or libip6t_${name}.so` : ''}); ` +
-        `install the full iptables package (OpenWrt: iptables-mod-conntrack-extra for connmark/connbytes, iptables-mod-nfqueue for NFQUEUE).\n${base}`,
-    );
-  }
-  const used = featuresOf(rule.split(/\s+/));
-  const absent = proc ? used.filter((f) => !(f.kind === 'match' ? proc.matches : proc.targets).has(f.name)) : [];
-  const kernelErr = /No chain\/target\/match|not supported|missing kernel module|No such file or directory|Protocol not supported|Operation not supported|failed/i.test(r.stderr);
-  if (absent.length > 0 && kernelErr) {
-    const what = absent.map((f) => `${f.kind} ${f.name} (module ${f.module(family)})`).join(', ');
-    const mods = [...new Set(absent.map((f) => f.module(family).split(' ')[0]))];
-    return new P2pgwError(
-      'P2PGW_ERR_MISSING_FEATURE',
-      `the kernel lacks ${what} for IPv${family}: load it with \`modprobe ${mods.join(' && modprobe ')}\` ` +
-        `(OpenWrt: kmod-ipt-conntrack-extra, kmod-ipt-nfqueue${backend.backend === 'nft' ? ', kmod-nft-compat' : ''})` +
-        `${backend.backend === 'nft' ? '; the nft backend also needs nft_compat' : ''}.\n${base}`,
-    );
-  }
-  const hint = backend.backend === 'nft' && /Operation not supported|Protocol not supported/i.test(r.stderr)
-    ? ' (the nft backend needs the nft_compat kernel module: `modprobe nft_compat`)'
-    : '';
-  return new P2pgwError('P2PGW_ERR_IPTABLES', `installing p2pgw rules failed${hint}: ${base}`);
 }

@@ -187,7 +187,12 @@ interface PlanContext {
   leaf: LeafKind;
   classifier: 'classify' | 'fw';
   notices: string[];
+  /** `iptables.mark_mask`: the bits of marks that are ours (0xffffffff: all). */
+  markMask: number;
 }
+
+/** A mark as our rules and the fw filter name it: `0x1`, or `0x1/0xff` with a mask (only those bits are compared or set). */
+const markSpec = (mark: number, mask: number): string => (mask >>> 0 === 0xffffffff ? `0x${hex(mark)}` : `0x${hex(mark)}/0x${hex(mask >>> 0)}`);
 
 /** The shaped applications' rates, by mark. @throws ShapeError (see planShaping) */
 function appRates(apps: readonly ShapedApp[]): AppRate[] {
@@ -250,7 +255,7 @@ function planDevice(role: 'wan' | 'lan', dev: string, link: number, ctx: PlanCon
   classes.push({ classid: classId(D.defaultMinor), minor: D.defaultMinor, role: 'default', app: null, mark: null, rateBps: dRate, ceilBps: dCeil,
     cmd: [...base, 'parent', classId(D.linkMinor), 'classid', classId(D.defaultMinor), ...htbArgs(dRate, dCeil)], leafCmd: leafCmd(D.defaultMinor, dCeil) });
   const filterCmds = ctx.classifier === 'fw'
-    ? apps.map((a) => ['tc', 'filter', 'replace', 'dev', dev, 'parent', `${D.major}:`, 'protocol', 'all', 'prio', '1', 'handle', `0x${hex(a.mark)}`, 'fw', 'classid', classId(a.mark)])
+    ? apps.map((a) => ['tc', 'filter', 'replace', 'dev', dev, 'parent', `${D.major}:`, 'protocol', 'all', 'prio', '1', 'handle', markSpec(a.mark, ctx.markMask), 'fw', 'classid', classId(a.mark)])
     : [];
   return {
     role, dev, direction: role === 'wan' ? 'upload' : 'download', linkBps: link,
@@ -264,8 +269,10 @@ function chainRules(chain: string, devices: readonly DevicePlan[], ctx: PlanCont
   const rules: string[][] = [];
   for (const d of devices) {
     for (const a of ctx.apps) {
-      const target = ctx.classifier === 'classify' ? ['CLASSIFY', '--set-class', classId(a.mark)] : ['MARK', '--set-mark', `0x${hex(a.mark)}`];
-      rules.push(['-A', chain, '-o', d.dev, '-m', 'connmark', '--mark', `0x${hex(a.mark)}`, '-j', ...target]);
+      // With a mark mask, MARK sets only our bits (--set-xmark X/MASK), leaving other tools' marks.
+      const mark = ctx.markMask >>> 0 === 0xffffffff ? ['MARK', '--set-mark', markSpec(a.mark, ctx.markMask)] : ['MARK', '--set-xmark', markSpec(a.mark, ctx.markMask)];
+      const target = ctx.classifier === 'classify' ? ['CLASSIFY', '--set-class', classId(a.mark)] : mark;
+      rules.push(['-A', chain, '-o', d.dev, '-m', 'connmark', '--mark', markSpec(a.mark, ctx.markMask), '-j', ...target]);
     }
   }
   return rules;
@@ -273,7 +280,9 @@ function chainRules(chain: string, devices: readonly DevicePlan[], ctx: PlanCont
 
 /**
  * Computes the shaping setup (pure: no system access). `support` (from detectQdiscSupport) decides
- * the leaf queue and classifier; without it fq_codel and CLASSIFY are assumed.
+ * the leaf queue and classifier; without it fq_codel and CLASSIFY are assumed. `markMask`
+ * (`iptables.mark_mask`, default all 32 bits): the connmark matches, the fw classifier's MARK
+ * (`--set-xmark`) and the fw filter handles (`X/MASK`) use only these bits.
  * Rates: application ceil defaults to its rate (HTB semantics); rates and ceils above the link rate
  * are lowered to it (notice); an oversubscribed link (Σ rates > link) is a notice.
  * @throws ShapeError (P2PGW_ERR_CONFIG) with the key path: bad rate or unit, rate > ceil, bad or
@@ -281,7 +290,7 @@ function chainRules(chain: string, devices: readonly DevicePlan[], ctx: PlanCont
  * @throws P2pgwError P2PGW_ERR_MISSING_FEATURE when `support` says HTB, or every usable leaf queue or
  *   classifier, is missing (naming the kernel option, module and OpenWrt package)
  */
-export function planShaping(input: { shaping: ShapingConfig; apps: readonly ShapedApp[] }, support?: TcSupport): ShapingPlan {
+export function planShaping(input: { shaping: ShapingConfig; apps: readonly ShapedApp[]; markMask?: number }, support?: TcSupport): ShapingPlan {
   const cfg = input.shaping ?? {};
   const notices: string[] = [];
   const chain = cfg.chain ?? DEFAULTS.shaping.chain;
@@ -301,7 +310,7 @@ export function planShaping(input: { shaping: ShapingConfig; apps: readonly Shap
   if (defRate !== null && defCeil !== null && defRate > defCeil) {
     throw new ShapeError('shaping.default', `rate ${formatRate(defRate)} is above ceil ${formatRate(defCeil)}`);
   }
-  const ctx: PlanContext = { apps, defRate, defCeil, leaf, classifier, notices };
+  const ctx: PlanContext = { apps, defRate, defCeil, leaf, classifier, notices, markMask: input.markMask ?? 0xffffffff };
 
   const devices: DevicePlan[] = [];
   const usedDevs = new Map<string, string>();

@@ -29,6 +29,8 @@ export interface EndpointEntry {
   source: string;
   /** Expiry time, seconds (same clock as the packets' timestamps). */
   expires: number;
+  /** A secret of the peer that keys its obfuscated handshakes (eD2k user hash, 16 bytes), if learned. */
+  key: Uint8Array | null;
   /** @internal recency list links */
   prev: EndpointEntry | null;
   /** @internal */
@@ -59,6 +61,15 @@ export interface EndpointStats {
 }
 
 const slot = (port: number, l4: L4): number => port * 2 + (l4 === 'udp' ? 1 : 0);
+
+/** keysFor's answer for an address without keys (shared: asked once per new TCP flow). */
+const NO_KEYS: readonly Uint8Array[] = Object.freeze([]);
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export class EndpointTable {
   private readonly byIp = new Map<string, Map<number, EndpointEntry>>();
@@ -107,8 +118,10 @@ export class EndpointTable {
    * Learns (or refreshes) endpoint `(ip, port, l4)` of application `app`, found by `source`, at
    * time `now` (seconds): it expires at now + ttl and becomes the most recently used entry. A
    * source not enabled, a port outside 1..65535 or an empty address is ignored (returns false).
+   * `secret` (optional, at most 64 bytes kept) is the peer's handshake key material; a later learn without
+   * one keeps the known key.
    */
-  learn(ip: string, port: number, l4: L4, app: string, source: string, now: number): boolean {
+  learn(ip: string, port: number, l4: L4, app: string, source: string, now: number, secret?: Uint8Array): boolean {
     if (!this.accepts(source) || !(port >= 1 && port <= 65535) || ip.length === 0) return false;
     const key = slot(port, l4);
     let inner = this.byIp.get(ip);
@@ -117,7 +130,7 @@ export class EndpointTable {
       this.unlink(e);
     } else {
       if (this.count >= this.opts.size) this.evictOldest();
-      e = { ip, port, l4, app, source, expires: 0, prev: null, next: null };
+      e = { ip, port, l4, app, source, expires: 0, key: null, prev: null, next: null };
       if (!inner) this.byIp.set(ip, (inner = new Map()));
       inner.set(key, e);
       this.count++;
@@ -125,6 +138,7 @@ export class EndpointTable {
     e.app = app;
     e.source = source;
     e.expires = now + this.opts.ttlSec;
+    if (secret && secret.length <= 64) e.key = secret.slice();
     this.pushBack(e);
     this.learnedBy.set(source, (this.learnedBy.get(source) ?? 0) + 1);
     this.counters?.inc(`endpoint_learned_${source}`);
@@ -151,6 +165,29 @@ export class EndpointTable {
     this.hitsBy.set(e.source, (this.hitsBy.get(e.source) ?? 0) + 1);
     this.counters?.inc('endpoint_hits');
     return e;
+  }
+
+  /** True when `ip`:`port`/`l4` has a live entry at `now` (seconds); unlike lookup, counts and moves nothing. */
+  has(ip: string, port: number, l4: L4, now: number): boolean {
+    if (this.count === 0) return false;
+    const e = this.byIp.get(ip)?.get(slot(port, l4));
+    return !!e && now < e.expires;
+  }
+
+  /**
+   * The keys of the live entries of address `ip` (any port and transport) at time `now` (seconds),
+   * without changing recency; at most 8, distinct. Empty when none.
+   */
+  keysFor(ip: string, now: number): readonly Uint8Array[] {
+    const inner = this.count === 0 ? undefined : this.byIp.get(ip);
+    if (!inner) return NO_KEYS;
+    const keys: Uint8Array[] = [];
+    for (const e of inner.values()) {
+      if (!e.key || now >= e.expires || keys.some((k) => sameBytes(k, e.key!))) continue;
+      keys.push(e.key);
+      if (keys.length === 8) break;
+    }
+    return keys;
   }
 
   /** Entries from least to most recently used (tests, debugging). */

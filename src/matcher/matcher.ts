@@ -1,6 +1,12 @@
 /**
  * Multi-pattern byte matcher (v1): the JS boundary of the WebAssembly Aho-Corasick engine in
- * asm/assembly/matcher.ts.
+ * asm/assembly/matcher.ts. Small pattern sets compile to a full DFA (1 KiB per automaton state, one
+ * table load per byte); sets with more than `denseMaxStates` states to the sparse goto/failure form
+ * (about 25 bytes per state: 100,000 keywords of 10 bytes take about 25 MB instead of 1 GB).
+ *
+ * Building and scanning can live in different threads: `Matcher.buildImage` (e.g. in a worker)
+ * returns the built matcher as one transferable image, `Matcher.fromImage` adopts it with one copy.
+ * `Matcher.compile` is both in one call; the build's temporaries die with its throwaway instance.
  *
  * A `Matcher` is a compiled pattern database (one WebAssembly instance, own linear memory). It is
  * shared by any number of `MatchStream`s, one per connection direction; a stream's state is only a
@@ -12,15 +18,10 @@
  * `onMatch` throws, the exception propagates and that stream must be `reset()` before reuse.
  */
 import { ErrorCodes, P2pgwError } from '../core/errors.js';
-import {
-  BLOB_HEADER,
-  BLOB_VERSION,
-  ENTRY_HEADER,
-  FLAG_NOCASE,
-  instantiateMatcher,
-  wasmError,
-  type MatcherExports,
-} from './wasm.js';
+import { instantiateMatcher, wasmError, type MatcherExports } from './wasm.js';
+import { buildImageFromBlob, PatternBlobWriter, type PatternBlob } from './blob.js';
+
+export { PatternBlobWriter, type PatternBlob } from './blob.js';
 
 export interface PatternSpec {
   /** Reported to `onMatch`; need not be unique (duplicates are reported once per spec). */
@@ -39,6 +40,20 @@ export interface MatcherOptions {
   outputCapacity?: number;
   /** Use asm/build/matcher.debug.wasm (default: env P2PGW_WASM_DEBUG=1). */
   debug?: boolean;
+  /** Automata with more states use the sparse form (default 4096, i.e. up to 4 MiB of DFA table). */
+  denseMaxStates?: number;
+}
+
+/** A built matcher as transferable parts (postMessage them with `image.buffer` in the transfer list). */
+export interface MatcherImage {
+  /** Position-independent engine image (asm/assembly/image.ts). */
+  image: Uint8Array;
+  /** Pattern id per pattern index (what onMatch reports). */
+  ids: Float64Array;
+  /** Pattern length per pattern index, bytes. */
+  lens: Int32Array;
+  /** Longest pattern, bytes. */
+  maxPatternLength: number;
 }
 
 export type OnMatch = (id: number, start: number) => void;
@@ -48,8 +63,41 @@ const MAX_INPUT = 64 * 1024;
 /** Input buffer growth step. */
 const INPUT_STEP = 4096;
 const DEFAULT_OUTPUT_CAPACITY = 4096;
-/** Keep state ids (stored as id << 8 in an i32) and the 1 KiB-per-state table addressable. */
-const MAX_TOTAL_PATTERN_BYTES = (1 << 21) - 2;
+/** Total pattern bytes (about the state count): 16 MiB, i.e. at most about 400 MB of sparse automaton. */
+const MAX_TOTAL_PATTERN_BYTES = 1 << 24;
+const DEFAULT_DENSE_MAX_STATES = 4096;
+
+function checkOutputCapacity(options: MatcherOptions): void {
+  const oc = options.outputCapacity;
+  if (oc !== undefined && (!Number.isInteger(oc) || oc < 1 || oc > 1 << 24)) {
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_USAGE, 'outputCapacity must be an integer in [1, 2^24]');
+  }
+}
+
+/**
+ * A fresh instance with room for `img`'s image: returns it and the image's address (the caller
+ * copies the image there, then calls load).
+ * @throws P2pgwError(P2PGW_ERR_WASM) for ids that do not match the image, or out of memory
+ */
+function stageImage(img: MatcherImage, debug?: boolean): { ex: MatcherExports; ptr: number } {
+  const { image, ids, lens } = img;
+  if (image.length < 16 || new DataView(image.buffer, image.byteOffset, image.length).getUint32(12, true) !== ids.length || lens.length !== ids.length) {
+    throw new P2pgwError(ErrorCodes.P2PGW_ERR_WASM, 'matcher image does not match its pattern ids');
+  }
+  const ex = instantiateMatcher(debug);
+  const ptr = ex.alloc(image.length) >>> 0;
+  if (ptr === 0) throw wasmError(-1, 'alloc');
+  return { ex, ptr };
+}
+
+/** load_image of a staged, copied image. @throws P2pgwError(P2PGW_ERR_WASM) if it does not load */
+function loadStaged(ex: MatcherExports, ptr: number, len: number): void {
+  const rc = ex.load_image(ptr, len);
+  if (rc !== 0) throw wasmError(rc, 'load_image');
+}
+
+/** Bytes copied per event-loop turn by `Matcher.fromImageAsync` (256 KiB: a few ms of first writes to fresh pages). */
+const ASYNC_SLICE = 1 << 18;
 
 /** Mutable scan position of one stream: automaton states and absolute offset. */
 class StreamState {
@@ -77,38 +125,17 @@ class Engine {
   private u8: Uint8Array;
   private i32: Int32Array;
 
-  constructor(patterns: readonly PatternSpec[], options: MatcherOptions) {
-    const n = patterns.length;
-    this.ids = new Float64Array(n);
-    this.lens = new Int32Array(n);
-    let blobLen = BLOB_HEADER;
-    for (let k = 0; k < n; k++) {
-      const p = patterns[k];
-      this.ids[k] = p.id;
-      this.lens[k] = p.bytes.length;
-      blobLen += ENTRY_HEADER + p.bytes.length;
-    }
-    this.ex = instantiateMatcher(options.debug);
-    const blob = this.ex.alloc(blobLen) >>> 0;
-    if (blob === 0) throw wasmError(-1, 'alloc');
-    this.u8 = new Uint8Array(this.ex.memory.buffer);
-    this.i32 = new Int32Array(this.ex.memory.buffer);
-    const dv = new DataView(this.ex.memory.buffer);
-    dv.setUint32(blob, BLOB_VERSION, true);
-    dv.setUint32(blob + 4, n, true);
-    let pos = blob + BLOB_HEADER;
-    for (const p of patterns) {
-      dv.setUint32(pos, p.bytes.length, true);
-      dv.setUint32(pos + 4, p.nocase === true ? FLAG_NOCASE : 0, true);
-      this.u8.set(p.bytes, pos + ENTRY_HEADER);
-      pos += ENTRY_HEADER + p.bytes.length;
-    }
-    const rc = this.ex.build(blob, blobLen);
-    if (rc !== 0) throw wasmError(rc, 'build');
-    const maxOut = this.ex.max_out();
+  /** `ex`: an instance that has loaded the image of `img` (stageImage + load_image). */
+  constructor(ex: MatcherExports, img: MatcherImage, options: MatcherOptions) {
+    this.ids = img.ids;
+    this.lens = img.lens;
+    this.ex = ex;
+    this.u8 = new Uint8Array(ex.memory.buffer);
+    this.i32 = new Int32Array(ex.memory.buffer);
+    const maxOut = ex.max_out();
     const wanted = options.outputCapacity ?? DEFAULT_OUTPUT_CAPACITY;
     this.outCap = Math.max(1, maxOut, wanted);
-    this.outPtr = this.ex.alloc(this.outCap * 8) >>> 0;
+    this.outPtr = ex.alloc(this.outCap * 8) >>> 0;
     if (this.outPtr === 0) throw wasmError(-1, 'alloc');
     this.refresh();
   }
@@ -176,7 +203,7 @@ class Engine {
 export class Matcher {
   readonly patternCount: number;
   readonly maxPatternLength: number;
-  /** Automaton states (case-sensitive + case-insensitive); the table takes 1 KiB per state. */
+  /** Automaton states (case-sensitive + case-insensitive): 1 KiB each dense, about 25 bytes sparse. */
   readonly stateCount: number;
   readonly #engine: Engine;
 
@@ -189,10 +216,20 @@ export class Matcher {
 
   /** Compiles a pattern database. Throws P2pgwError(P2PGW_ERR_PATTERN) on invalid patterns. */
   static compile(patterns: readonly PatternSpec[], options: MatcherOptions = {}): Matcher {
+    return Matcher.fromImage(Matcher.buildImage(patterns, options), options);
+  }
+
+  /**
+   * Validates and compiles `patterns` into a transferable image (no instance is kept: the build's
+   * temporaries are freed with its throwaway instance). Safe to call in a worker thread.
+   * @throws P2pgwError(P2PGW_ERR_PATTERN) on invalid patterns or a set too large;
+   *   P2pgwError(P2PGW_ERR_USAGE) on bad options; P2pgwError(P2PGW_ERR_WASM) when memory runs out
+   */
+  static buildImage(patterns: readonly PatternSpec[], options: MatcherOptions = {}): MatcherImage {
+    checkOutputCapacity(options);
     if (!Array.isArray(patterns)) {
       throw new P2pgwError(ErrorCodes.P2PGW_ERR_PATTERN, 'patterns must be an array');
     }
-    let maxLen = 0;
     let total = 0;
     patterns.forEach((p, k) => {
       if (p === null || typeof p !== 'object') {
@@ -210,7 +247,6 @@ export class Matcher {
       if (p.nocase !== undefined && typeof p.nocase !== 'boolean') {
         throw new P2pgwError(ErrorCodes.P2PGW_ERR_PATTERN, `pattern #${k} (id ${p.id}): nocase must be a boolean`);
       }
-      maxLen = Math.max(maxLen, p.bytes.length);
       total += p.bytes.length;
     });
     if (total > MAX_TOTAL_PATTERN_BYTES) {
@@ -219,11 +255,63 @@ export class Matcher {
         `pattern set too large: ${total} bytes (limit ${MAX_TOTAL_PATTERN_BYTES})`,
       );
     }
-    const oc = options.outputCapacity;
-    if (oc !== undefined && (!Number.isInteger(oc) || oc < 1 || oc > 1 << 24)) {
-      throw new P2pgwError(ErrorCodes.P2PGW_ERR_USAGE, 'outputCapacity must be an integer in [1, 2^24]');
+    const w = new PatternBlobWriter();
+    for (const p of patterns) w.add(p.id, p.bytes, p.nocase === true);
+    return Matcher.buildBlobImage(w.finish(), options);
+  }
+
+  /**
+   * `buildImage` for patterns already in blob form (PatternBlobWriter: many patterns, no object
+   * per pattern). Checks the total size and the options; the engine checks the rest.
+   * @throws as buildImage
+   */
+  static buildBlobImage(pb: PatternBlob, options: MatcherOptions = {}): MatcherImage {
+    checkOutputCapacity(options);
+    if (pb.totalBytes > MAX_TOTAL_PATTERN_BYTES) {
+      throw new P2pgwError(ErrorCodes.P2PGW_ERR_PATTERN, `pattern set too large: ${pb.totalBytes} bytes (limit ${MAX_TOTAL_PATTERN_BYTES})`);
     }
-    return new Matcher(new Engine(patterns, options), patterns.length, maxLen);
+    const dm = options.denseMaxStates ?? DEFAULT_DENSE_MAX_STATES;
+    if (!Number.isInteger(dm) || dm < 0 || dm > 1 << 21) {
+      throw new P2pgwError(ErrorCodes.P2PGW_ERR_USAGE, 'denseMaxStates must be an integer in [0, 2^21]');
+    }
+    const image = buildImageFromBlob(pb.blob, dm, options.debug);
+    return { image, ids: pb.ids, lens: pb.lens, maxPatternLength: pb.maxPatternLength };
+  }
+
+  /**
+   * Adopts a matcher built by `buildImage` (in this thread or another): one instance, one copy of
+   * the image; only `outputCapacity` and `debug` of `options` apply.
+   * @throws P2pgwError(P2PGW_ERR_WASM) for an image that does not load
+   */
+  static fromImage(img: MatcherImage, options: MatcherOptions = {}): Matcher {
+    checkOutputCapacity(options);
+    const { ex, ptr } = stageImage(img, options.debug);
+    new Uint8Array(ex.memory.buffer).set(img.image, ptr);
+    loadStaged(ex, ptr, img.image.length);
+    return new Matcher(new Engine(ex, img, options), img.ids.length, img.maxPatternLength);
+  }
+
+  /**
+   * `fromImage` that copies the image 256 KiB per event-loop turn, so that adopting a big matcher
+   * (tens of MB, first writes to fresh pages) never holds the thread for long: what a reload uses
+   * while packets are being judged.
+   * @throws (rejects with) what fromImage throws
+   */
+  static async fromImageAsync(img: MatcherImage, options: MatcherOptions = {}): Promise<Matcher> {
+    checkOutputCapacity(options);
+    const { ex, ptr } = stageImage(img, options.debug);
+    const image = img.image;
+    for (let off = 0; off < image.length; off += ASYNC_SLICE) {
+      new Uint8Array(ex.memory.buffer).set(image.subarray(off, off + ASYNC_SLICE), ptr + off);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    loadStaged(ex, ptr, image.length);
+    return new Matcher(new Engine(ex, img, options), img.ids.length, img.maxPatternLength);
+  }
+
+  /** Bytes of linear memory of this matcher's instance (automata, buffers). */
+  get memoryBytes(): number {
+    return this.#engine.ex.memory.buffer.byteLength;
   }
 
   newStream(): MatchStream {

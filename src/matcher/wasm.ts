@@ -135,7 +135,7 @@ export function returnCodeError(name: WasmName, code: number, what: string, text
 // ---- The matcher module (asm/assembly/matcher.ts) ----
 
 /** ABI version the JS side speaks; must equal the module's `abi_version()`. */
-export const MATCHER_ABI_VERSION = 1;
+export const MATCHER_ABI_VERSION = 2;
 
 /** Blob format (see asm/assembly/codes.ts). */
 export const BLOB_VERSION = 1;
@@ -155,6 +155,7 @@ export const WasmCodes = Object.freeze({
   ERR_OUT_TOO_SMALL: -7,
   ERR_TOO_MANY_STATES: -8,
   ERR_BAD_ARG: -9,
+  ERR_BAD_IMAGE: -10,
 } as const);
 
 const CODE_TEXT: Record<number, string> = {
@@ -167,6 +168,7 @@ const CODE_TEXT: Record<number, string> = {
   [-7]: 'output buffer smaller than max_out()',
   [-8]: 'too many automaton states',
   [-9]: 'invalid argument',
+  [-10]: 'malformed matcher image',
 };
 
 /** Raw exports of one matcher instance. All numbers are i32; pointers may need `>>> 0`. */
@@ -175,9 +177,19 @@ export interface MatcherExports {
   abi_version(): number;
   alloc(size: number): number;
   input_reserve(size: number): number;
+  /** Automata with more states than this use the sparse form (call before build). */
+  set_dense_max(states: number): void;
   build(ptr: number, len: number): number;
+  /** Copies the built matcher into one position-independent image (image_ptr, image_len). */
+  export_image(): number;
+  image_ptr(): number;
+  image_len(): number;
+  /** Adopts an image copied to `ptr` (16-byte aligned) instead of building. */
+  load_image(ptr: number, len: number): number;
   max_out(): number;
   state_count(which: number): number;
+  /** 0 empty, 1 dense (full DFA), 2 sparse (goto edges + failure links). */
+  automaton_kind(which: number): number;
   scan(stCs: number, stCi: number, inPtr: number, inLen: number, outPtr: number, outCap: number): number;
   result_pos(): number;
   result_state_cs(): number;

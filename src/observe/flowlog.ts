@@ -31,6 +31,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { P2pgwError } from '../core/errors.js';
+import { fsReason, kindOf } from '../core/files.js';
 import type { Counters } from '../core/counters.js';
 
 /** Free-space figures of a file system, as fs.statfsSync returns them (bigint accepted). */
@@ -84,6 +85,28 @@ export function isoBasic(d: Date): string {
 /** A record re-read is considered near the floor within this many bytes (statfs before each write). */
 const NEAR_FLOOR = 1024 * 1024;
 
+/**
+ * The checks the FlowLog constructor makes before creating anything (also run alone by `p2pgw
+ * check-config`): the sizes, and that `dir`, when it exists, is a directory.
+ * @throws P2pgwError(P2PGW_ERR_CONFIG) naming the option or the directory
+ */
+export function checkFlowLogOptions(opts: Pick<FlowLogOptions, 'dir' | 'maxFileBytes' | 'maxTotalBytes' | 'minFreeBytes'>): void {
+  const { maxFileBytes, maxTotalBytes, minFreeBytes } = opts;
+  const bad = (m: string): never => {
+    throw new P2pgwError('P2PGW_ERR_CONFIG', `flow log: ${m}`);
+  };
+  if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1024) bad(`max_file_bytes must be an integer >= 1024 (got ${maxFileBytes})`);
+  if (!Number.isSafeInteger(maxTotalBytes) || maxTotalBytes < maxFileBytes) bad(`max_total_bytes must be an integer >= max_file_bytes (got ${maxTotalBytes})`);
+  if (!Number.isSafeInteger(minFreeBytes) || minFreeBytes < 0) bad(`min_free_bytes must be an integer >= 0 (got ${minFreeBytes})`);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(opts.dir, { throwIfNoEntry: false });
+  } catch (err) {
+    bad(`directory ${opts.dir}: ${fsReason(err)}`);
+  }
+  if (st && !st.isDirectory()) bad(`directory ${opts.dir} exists and is ${kindOf(st)}, not a directory`);
+}
+
 export class FlowLog {
   private readonly files: LogFile[] = [];
   private cur: LogFile | null = null;
@@ -104,13 +127,7 @@ export class FlowLog {
     private readonly opts: FlowLogOptions,
     private readonly counters?: Counters,
   ) {
-    const { maxFileBytes, maxTotalBytes, minFreeBytes } = opts;
-    const bad = (m: string): never => {
-      throw new P2pgwError('P2PGW_ERR_CONFIG', `flow log: ${m}`);
-    };
-    if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1024) bad(`max_file_bytes must be an integer >= 1024 (got ${maxFileBytes})`);
-    if (!Number.isSafeInteger(maxTotalBytes) || maxTotalBytes < maxFileBytes) bad(`max_total_bytes must be an integer >= max_file_bytes (got ${maxTotalBytes})`);
-    if (!Number.isSafeInteger(minFreeBytes) || minFreeBytes < 0) bad(`min_free_bytes must be an integer >= 0 (got ${minFreeBytes})`);
+    checkFlowLogOptions(opts);
     try {
       fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
       for (const name of fs.readdirSync(opts.dir)) {

@@ -33,11 +33,11 @@ export interface FlowRecord {
   verdict: 'accept' | 'drop' | 'reset';
   reason: string;
   /**
-   * How the classification was reached (`signature`, `structure`, `endpoint`, `host-heuristic`,
-   * `hostname`), or null when unclassified.
+   * How the classification was reached (`signature`, `structure`, `decryption`, `endpoint`,
+   * `host-heuristic`, `hostname`), or null when unclassified.
    */
   method: string | null;
-  /** For `endpoint`: where the peer endpoint was learned (dht, tracker, udp-tracker, pex, lsd, flow); for `hostname`: the name. */
+  /** For `endpoint`: where the peer endpoint was learned (dht, tracker, udp-tracker, pex, lsd, ed2k-server, ed2k-serverlist, kad, listen-port, flow); for `hostname`: the name. */
   learned_from: string | null;
   /** Packets (both directions) seen when the flow was classified, or null. */
   classified_after_pkts: number | null;

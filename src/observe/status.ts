@@ -42,13 +42,16 @@ export async function serveStatus(socketPath: string, snapshot: () => unknown | 
 
 /**
  * Reads the daemon's status document.
- * @throws P2pgwError(P2PGW_ERR_USAGE) when no daemon answers (with the socket path)
+ * @throws P2pgwError(P2PGW_ERR_NOT_RUNNING) when no daemon answers: no socket, connection refused,
+ *   no answer within `timeoutMs` (with the socket path); P2pgwError(P2PGW_ERR_NOT_ROOT) when the
+ *   socket may not be opened (mode 0600: root only); P2pgwError(P2PGW_ERR_USAGE) for a document
+ *   that is not JSON
  */
 export function readStatus(socketPath: string, timeoutMs = 3000): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     let buf = '';
     const c = net.connect(socketPath);
-    const t = setTimeout(() => (c.destroy(), reject(new P2pgwError('P2PGW_ERR_USAGE', `no answer from ${socketPath}`))), timeoutMs);
+    const t = setTimeout(() => (c.destroy(), reject(new P2pgwError('P2PGW_ERR_NOT_RUNNING', `no answer from ${socketPath} within ${timeoutMs} ms`))), timeoutMs);
     c.on('data', (d) => (buf += d));
     c.on('end', () => {
       clearTimeout(t);
@@ -60,7 +63,9 @@ export function readStatus(socketPath: string, timeoutMs = 3000): Promise<Record
     });
     c.on('error', (err) => {
       clearTimeout(t);
-      reject(new P2pgwError('P2PGW_ERR_USAGE', `no p2pgw daemon at ${socketPath} (${(err as NodeJS.ErrnoException).code ?? err.message}); is \`p2pgw run\` running?`));
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') reject(new P2pgwError('P2PGW_ERR_NOT_ROOT', `cannot open the status socket ${socketPath} (${code}): it is root's only`));
+      else reject(new P2pgwError('P2PGW_ERR_NOT_RUNNING', `no p2pgw daemon at ${socketPath} (${code ?? err.message}); is \`p2pgw run\` running?`));
     });
   });
 }

@@ -12,7 +12,7 @@ import type { RuleSet } from '../apps/rules.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import type { Counters } from '../core/counters.js';
 import { P2pgwError } from '../core/errors.js';
-import { KeywordSet } from '../content/keywords.js';
+import { checkKeywordLists } from '../content/keywords.js';
 import { createLogger } from '../observe/log.js';
 import { serveStatus } from '../observe/status.js';
 import { buildClassifier } from './setup.js';
@@ -29,6 +29,8 @@ export interface RunOptions {
   flowLog?: string;
   /** Write one capture per application with the classified flows' packets into this directory. */
   exportPcap?: string;
+  /** IPFIX collector `HOST:PORT` (overrides `flow_export.collector`). */
+  ipfix?: string;
   /** Status socket path (overrides the config). */
   statusSocket?: string;
   /** Record per-step timings (M1–M9) and report them in `stopped`, `status` and SIGUSR1 lines. */
@@ -82,14 +84,17 @@ export function boot(opts: RunOptions, role: 'daemon' | 'supervisor'): Boot {
  * Loads and compiles a config for a reload (SIGHUP).
  * @param file the config file given at start (undefined: the bundled default)
  * @param current the running config's file, for the error line
- * @returns the new config, its classifier and rules, and its keyword lists; null when the new
- *   config or its rules are invalid: counts `reload_refused` and logs `reload refused: invalid
- *   config; the old config keeps running` with `err` and `config`
+ * @returns the new config, its classifier and rules (its keyword lists are checked, not compiled:
+ *   the daemon reloads off the main thread with ./reload-config.ts, which compiles them in a worker;
+ *   this in-thread variant serves the supervisor); null when the new config or its
+ *   rules are invalid: counts `reload_refused` and logs `reload refused: invalid config; the old
+ *   config keeps running` with `err` and `config`
  */
 export function loadForReload(file: string | undefined, logger: Logger, counters: Counters, current: string) {
   try {
     const next = loadConfig(file, APPS.map((a) => a.name));
-    return { next, built: buildClassifier(next), keywords: new KeywordSet(next.keywords.lists) };
+    checkKeywordLists(next.keywords.lists);
+    return { next, built: buildClassifier(next) };
   } catch (err) {
     counters.inc('reload_refused');
     logger.error({ err: (err as Error).message, config: current }, 'reload refused: invalid config; the old config keeps running');
@@ -99,7 +104,7 @@ export function loadForReload(file: string | undefined, logger: Logger, counters
 
 /** Config sections that differ between `next` and `cur` and that a reload cannot change in a running process. */
 export function restartNeeded(next: EffectiveConfig, cur: EffectiveConfig): string[] {
-  return ['queue', 'scan', 'audit', 'iptables', 'status', 'inspect'].filter(
+  return ['queue', 'scan', 'audit', 'iptables', 'status', 'inspect', 'flowExport'].filter(
     (k) => JSON.stringify((next as unknown as Record<string, unknown>)[k]) !== JSON.stringify((cur as unknown as Record<string, unknown>)[k]),
   );
 }

@@ -16,20 +16,27 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import { Counters } from '../core/counters.js';
+import { P2pgwError } from '../core/errors.js';
+import { openOutputFile } from '../core/files.js';
 import { logClassification } from '../observe/log.js';
 import { flowRecord } from '../observe/flowrecord.js';
 import { readQueueStats } from '../capture/nfqstats.js';
-import { NfQueue } from '../capture/nfq.js';
+import { openPacketQueue, type PacketQueue } from '../capture/queue.js';
 import { Pipeline } from './pipeline.js';
 import { pipelineOptions } from './setup.js';
 import { buildContent, type ContentSetup } from '../content/setup.js';
+import { loadForReloadOffThread } from './reload-config.js';
+import { HeapRelease } from './heap-release.js';
 import { buildOutputs, type Outputs } from '../observe/outputs.js';
 import { ResourceSampler, readConntrackMarks } from '../observe/sysstats.js';
 import { StepTimer } from '../core/steps.js';
 import type { Verdict } from '../core/types.js';
 import { setInspectLimits } from '../apps/parse/lines.js';
 import { Enforcement } from './enforcement.js';
-import { boot, loadForReload, openStatus, restartNeeded, serveUntilStopped, type Boot, type RunOptions } from './boot.js';
+import { FailOpenMeter } from './fail-open.js';
+import { VerdictMarks } from './verdict-marks.js';
+import { Watchdog } from './watchdog.js';
+import { boot, openStatus, restartNeeded, serveUntilStopped, type Boot, type RunOptions } from './boot.js';
 
 /** One live process's packet path: what it counts and writes, the pipeline, and its bound queue. */
 interface PacketPath {
@@ -42,14 +49,16 @@ interface PacketPath {
   content: ContentSetup;
   outputs: Outputs;
   pipeline: Pipeline;
-  queue: NfQueue;
+  queue: PacketQueue;
 }
 
-/** A running daemon: its boot, packet path, rules (null in a queue worker) and resource sampler. */
+/** A running daemon: its boot, packet path, rules (null in a queue worker), resource sampler and watchdog. */
 interface Live extends Boot, PacketPath {
   opts: RunOptions;
   enforcement: Enforcement | null;
   resources: ResourceSampler;
+  /** Lifts the queue rules while this process's main thread is stalled (src/runtime/watchdog.ts). */
+  watchdog: Watchdog;
 }
 
 /**
@@ -64,7 +73,9 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const packets = await openPacketPath(b, opts);
   let enforcement: Enforcement | null = null;
   if (!opts.worker) enforcement = await Enforcement.start(b.cfg, b.classifier, 1, b.logger).catch((err) => failStart(b, packets, err));
-  const d: Live = { ...b, ...packets, opts, enforcement, resources: new ResourceSampler() };
+  const watchdog = new Watchdog(enforcement?.backend ?? null, b.logger, packets.counters);
+  await watchdog.configure(b.cfg, b.classifier);
+  const d: Live = { ...b, ...packets, opts, enforcement, resources: new ResourceSampler(), watchdog };
   const socketPath = opts.statusSocket ?? (opts.worker ? `${b.cfg.status.socket}.${opts.worker.index}` : b.cfg.status.socket);
   const status = await openStatus(socketPath, () => statusDoc(d), b.logger);
   const tick = startTick(d);
@@ -84,7 +95,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
 
 /**
  * Builds the packet path (counters, content inspection, outputs, pipeline) and binds the queue.
- * @throws what NfQueue.open throws (P2pgwError NFQUEUE, MISSING_FEATURE), after closing the
+ * @throws what openPacketQueue throws (P2pgwError NFQUEUE, MISSING_FEATURE), after closing the
  *   content setup and the log; ConfigError from the content setup or the outputs
  */
 async function openPacketPath(b: Boot, opts: RunOptions): Promise<PacketPath> {
@@ -92,39 +103,54 @@ async function openPacketPath(b: Boot, opts: RunOptions): Promise<PacketPath> {
   const queueNum = cfg.queue.num + (opts.worker?.index ?? 0);
   const counters = new Counters();
   const tracer = opts.traceSteps ? new StepTimer() : null;
-  const flowsOut = opts.flows ? fs.createWriteStream(opts.flows, { flags: 'a', mode: 0o600 }) : null;
+  const flowsFile = opts.flows;
+  const flowsOut = flowsFile
+    ? fs.createWriteStream(flowsFile, { fd: openOutputFile(flowsFile, true, 0o600, (why) => new P2pgwError('P2PGW_ERR_USAGE', `--flows ${flowsFile}: cannot write: ${why}`)) })
+    : null;
   const content = buildContent(cfg, counters, 'live', logger);
   for (const n of content.notices) logger.warn(n);
-  let queue: NfQueue | null = null;
+  let queue: PacketQueue | null = null;
+  // Our mark inside iptables.mark_mask, the packet's queued mark (other tools') outside it.
+  const marks = new VerdictMarks(cfg.iptables.markMask);
   const give = (id: number, v: Verdict): void => {
     const t = tracer ? performance.now() : 0;
-    queue!.verdict(id, v.verdict, v.verdict === 'repeat' ? v.mark : undefined, v.verdict === 'repeat' ? v.packet : undefined);
+    const mark = marks.settle(id, v.verdict === 'repeat' ? v.mark : undefined);
+    queue!.verdict(id, v.verdict, mark, v.verdict === 'repeat' ? v.packet : undefined);
     if (tracer) tracer.add('verdict', performance.now() - t);
   };
-  const outputs = buildOutputs(cfg, { flowLogDir: opts.flowLog, exportPcap: opts.exportPcap }, counters, logger);
+  const apps = b.classifier.apps.map((a) => ({ name: a.desc.name, title: a.desc.title, mark: a.mark }));
+  // Each queue worker exports as its own Observation Domain (flow_export.observation_domain + index).
+  const outputs = buildOutputs(cfg, { flowLogDir: opts.flowLog, exportPcap: opts.exportPcap, ipfix: opts.ipfix, apps, domainOffset: opts.worker?.index ?? 0 }, counters, logger);
   const pipeline = new Pipeline(b.classifier, { ...pipelineOptions(cfg, true, content), tracer }, counters, {
     onClassified: (flow, c) => {
       logClassification(logger, flow, c);
       outputs.onClassified(flow);
     },
-    onFlowEnd: (flow) => {
+    onFlowEnd: (flow, why) => {
       flowsOut?.write(`${JSON.stringify(flowRecord(flow, 'live'))}\n`);
-      outputs.onFlowEnd(flow, 'live');
+      outputs.onFlowEnd(flow, 'live', why);
     },
     onPacket: (flow, ip, ts) => outputs.onPacket(flow, ip, ts),
     onVerdict: give,
   });
   try {
-    queue = NfQueue.open({ ...cfg.queue, num: queueNum }, (p) => {
+    queue = openPacketQueue({ ...cfg.queue, num: queueNum }, (p) => {
       const t = tracer ? performance.now() : 0;
-      const d = pipeline.handle(p.payload, Date.now() / 1000, p.id);
+      marks.begin(p.id, p.mark);
+      const d = pipeline.handle(p.payload, Date.now() / 1000, p.id, (p.mark & marks.mask) >>> 0, p.flags);
       if (d) give(p.id, d);
+      marks.end();
       if (tracer && d) tracer.add('packet', performance.now() - t);
     }, {
       onError: (err) => {
         counters.inc('verdict_callback_error');
         logger.error({ err }, 'packet callback failed; packet accepted');
       },
+      // --trace-steps: each verdict's wait from its batch's arrival to its sendmsg; the sendmsg.
+      ...(tracer ? { onFlush: (n: number, waitMs: number, sendMs: number) => {
+        for (let i = 0; i < n; i++) tracer.add('batch_verdict', waitMs);
+        tracer.add('batch_send', sendMs);
+      } } : {}),
     });
   } catch (err) {
     return failStart(b, { content, queue: null }, err);
@@ -134,7 +160,7 @@ async function openPacketPath(b: Boot, opts: RunOptions): Promise<PacketPath> {
 }
 
 /** A failed start after the packet path was (partly) built: unbinds the queue, closes content and log, rethrows. */
-async function failStart(b: Boot, p: { content: ContentSetup; queue: NfQueue | null }, err: unknown): Promise<never> {
+async function failStart(b: Boot, p: { content: ContentSetup; queue: PacketQueue | null }, err: unknown): Promise<never> {
   p.queue?.close();
   await p.content.close();
   b.closeLog();
@@ -158,7 +184,7 @@ function snapshot(d: Live) {
  * mark come from conntrack (a queue worker leaves them to its supervisor: zeros).
  */
 async function statusDoc(d: Live) {
-  const live = d.opts.worker ? new Map<number, { connections: number; bytes: number }>() : await readConntrackMarks();
+  const live = d.opts.worker ? new Map<number, { connections: number; bytes: number }>() : await readConntrackMarks(d.cfg.iptables.markMask);
   const apps = d.pipeline.classifier.apps.map((a) => ({
     app: a.desc.name, mark: a.mark, action: a.action,
     flows: d.counters.get(`classified_${a.desc.name}`), blocks: d.counters.get(`blocked_${a.desc.name}`),
@@ -173,9 +199,16 @@ async function statusDoc(d: Live) {
  */
 function startTick(d: Live): NodeJS.Timeout {
   let lastKernelDrops = 0;
+  const failOpen = new FailOpenMeter({
+    queues: [d.queueNum], pollSec: d.cfg.queue.failOpenPollSec, rulePackets: d.enforcement ? () => d.enforcement!.queueRulePackets() : null,
+    own: () => ({ num: d.queueNum, received: d.counters.get('packets'), pending: d.queue.pending }),
+  }, d.counters, d.logger);
+  const release = new HeapRelease(); // memory back after a flood (./heap-release.ts)
   return setInterval(() => {
+    void failOpen.sample();
     const now = Date.now() / 1000;
     d.pipeline.expire(now);
+    if (release.tick(d.pipeline.flows.size)) d.counters.inc('heap_release');
     d.pipeline.tick(now);
     d.resources.sample();
     void d.enforcement?.refreshStats(() => d.counters.inc('shaping_stats_error'));
@@ -211,20 +244,23 @@ function logReady(d: Live, statusSocket: string | null): void {
  * new flows use the new classifier, the endpoint table takes its new size, ttl, sources and
  * learning window (a smaller size evicts at once), keyword lists apply to the next message of every inspected
  * connection, and the iptables chains and shaping tree are updated in place. Logs `reloaded`.
+ * The config is read and its keyword lists compiled in a worker thread (./reload-config.ts):
+ * packets are judged with the old config meanwhile, and the new one applies at once when ready.
  */
 async function reload(d: Live): Promise<void> {
-  const r = loadForReload(d.opts.config, d.logger, d.counters, d.cfg.file);
+  const shared = d.content.inspect.shared;
+  const r = await loadForReloadOffThread(d.opts.config, d.logger, d.counters, d.cfg.file, shared.keywords);
   if (!r) return;
   const { next, built, keywords } = r;
   const later = restartNeeded(next, d.cfg);
   d.pipeline.setClassifier(built.classifier);
   d.pipeline.setEndpoints(next.endpoints);
-  const shared = d.content.inspect.shared;
   shared.keywords = keywords;
   shared.keywordsOn = { chat: next.keywords.chat, filenames: next.keywords.filenames };
   setInspectLimits(next.parserLimits);
   if (!d.opts.logLevel) d.logger.level = next.log.level;
   await d.enforcement?.reload(next, built.classifier);
+  await d.watchdog.configure(next, built.classifier);
   d.counters.inc('reloads');
   d.logger.info(
     {
@@ -241,10 +277,11 @@ async function reload(d: Live): Promise<void> {
  * close the status socket, content inspection and outputs.
  */
 async function release(d: Live, status: net.Server | null): Promise<void> {
+  await d.watchdog.stop();
   d.pipeline.flush(); // releases held packets (accepted) before the queue is unbound
   if (!(await d.queue.drain(1000))) d.logger.warn('queue did not drain within 1 s; remaining packets are accepted by close()');
   d.queue.close();
   status?.close();
   await d.content.close();
-  d.outputs.close();
+  await d.outputs.close();
 }

@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { Classifier } from '../apps/classifier.js';
 import type { EffectiveConfig } from '../config/load.js';
-import { detectBackend, install, remove, type Backend } from '../enforce/iptables.js';
+import { detectBackend, install, remove, validateRuleOptions, type Backend, type RuleOptions } from '../enforce/iptables.js';
+import { readQueueRulePackets } from '../enforce/queue-counters.js';
 import {
   applyShaping, describeSupport, detectQdiscSupport, planShaping, readClassStats, removeShaping,
   type ShapingClassStats, type ShapingPlan, type TcSupport,
@@ -26,6 +27,30 @@ export function learningWindow(c: EffectiveConfig, cl: Classifier): { marks: { m
   if (e.size === 0 || e.learnPackets === 0) return undefined;
   const marks = cl.apps.filter((a) => a.action === 'allow' && a.desc.learner && a.mark > 0).map((a) => ({ mark: a.mark }));
   return marks.length ? { marks, packets: e.learnPackets } : undefined;
+}
+
+/** The options of our iptables rules for `c` and its compiled classifier (`queueCount` queues from `queue.num`). */
+export function ruleOptionsOf(c: EffectiveConfig, cl: Classifier, queueCount: number): Omit<RuleOptions, 'family'> {
+  const marks = (action: string) => cl.apps.filter((a) => a.action === action).map((a) => ({ mark: a.mark }));
+  const inspected = marks('inspect');
+  return {
+    chain: c.iptables.chain, queueNum: c.queue.num, queueCount, classifyPackets: c.classify.packets,
+    blocked: marks('block'), inspected, killMark: inspected.length ? c.inspect.killMark : 0,
+    learning: learningWindow(c, cl), markMask: c.iptables.markMask,
+  };
+}
+
+/**
+ * The checks `Enforcement.start` makes before touching the system, for `p2pgw check-config`: the
+ * rule options with the real marks (src/enforce/iptables.ts validateRuleOptions, which `install`
+ * runs first) and, when shaping is configured, the HTB plan with the real marks (planShaping, as
+ * `start` runs it, minus the kernel's qdisc support, which only a live start can probe).
+ * @throws P2pgwError(P2PGW_ERR_IPTABLES) for rule options iptables would refuse; ShapeError /
+ *   P2pgwError for a shaping plan that cannot be built
+ */
+export function checkEnforcement(c: EffectiveConfig, cl: Classifier, queueCount = 1): void {
+  validateRuleOptions(ruleOptionsOf(c, cl, queueCount));
+  if (c.shaping) planShaping({ shaping: c.shaping, apps: shapedApps(c, cl), markMask: c.iptables.markMask });
 }
 
 export class Enforcement {
@@ -64,6 +89,11 @@ export class Enforcement {
       throw err;
     }
     return e;
+  }
+
+  /** Packets our NFQUEUE rules offered to the queue(s) (src/enforce/queue-counters.ts); null when unreadable. */
+  queueRulePackets(): Promise<number | null> {
+    return readQueueRulePackets(this.backend, this.cfg.iptables.chain);
   }
 
   /** Shaping classes of the last refresh, or null when shaping is off. */
@@ -121,13 +151,7 @@ export class Enforcement {
   }
 
   private ruleOptions(cfg: EffectiveConfig, cl: Classifier) {
-    const marks = (action: string) => cl.apps.filter((a) => a.action === action).map((a) => ({ mark: a.mark }));
-    const inspected = marks('inspect');
-    return {
-      chain: cfg.iptables.chain, queueNum: cfg.queue.num, queueCount: this.queueCount, classifyPackets: cfg.classify.packets,
-      blocked: marks('block'), inspected, killMark: inspected.length ? cfg.inspect.killMark : 0, backend: this.backend,
-      learning: learningWindow(cfg, cl),
-    };
+    return { ...ruleOptionsOf(cfg, cl, this.queueCount), backend: this.backend };
   }
 
   /** Plans and applies shaping for `cfg` (or removes it when the config has none). */
@@ -141,7 +165,7 @@ export class Enforcement {
       this.support = await detectQdiscSupport({ backend: this.backend });
       for (const l of describeSupport(this.support)) this.logger.info(`shaping: ${l}`);
     }
-    const plan = planShaping({ shaping: cfg.shaping, apps: shapedApps(cfg, cl) }, this.support);
+    const plan = planShaping({ shaping: cfg.shaping, apps: shapedApps(cfg, cl), markMask: cfg.iptables.markMask }, this.support);
     const gone = (this.plan?.devices ?? []).map((d) => d.dev).filter((dev) => !plan.devices.some((d) => d.dev === dev));
     if (gone.length) await removeShaping({ devs: gone, keepChain: true, backend: this.backend });
     for (const n of [...plan.notices, ...(await applyShaping(plan, { backend: this.backend }))]) this.logger.warn(n);

@@ -59,6 +59,20 @@ export class EndpointLearning {
     return this.table.lookup(flow.dst, flow.dport, flow.l4, now) ?? this.table.lookup(flow.src, flow.sport, flow.l4, now);
   }
 
+  /** True when lookupFlow would find an endpoint for `flow` (counts and moves nothing). */
+  knowsFlow(flow: Flow): boolean {
+    const now = flow.tsEnd;
+    return this.table.has(flow.dst, flow.dport, flow.l4, now) || this.table.has(flow.src, flow.sport, flow.l4, now);
+  }
+
+  /**
+   * Secrets (EndpointHint.key, e.g. eD2k user hashes) learned for the responder's address of a new
+   * flow, any port, for dissectors that decrypt obfuscated handshakes (SearchContext.peerKeys).
+   */
+  keysFor(flow: Flow): readonly Uint8Array[] {
+    return this.table.keysFor(flow.dst, flow.tsEnd);
+  }
+
   /** The classification of a flow started towards or from the known endpoint `e`. */
   static classification(e: EndpointEntry, app: NonNullable<Classification['app']>): Classification {
     return {
@@ -172,7 +186,7 @@ export class EndpointLearning {
       const ip = h.ip ?? senderIp;
       const port = h.port ?? senderPort;
       const l4s: readonly L4[] = h.l4 === 'both' ? ['tcp', 'udp'] : [h.l4];
-      for (const l4 of l4s) this.table.learn(ip, port, l4, app, h.source, flow.tsEnd);
+      for (const l4 of l4s) this.table.learn(ip, port, l4, app, h.source, flow.tsEnd, h.key);
     }
     out.length = 0;
   }

@@ -12,20 +12,21 @@
  * for `allow` applications the packets of the learning window too (the kernel queues them with a
  * `connbytes 0:<endpoints.learn_packets>` rule); inspected flows feed it from the inspector's stream.
  */
-import { decodeIp } from '../decode/index.js';
+import { decodeIp, NO_VERIFY, VERIFY } from '../decode/index.js';
 import type { DecodedPacket } from '../decode/types.js';
-import { Classifier, type Classification, type FlowClassifier } from '../apps/classifier.js';
+import { Classifier, type Classification } from '../apps/classifier.js';
 import { FlowTable, type FlowEndReason } from '../flow/table.js';
 import type { Flow } from '../flow/flow.js';
 import { TcpReassembler, type ReassemblyLimits } from '../stream/reassembly.js';
 import type { Counters } from '../core/counters.js';
-import type { Dir, Verdict } from '../core/types.js';
+import type { Dir, StreamConsumer, Verdict } from '../core/types.js';
 import { InspectEngine, InspectFlow, type InspectOptions, type QPkt } from '../content/hold.js';
 import { ContentSession, type ContentShared } from '../content/session.js';
 import type { StepTimer } from '../core/steps.js';
-import type { StreamConsumer } from '../core/types.js';
-import { EndpointLearning, type EndpointConfig, type FlowLearning } from './learning.js';
+import { judgeLostState, lostStateDecided } from './lost-state.js';
+import { EndpointLearning, type EndpointConfig } from './learning.js';
 import { HostHeuristics, heuristicLabel, type HostHeuristicsOptions } from '../flow/hosts.js';
+import { newFlowState, NO_COUNTS, NO_PRE, statelessPacket, type FlowState } from './flow-state.js';
 
 /**
  * Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark);
@@ -43,8 +44,7 @@ export interface PipelineOptions {
   tracer?: StepTimer | null;
   /** Content inspection of applications whose action is `inspect` (absent: inspect acts as allow). */
   inspect?: InspectOptions & { shared: ContentShared; preBufferBytes: number };
-  /** Endpoint knowledge (config `endpoints:`); absent = off. */
-  /** Host heuristics (src/flow/hosts.ts); null or absent: off. */
+  /** Host heuristics (src/flow/hosts.ts), endpoint knowledge (config `endpoints:`); null or absent: off. */
   hostHeuristics?: Partial<HostHeuristicsOptions> | null;
   endpoints?: EndpointConfig;
 }
@@ -58,25 +58,6 @@ export interface PipelineEvents {
   onPacket?(flow: Flow, ip: Uint8Array, ts: number, dir: Dir): void;
   /** The verdict of a packet for which `handle` returned null (held, then released or dropped). */
   onVerdict?(id: number, v: Verdict): void;
-}
-
-interface FlowState {
-  fc: FlowClassifier;
-  ra: TcpReassembler | null;
-  done: Classification | null;
-  /** Stream bytes seen before classification, in arrival order (for inspected applications). */
-  pre: { dir: Dir; bytes: Uint8Array }[];
-  preBytes: number;
-  preLost: [number, number];
-  insp: InspectFlow | null;
-  /** Set by conclude() when the flow must start inspection with the current packet. */
-  attach: boolean;
-  /** Endpoint learning of a classified flow (null: none, or its window is over). */
-  learn: FlowLearning | null;
-  /** TCP stream bytes delivered per direction so far (the learner's stream offsets). */
-  delivered: [number, number];
-  /** UDP: the datagram being classified (while the classifier runs on it), for the learner. */
-  cur: { dir: Dir; bytes: Uint8Array } | null;
 }
 
 const ACCEPT: PacketDecision = Object.freeze({ verdict: 'accept' });
@@ -95,11 +76,11 @@ export class Pipeline {
 
   constructor(
     public classifier: Classifier,
-    private readonly opts: PipelineOptions,
+    readonly opts: PipelineOptions,
     readonly counters: Counters,
     private readonly events: PipelineEvents = {},
   ) {
-    this.flows = new FlowTable(opts.flow, (flow, why) => this.ended(flow, why), counters);
+    this.flows = new FlowTable(opts.flow, (flow, why) => this.ended(flow, why), counters, (f) => !!(f.state as FlowState | null)?.insp || lostStateDecided(f));
     classifier.onDissectorError = (app) => counters.inc(`dissector_error_${app}`);
     classifier.onHostnameEvent = (e) => counters.inc(e);
     this.hosts = opts.hostHeuristics ? new HostHeuristics(opts.hostHeuristics, counters) : null;
@@ -127,19 +108,21 @@ export class Pipeline {
 
   /**
    * Judges one IP packet.
-   * @param ip the packet from the IP header on (NFQUEUE payload or a capture frame's IP part). It
-   *   is kept, not copied, while the packet is held: the caller must not reuse its memory (NFQUEUE
-   *   payloads are private copies; capture frames are views into the file buffer, which outlives them)
+   * @param ip the packet from the IP header on (NFQUEUE payload or a capture frame's IP part). Only
+   *   read during this call: a held packet is copied by the inspect engine (batched NFQUEUE payloads
+   *   live in an arena reused by the next batch; capture frames are views into the file buffer)
    * @param ts packet time, seconds
-   * @param id queue packet id (live); replay may omit it
+   * @param id, mark queue packet id and packet mark (live; see ./lost-state.ts); replay omits them
+   * @param skb NFQA_SKB_* flags: checksums are verified only with CSUM_NOTVERIFIED (4, the default: captures), not with CSUMNOTREADY (1: GSO)
    * @returns the verdict; `accept` for anything that cannot be judged (counted); null when the
    *   packet is held by content inspection: its verdict comes later through `onVerdict(id, …)`
    */
-  handle(ip: Uint8Array, ts: number, id = this.autoId++): PacketDecision | null {
+  handle(ip: Uint8Array, ts: number, id = this.autoId++, mark = 0, skb = 4): PacketDecision | null {
     this.counters.inc('packets');
     const tr = this.tr;
     const t0 = tr ? performance.now() : 0;
-    const res = decodeIp(ip, { verifyChecksums: this.opts.verifyChecksums });
+    if (skb & 1) this.counters.inc('checksum_not_ready');
+    const res = decodeIp(ip, this.opts.verifyChecksums && (skb & 5) === 4 ? VERIFY : NO_VERIFY);
     if (tr) tr.add('decode', performance.now() - t0);
     if (!res.ok) {
       this.counters.inc(res.event);
@@ -150,7 +133,7 @@ export class Pipeline {
       return ACCEPT;
     }
     try {
-      return this.handleDecoded(res.pkt, ts, ip, id);
+      return this.handleDecoded(res.pkt, ts, ip, id, mark);
     } catch (err) {
       this.counters.inc('pipeline_error');
       this.counters.inc('accepted_unjudged');
@@ -179,7 +162,7 @@ export class Pipeline {
     this.inspect?.tick(now * 1000);
   }
 
-  private handleDecoded(pkt: DecodedPacket, ts: number, ip: Uint8Array, id: number): PacketDecision | null {
+  private handleDecoded(pkt: DecodedPacket, ts: number, ip: Uint8Array, id: number, mark: number): PacketDecision | null {
     const tr = this.tr;
     const t0 = tr ? performance.now() : 0;
     const { flow, dir, created } = this.flows.lookup(pkt, ts);
@@ -187,13 +170,15 @@ export class Pipeline {
     flow.account(pkt, dir, ts);
     if (created) this.hosts?.observe(flow, ts);
     this.events.onPacket?.(flow, ip, ts, dir);
+    const lost = mark ? judgeLostState(this, flow, created, pkt, ip, mark) : null;
+    if (lost) return lost;
     let st = flow.state as FlowState | null;
-    if (created || !st) {
-      st = {
-        fc: this.classifier.newFlow(flow.l4, flow.sport, flow.dport), ra: null, done: null,
-        pre: [], preBytes: 0, preLost: [0, 0], insp: null, attach: false, learn: null, delivered: [0, 0], cur: null,
-      };
+    if (!st) {
+      if (statelessPacket(flow, pkt, dir, created, 2 * this.opts.classifyPackets, this.endpoints)) return this.decision(flow);
+      st = newFlowState(this.classifier.newFlow(flow.l4, flow.sport, flow.dport));
       flow.state = st;
+      // Handshake secrets learned for the responder (eD2k user hashes) let a dissector decrypt.
+      if (this.endpoints && flow.l4 === 'tcp') st.fc.peerKeys = this.endpoints.keysFor(flow);
     }
     if (st.insp && this.inspect) {
       const t1 = tr ? performance.now() : 0;
@@ -202,13 +187,13 @@ export class Pipeline {
       return null;
     }
     if (!flow.classifyDone) {
-      if (flow.totalPkts > 2 * this.opts.classifyPackets) {
-        this.conclude(flow, st, st.fc.finish(`unclassified: left the classification window (${2 * this.opts.classifyPackets} packets)`));
-      } else {
-        this.classify(flow, st, pkt, dir);
-      }
+      const win = 2 * this.opts.classifyPackets;
+      if (flow.totalPkts <= win) this.classify(flow, st, pkt, dir);
       // A first packet that did not decide the flow by itself: a known endpoint decides it now.
       if (created && this.endpoints && !flow.classifyDone) this.classifyByEndpoint(flow, st);
+      // The kernel queues the first 2N packets (connbytes 0:2N, per skb: a GSO super-packet is one):
+      // the last of them closes the window, else an undecided flow would never get its mark.
+      if (!flow.classifyDone && flow.totalPkts >= win) this.conclude(flow, st, st.fc.finish(`unclassified: left the classification window (${win} packets)`));
     } else if (st.learn && !st.attach) {
       this.learnPacket(flow, st, pkt, dir);
     }
@@ -228,7 +213,7 @@ export class Pipeline {
     if (!st.ra) st.ra = new TcpReassembler({ onData() {}, onGap() {}, onEnd() {} }, this.opts.reassembly, this.counters);
     st.insp = new InspectFlow(flow.key, label, st.ra, inspector, session, flow.mark);
     const pre = st.pre;
-    st.pre = [];
+    st.pre = NO_PRE;
     const v = this.inspect!.attach(st.insp, pre, st.preLost, cur);
     if (st.insp.killed) {
       flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
@@ -246,7 +231,9 @@ export class Pipeline {
       }
       return;
     }
-    if (!st.ra) st.ra = this.reassembler(flow, st);
+    if (!st.ra) flow.replayStarts((st.ra = this.reassembler()));
+    this.feedFlow = flow;
+    this.feedSt = st;
     const tr = this.tr;
     if (tr) {
       tr.nested = 0;
@@ -259,29 +246,35 @@ export class Pipeline {
   }
 
   /**
-   * The TCP reassembler of a flow: its in-order bytes go to the classifier until the flow is
-   * classified, and to the flow's endpoint learner (from its stream offset on) while it has one.
+   * A TCP reassembler for classification: its in-order bytes go to the classifier until the flow
+   * is classified, and to the flow's endpoint learner (from its stream offset on) while it has one.
+   * All of them share one consumer (`feed`, no closures per flow: issue 14 item 6), which serves
+   * the flow whose segment is being fed (feedFlow, feedSt, set right before each segment call).
    */
-  private reassembler(flow: Flow, st: FlowState): TcpReassembler {
-    const fc = st.fc;
-    return new TcpReassembler(
-      {
-        onData: (d, bytes) => {
-          if (this.preCapture) this.keepPre(st, d, bytes);
-          if (!flow.classifyDone) this.maybeConclude(flow, st, fc.feed(d, bytes));
-          if (st.learn) this.endpoints!.stream(flow, st.learn, d, bytes, st.delivered[d]);
-          st.delivered[d] += bytes.length;
-        },
-        onGap: (d) => {
-          if (!flow.classifyDone) this.maybeConclude(flow, st, fc.finish('unclassified: gap in the stream'));
-          if (st.learn) this.endpoints!.gap(st.learn, d);
-        },
-        onEnd: () => {},
-      },
-      this.opts.reassembly,
-      this.counters,
-    );
+  private reassembler(): TcpReassembler {
+    return new TcpReassembler(this.feed, this.opts.reassembly, this.counters);
   }
+
+  private feedFlow: Flow | null = null;
+  private feedSt: FlowState | null = null;
+  private readonly feed: StreamConsumer = {
+    onData: (d, bytes) => {
+      const flow = this.feedFlow!;
+      const st = this.feedSt!;
+      if (this.preCapture) this.keepPre(st, d, bytes);
+      if (!flow.classifyDone) this.maybeConclude(flow, st, st.fc.feed(d, bytes));
+      if (st.learn) this.endpoints!.stream(flow, st.learn, d, bytes, st.delivered[d]);
+      if (st.delivered === NO_COUNTS) st.delivered = [0, 0];
+      st.delivered[d] += bytes.length;
+    },
+    onGap: (d) => {
+      const flow = this.feedFlow!;
+      const st = this.feedSt!;
+      if (!flow.classifyDone) this.maybeConclude(flow, st, st.fc.finish('unclassified: gap in the stream'));
+      if (st.learn) this.endpoints!.gap(st.learn, d);
+    },
+    onEnd: () => {},
+  };
 
   /**
    * A packet of a classified flow with an endpoint learner (not inspected): read while the flow is
@@ -296,7 +289,9 @@ export class Pipeline {
       return;
     }
     if (flow.l4 === 'udp') return ep.datagram(flow, st.learn!, dir, pkt.payload);
-    if (!st.ra) st.ra = this.reassembler(flow, st);
+    if (!st.ra) st.ra = this.reassembler();
+    this.feedFlow = flow;
+    this.feedSt = st;
     st.ra.segment(dir, pkt.seq, pkt.flags, pkt.payload);
   }
 
@@ -324,10 +319,12 @@ export class Pipeline {
   private keepPre(st: FlowState, dir: Dir, bytes: Uint8Array): void {
     const cap = this.opts.inspect!.preBufferBytes;
     if (st.preBytes + bytes.length > cap) {
+      if (st.preLost === NO_COUNTS) st.preLost = [0, 0];
       st.preLost[dir] += bytes.length;
       this.counters.inc('inspect_pre_buffer_cap');
       return;
     }
+    if (st.pre === NO_PRE) st.pre = [];
     st.pre.push({ dir, bytes: bytes.slice() });
     st.preBytes += bytes.length;
   }
@@ -354,7 +351,7 @@ export class Pipeline {
       if (inspect) this.counters.inc('inspect_unsupported');
       // Classification needs no more stream bytes; the learner may, during the learning window.
       if (!st.learn || c.app!.action === 'block') st.ra = null;
-      st.pre = [];
+      st.pre = NO_PRE;
     }
     if (c.app) {
       flow.app = c.app.desc.name;
@@ -383,11 +380,12 @@ export class Pipeline {
     this.hosts?.observe(flow, flow.tsEnd);
     const st = flow.state as FlowState | null;
     if (st?.insp && this.inspect) {
-      this.inspect.end(st.insp);
+      this.inspect.end(st.insp, why);
       if (st.insp.killed) flow.verdict = flow.l4 === 'tcp' ? 'reset' : 'drop';
     }
-    if (!flow.classifyDone && st) {
-      this.conclude(flow, st, st.fc.finish(`unclassified: flow ended (${why}) before a decision`));
+    if (!flow.classifyDone) {
+      const s = st ?? newFlowState(this.classifier.newFlow(flow.l4, flow.sport, flow.dport)); // stateless so far
+      this.conclude(flow, s, s.fc.finish(`unclassified: flow ended (${why}) before a decision`));
     }
     flow.state = null;
     this.events.onFlowEnd?.(flow, why);

@@ -11,6 +11,7 @@ import { Counters } from '../core/counters.js';
 import { readStatus } from '../observe/status.js';
 import { readConntrackMarks } from '../observe/sysstats.js';
 import { Enforcement } from './enforcement.js';
+import { FailOpenMeter } from './fail-open.js';
 import { boot, loadForReload, openStatus, serveUntilStopped, type Boot, type RunOptions } from './boot.js';
 import { WorkerPool, workerOptions, workerSocket } from './worker-pool.js';
 
@@ -77,7 +78,12 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
   }
   const s: Supervisor = { ...b, opts, socket, counters, pool, enforcement };
   const status = await openStatus(socket, () => statusDoc(s), b.logger);
-  const tick = setInterval(() => void enforcement.refreshStats(() => counters.inc('shaping_stats_error')), 1000);
+  const queues = Array.from({ length: n }, (_, i) => b.cfg.queue.num + i);
+  const failOpen = new FailOpenMeter({ queues, pollSec: b.cfg.queue.failOpenPollSec, rulePackets: () => enforcement.queueRulePackets() }, counters, b.logger);
+  const tick = setInterval(() => {
+    void enforcement.refreshStats(() => counters.inc('shaping_stats_error'));
+    void failOpen.sample();
+  }, 1000);
   b.logger.info(
     { queues: `${b.cfg.queue.num}:${b.cfg.queue.num + n - 1}`, workers: pool.pids(), backend: enforcement.backend.backend, config: b.cfg.file, pid: process.pid },
     'ready',
@@ -99,7 +105,7 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
 async function statusDoc(s: Supervisor): Promise<Doc> {
   const docs = await Promise.all(s.pool.workers.map((_, i) => readStatus(workerSocket(s.socket, i), 2000).catch(() => null)));
   const merged = mergeStatus(docs.filter((d): d is Doc => d !== null));
-  const live = await readConntrackMarks();
+  const live = await readConntrackMarks(s.cfg.iptables.markMask);
   for (const a of (merged.apps as Doc[] | undefined) ?? []) {
     a.live_connections = live.get(a.mark as number)?.connections ?? 0;
     a.live_bytes = live.get(a.mark as number)?.bytes ?? 0;

@@ -33,6 +33,7 @@ export function workerOptions(opts: RunOptions, i: number, socket: string): RunO
     flows: opts.flows ? `${opts.flows}.${i}` : undefined,
     flowLog: opts.flowLog ? path.join(opts.flowLog, `q${i}`) : undefined,
     exportPcap: opts.exportPcap ? path.join(opts.exportPcap, `q${i}`) : undefined,
+    ipfix: opts.ipfix,
     statusSocket: workerSocket(socket, i),
     worker: { index: i },
   };

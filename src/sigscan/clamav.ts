@@ -8,7 +8,8 @@
  * file) applies to a byte stream; other target types are parsed, counted as skipped (per type)
  * and summarised in one notice per file. Functionality levels are accepted and ignored.
  */
-import { readFileSync } from 'node:fs';
+import { DEFAULTS } from '../core/defaults.js';
+import { readRegularFile } from '../core/files.js';
 import { extname } from 'node:path';
 import { parseBodySig, parseHashSig, type BodySigSource, type HashSigSource, type SigSource } from './compile.js';
 import { PatternError, parseEscaped } from './syntax.js';
@@ -152,12 +153,7 @@ export function parseSigText(text: string, file: string): LoadResult {
 
 /** Loads one ClamAV (.ndb/.hdb/.hsb) or p2pgw (.pat) signature file. @throws PatternError */
 export function loadClamav(path: string): LoadResult {
-  let text: string;
-  try {
-    text = readFileSync(path, 'latin1');
-  } catch (e) {
-    throw new PatternError(path, `cannot read: ${(e as Error).message}`);
-  }
+  const text = readRegularFile(path, DEFAULTS.files.maxSignatureBytes, (why) => new PatternError(path, `cannot read: ${why}`)).toString('latin1');
   return parseSigText(text, path);
 }
 

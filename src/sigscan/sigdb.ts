@@ -8,9 +8,10 @@
  * Engine: asm/assembly/sigdb.ts (q-gram prefilter + exact verification, linear time); chains,
  * offsets and alternatives: src/sigscan/chain.ts; hashes: src/sigscan/hash.ts.
  */
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ErrorCodes, P2pgwError } from '../core/errors.js';
+import { DEFAULTS } from '../core/defaults.js';
+import { readRegularFile } from '../core/files.js';
 import { directOwners } from './chain.js';
 import { compileSources, type CompileOptions, type DbMeta, type SigSource } from './compile.js';
 import { readContainer, writeContainer } from './dbfile.js';
@@ -97,12 +98,7 @@ export class SigDatabase {
 
   /** Reads and loads a `.p2pgwdb` file. @throws P2pgwError naming the file */
   static loadFile(path: string, opts: { debug?: boolean } = {}): SigDatabase {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(path);
-    } catch (cause) {
-      throw new P2pgwError(ErrorCodes.P2PGW_ERR_PATTERN, `${path}: cannot read signature database: ${(cause as Error).message}`, { cause });
-    }
+    const bytes = readRegularFile(path, DEFAULTS.files.maxSignatureBytes, (why) => new P2pgwError(ErrorCodes.P2PGW_ERR_PATTERN, `${path}: cannot read signature database: ${why}`));
     return SigDatabase.load(bytes, { source: path, debug: opts.debug });
   }
 

@@ -29,6 +29,9 @@ interface Pending {
   bytes: Uint8Array;
 }
 
+/** The out-of-order list of a direction that never had one (shared, never mutated: no array per flow). */
+const NO_PENDING: Pending[] = Object.freeze([]) as unknown as Pending[];
+
 class DirState {
   /** Sequence number that maps to stream offset `nextOff`. */
   nextSeq = 0;
@@ -38,7 +41,8 @@ class DirState {
   ended = false;
   /** Stream offset of the FIN, once seen. */
   finOff = -1;
-  pending: Pending[] = [];
+  /** Out-of-order segments by offset; NO_PENDING until the first one (most flows never have one). */
+  pending: Pending[] = NO_PENDING;
   pendingBytes = 0;
 }
 
@@ -165,6 +169,7 @@ export class TcpReassembler {
       this.segmentAtOffset(dir, off, payload);
       return;
     }
+    if (st.pending === NO_PENDING) st.pending = [];
     let i = st.pending.length;
     while (i > 0 && st.pending[i - 1].off > off) i--;
     st.pending.splice(i, 0, { off, bytes: payload.slice() });
@@ -211,7 +216,7 @@ export class TcpReassembler {
     const st = this.dirs[dir];
     if (st.ended) return;
     st.ended = true;
-    st.pending = [];
+    st.pending = NO_PENDING;
     st.pendingBytes = 0;
     this.consumer.onEnd(dir);
   }

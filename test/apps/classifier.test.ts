@@ -32,6 +32,16 @@ describe('Classifier priority (registry order)', () => {
     expect(fc.feed(1, bytes('HTTP/1.1 200 OK\r\n'))?.app?.desc.name).toBe('early');
   });
 
+  it('a confirmed detection (decrypted handshake) concludes while an earlier dissector still needs more', () => {
+    const a = scripted('early', ['need-more', 'detected']);
+    const b = scripted('late', ['confirmed']);
+    const fc = new Classifier([a, b], rules(['early', 'late']), { packets: 8, bytes: 2048 }).newFlow('tcp', 1, 2);
+    const c = fc.feed(0, bytes('x'));
+    expect(c?.app?.desc.name).toBe('late');
+    expect(c?.method).toBe('decryption');
+    expect(c?.rule).toBe('late.decryption');
+  });
+
   it('the pending detection wins once the earlier dissector excludes', () => {
     const a = scripted('early', ['need-more', 'excluded']);
     const b = scripted('late', ['detected']);

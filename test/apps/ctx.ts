@@ -49,6 +49,8 @@ export interface FakeOptions {
   sigs?: SigRule[];
   initiatorPort?: number;
   responderPort?: number;
+  /** Secrets known for the responder (SearchContext.peerKeys). */
+  peerKeys?: readonly Uint8Array[];
 }
 
 /** One flow being fed packets; `ctx` is the context for the packet just sent. */
@@ -116,6 +118,7 @@ export class FakeFlow {
       responderPort: this.opts.responderPort ?? 40001,
       hits,
       hit: (sig: string) => hits.find((h) => h.sig === sig),
+      peerKeys: this.opts.peerKeys ?? [],
     };
   }
 }

@@ -14,8 +14,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { APPS } from '../../src/apps/registry.js';
 import { loadConfig } from '../../src/config/load.js';
-import { handshakeAfterMse } from '../../src/apps/bittorrent/detect.js';
-import { looksRandom, mseState } from '../../src/apps/bittorrent/mse.js';
+import { bittorrent, handshakeAfterMse } from '../../src/apps/bittorrent/detect.js';
+import { run } from './ctx.js';
+import { mseState } from '../../src/apps/bittorrent/mse.js';
+import { looksRandom } from '../../src/apps/util.js';
 import { ascii, concat, prngBytes } from '../../src/apps/bytes.js';
 import type { SearchContext } from '../../src/apps/types.js';
 import type { Flight } from '../../src/core/types.js';
@@ -110,5 +112,17 @@ describe('MSE/PE by structure', () => {
     expect(handshakeAfterMse(ctx(concat(rnd(43, 96 + 512), rnd(44, 14 + 512), hs)))).toBe(true); // offset 1134, the last possible
     expect(handshakeAfterMse(ctx(concat(rnd(45, 96 + 512), rnd(46, 14 + 513), hs)))).toBe(false); // past it
     expect(handshakeAfterMse(ctx(concat(ascii('x'.repeat(200)), hs)))).toBe(false); // behind text, not behind a key
+  });
+
+  it('an opening short enough for eMule obfuscation too waits for the 68-byte handshake flight', () => {
+    const short: [0 | 1, Uint8Array][] = [[0, rnd(40, 96 + 50)], [1, rnd(41, 96 + 40)], [0, rnd(42, 56 + 30)], [1, rnd(43, 14 + 20)]];
+    expect(run(bittorrent, 'tcp', [...short, [0, rnd(44, 68)]])).toEqual(['need-more', 'need-more', 'need-more', 'need-more', 'detected']);
+    expect(run(bittorrent, 'tcp', [...short, [0, rnd(45, 158)]]).at(-1)).toBe('excluded');
+    expect(run(bittorrent, 'tcp', [...short, [0, rnd(46, 40)], [1, rnd(47, 40)]]).at(-1)).toBe('excluded');
+    // the Diffie-Hellman variant's sizes (eMule to a server) are ambiguous too
+    const dh: [0 | 1, Uint8Array][] = [[0, rnd(48, 105)], [1, rnd(49, 300)], [0, rnd(50, 120)], [1, rnd(51, 40)]];
+    expect(run(bittorrent, 'tcp', dh).at(-1)).toBe('need-more');
+    // longer openings are decided at the fourth flight, as before
+    expect(run(bittorrent, 'tcp', [[0, rnd(52, 96 + 300)], [1, rnd(53, 96 + 40)], [0, rnd(54, 56)], [1, rnd(55, 14)]]).at(-1)).toBe('detected');
   });
 });

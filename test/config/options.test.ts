@@ -46,38 +46,40 @@ describe('config option table', () => {
 
   it('every key the file sets reaches the effective config (paths relative to the file)', () => {
     const yaml = [
-      'queue: {num: 3, maxlen: 2048, fail_open: false, rcvbuf: 4194304}',
+      'queue: {num: 3, maxlen: 2048, fail_open: false, rcvbuf: 4194304, fail_open_poll: 9, binding: nfqueue, gso: false, batch: 32}',
       'classify: {packets: 6, bytes: 1024, unknown_mark: 7}',
       'flow: {max_flows: 10, tcp_idle: 5, udp_idle: 6}',
       'reassembly: {max_ooo_bytes: 9, max_ooo_segments: 3}',
       'endpoints: {size: 100, ttl: 60, sources: [dht, pex], learn_packets: 4}',
       'log: {level: debug, dest: stderr, facility: local3, socket: /run/log}',
-      'iptables: {backend: nft, chain: FOO}',
-      'inspect: {kill_mark: 3, max_held_per_flow: 4, max_held_total: 5, hold_timeout_ms: 6, scan_timeout_ms: 7, pre_buffer: 8, max_line: 100, max_pending_requests: 3}',
+      'iptables: {backend: nft, chain: FOO, mark_mask: 0xffff}',
+      'inspect: {kill_mark: 3, max_held_per_flow: 4, max_held_total: 5, hold_timeout_ms: 6, scan_timeout_ms: 7, pre_buffer: 8, max_line: 100, max_pending_requests: 3, lost_state: pass}',
       'keywords: {chat: false, filenames: false, lists: {a: [x, y]}}',
       'audit: {enabled: true, dir: aud, chat: false, files: false, quota: 5, min_free: 0}',
-      'scan: {enabled: false, eicar: false, buffer: 2048, workers: 3, databases: [a.ndb, /b.pat], debug_delay_ms: 5}',
+      'scan: {enabled: false, eicar: false, buffer: 2048, workers: 3, worker_respawns: 4, databases: [a.ndb, /b.pat], debug_delay_ms: 5}',
       'flow_log: {dir: fl, max_file_bytes: 1, max_total_bytes: 2, min_free_bytes: 3}',
       'export_pcap: {max_file_bytes: 1, max_total_bytes: 2, buffer_packets_per_flow: 3, buffer_bytes: 4}',
       'status: {socket: /s}',
+      'watchdog: {timeout_ms: 900, poll_ms: 100}',
       'rules: {dir: r}',
     ].join('\n');
     const c = parseConfig(yaml, '/etc/p2pgw/p2pgw.yaml', KNOWN);
-    expect(c.queue).toEqual({ num: 3, maxlen: 2048, failOpen: false, rcvbuf: 4194304 });
+    expect(c.queue).toEqual({ num: 3, maxlen: 2048, failOpen: false, rcvbuf: 4194304, failOpenPollSec: 9, binding: 'nfqueue', gso: false, batch: 32 });
     expect(c.classify).toEqual({ packets: 6, bytes: 1024, unknownMark: 7 });
     expect(c.flow).toEqual({ maxFlows: 10, tcpIdleSec: 5, udpIdleSec: 6 });
     expect(c.reassembly).toEqual({ maxOooBytesPerDir: 9, maxOooSegmentsPerDir: 3 });
     expect(c.endpoints).toEqual({ size: 100, ttlSec: 60, sources: ['dht', 'pex'], learnPackets: 4 });
     expect(c.log).toEqual({ level: 'debug', dest: 'stderr', facility: 'local3', syslogSocket: '/run/log' });
-    expect(c.iptables).toEqual({ backend: 'nft', chain: 'FOO' });
-    expect(c.inspect).toEqual({ killMark: 3, maxHeldPerFlow: 4, maxHeldTotal: 5, holdTimeoutMs: 6, scanTimeoutMs: 7, preBufferBytes: 8 });
+    expect(c.iptables).toEqual({ backend: 'nft', chain: 'FOO', markMask: 0xffff });
+    expect(c.inspect).toEqual({ killMark: 3, maxHeldPerFlow: 4, maxHeldTotal: 5, holdTimeoutMs: 6, scanTimeoutMs: 7, preBufferBytes: 8, lostState: 'pass' });
     expect(c.parserLimits).toEqual({ maxLine: 100, maxPendingRequests: 3 });
     expect(c.keywords).toEqual({ chat: false, filenames: false, lists: { a: ['x', 'y'] } });
     expect(c.audit).toEqual({ enabled: true, dir: '/etc/p2pgw/aud', chat: false, files: false, quotaBytes: 5, minFreeBytes: 0 });
-    expect(c.scan).toEqual({ enabled: false, eicar: false, bufferBytes: 2048, workers: 3, databases: ['/etc/p2pgw/a.ndb', '/b.pat'], debugDelayMs: 5 });
+    expect(c.scan).toEqual({ enabled: false, eicar: false, bufferBytes: 2048, workers: 3, workerRespawns: 4, databases: ['/etc/p2pgw/a.ndb', '/b.pat'], debugDelayMs: 5 });
     expect(c.flowLog).toEqual({ dir: '/etc/p2pgw/fl', maxFileBytes: 1, maxTotalBytes: 2, minFreeBytes: 3 });
     expect(c.exportPcap).toEqual({ maxFileBytes: 1, maxTotalBytes: 2, bufferPacketsPerFlow: 3, bufferBytes: 4 });
     expect(c.status).toEqual({ socket: '/s' });
+    expect(c.watchdog).toEqual({ timeoutMs: 900, pollMs: 100 });
     expect(c.rulesDir).toBe(path.resolve('/etc/p2pgw/r'));
   });
 

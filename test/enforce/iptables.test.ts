@@ -164,12 +164,16 @@ describe('diagnose', () => {
 });
 
 describe('buildRules: inspected applications and the kill mark', () => {
-  it('queues every packet of inspected connections whose nfmark is 0, and resets killed ones', async () => {
+  it('queues every packet of inspected connections with the connmark restored (re-injected packets return first), and resets killed ones', async () => {
     const { buildRules } = await import('../../src/enforce/iptables.js');
-    const [mangle, filter] = buildRules({ chain: 'P2PGW', queueNum: 3, classifyPackets: 8, blocked: [], inspected: [{ mark: 7 }], killMark: 0xfe, family: 4 });
-    expect(mangle.rules.map((r) => r.join(' '))).toContain(
-      '-A P2PGW -m connmark --mark 0x7 -m mark --mark 0x0 -j NFQUEUE --queue-num 3 --queue-bypass',
-    );
+    const [mangle, filter] = buildRules({ chain: 'P2PGW', queueNum: 3, classifyPackets: 8, blocked: [], inspected: [{ mark: 7 }, { mark: 9 }], killMark: 0xfe, family: 4 });
+    expect(mangle.rules.slice(3).map((r) => r.join(' '))).toEqual([
+      '-A P2PGW -m mark ! --mark 0x0 -j RETURN',
+      '-A P2PGW -m connmark --mark 0x7 -m mark --mark 0x0 -j CONNMARK --restore-mark',
+      '-A P2PGW -m connmark --mark 0x7 -m mark --mark 0x7 -j NFQUEUE --queue-num 3 --queue-bypass',
+      '-A P2PGW -m connmark --mark 0x9 -m mark --mark 0x0 -j CONNMARK --restore-mark',
+      '-A P2PGW -m connmark --mark 0x9 -m mark --mark 0x9 -j NFQUEUE --queue-num 3 --queue-bypass',
+    ]);
     expect(filter.rules.map((r) => r.join(' '))).toEqual([
       '-A P2PGW -p tcp --tcp-flags RST RST -m connmark --mark 0xfe -j ACCEPT',
       '-A P2PGW -p tcp -m connmark --mark 0xfe -j REJECT --reject-with tcp-reset',

@@ -128,9 +128,11 @@ describe('endpoint knowledge: rules, status and reload', () => {
 
   it('the learning window covers allowed applications with a learner, and is off with the table', () => {
     const { cfg, cl } = classifierFor('');
-    expect(learningWindow(cfg, cl)).toEqual({ marks: [{ mark: cl.app('bittorrent')!.mark }], packets: 16 });
-    const blocked = classifierFor('apps:\n  bittorrent: {action: block}\n');
+    expect(learningWindow(cfg, cl)).toEqual({ marks: [{ mark: cl.app('bittorrent')!.mark }, { mark: cl.app('edonkey')!.mark }], packets: 16 });
+    const blocked = classifierFor('apps:\n  bittorrent: {action: block}\n  edonkey: {action: block}\n');
     expect(learningWindow(blocked.cfg, blocked.cl)).toBeUndefined();
+    const oneBlocked = classifierFor('apps:\n  bittorrent: {action: block}\n');
+    expect(learningWindow(oneBlocked.cfg, oneBlocked.cl)).toEqual({ marks: [{ mark: cl.app('edonkey')!.mark }], packets: 16 });
     const off = classifierFor('endpoints: {size: 0}\n');
     expect(learningWindow(off.cfg, off.cl)).toBeUndefined();
   });

@@ -89,4 +89,33 @@ describe('FlowTable', () => {
     expect(uf.answered).toBe(true);
     expect(uf.respPayload).toBe(true);
   });
+
+  it('evicts flows it is not asked to keep first (LRU among them), kept flows only when nothing else is left', () => {
+    const ended: number[] = [];
+    const keep = new Set<number>();
+    const t = new FlowTable(opts, (f) => ended.push(f.sport), new Counters(), (f) => keep.has(f.sport));
+    t.lookup(pkt('10.0.0.1', 1, '10.0.0.2', 80), 1); // the oldest: an inspected connection
+    keep.add(1);
+    t.lookup(pkt('10.0.0.1', 2, '10.0.0.2', 80), 2);
+    t.lookup(pkt('10.0.0.1', 3, '10.0.0.2', 80), 3);
+    // flow 1 became one to keep after its last packet: eviction moves it aside and takes the LRU of the others
+    for (let p = 4; p <= 9; p++) t.lookup(pkt('10.0.0.1', p, '10.0.0.2', 80, 'tcp', TCP_SYN), p);
+    expect(ended).toEqual([2, 3, 4, 5, 6, 7]);
+    expect([...t.values()].map((f) => f.sport)).toEqual([8, 9, 1]);
+    expect(t.size).toBe(3);
+    // a hit on a kept flow keeps it kept; once nothing but kept flows is left, the LRU kept flow goes
+    keep.add(8).add(9);
+    t.lookup(pkt('10.0.0.1', 8, '10.0.0.2', 80), 10);
+    t.lookup(pkt('10.0.0.1', 9, '10.0.0.2', 80), 11);
+    t.lookup(pkt('10.0.0.1', 10, '10.0.0.2', 80), 12);
+    expect(ended.at(-1)).toBe(1);
+    // a kept flow that is no longer kept moves back at its next packet; expiry and flush see both maps
+    keep.delete(8);
+    t.lookup(pkt('10.0.0.1', 8, '10.0.0.2', 80), 13);
+    expect(t.expire(9 + 300.5)).toBe(2); // 8 and 9 (created at 8 and 9; lookups do not touch tsEnd), one in each map
+    expect(ended.slice(-2).sort()).toEqual([8, 9]);
+    t.flush();
+    expect(ended.at(-1)).toBe(10);
+    expect(t.size).toBe(0);
+  });
 });

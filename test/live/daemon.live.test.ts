@@ -161,9 +161,9 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     expect(conntrackMarks(lab, 'tcp').get(r.port)).toBe(0xff); // the unknown mark: out of user space
     expect(await stopDaemon(daemon)).toBe(0);
     const stopped = daemon.lines.find((l) => l.msg === 'stopped') as { nfq: Record<string, number> };
-    // connbytes stops queueing after 2 × 8 conntrack packets; NFQUEUE segments GSO super-packets
-    // before queueing them, so user space may see a few more segments than 16 — but never the bulk
-    // (200 MB is ~140,000 segments).
+    // connbytes stops queueing after 2 × 8 conntrack packets (with queue.gso, the default, user
+    // space gets them whole; without it NFQUEUE segments GSO super-packets first, so user space may
+    // see a few more than 16) — but never the bulk (200 MB is ~140,000 segments).
     expect(stopped.nfq.received).toBeGreaterThan(0);
     expect(stopped.nfq.received).toBeLessThanOrEqual(64);
   }, 180_000);

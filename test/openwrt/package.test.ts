@@ -402,7 +402,7 @@ describe('openwrt .ipk (npm run package:openwrt)', () => {
     fs.mkdirSync(path.join(dir, 'x64'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'arm64'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'a.c'), 'int p2pgw_addon_stand_in(void) { return 42; }\n');
-    for (const name of ['nfqueue.node', 'unix_dgram.node']) {
+    for (const name of ['p2pgw_nfq.node', 'nfqueue.node', 'unix_dgram.node']) {
       execFileSync('musl-gcc', ['-shared', '-fPIC', '-o', path.join(dir, 'x64', name), path.join(dir, 'a.c')]);
       // The same file claiming to be aarch64 code: only its ELF header is read.
       const b = fs.readFileSync(path.join(dir, 'x64', name));
@@ -416,18 +416,23 @@ describe('openwrt .ipk (npm run package:openwrt)', () => {
       '--addon', path.join(dir, 'arm64', 'nfqueue.node'),
       '--addon', path.join(dir, 'x64', 'nfqueue.node'),
       '--addon', path.join(dir, 'x64', 'unix_dgram.node'),
+      '--addon', path.join(dir, 'x64', 'p2pgw_nfq.node'),
     ]);
     const x64 = openIpk(path.join(out2, `p2pgw_${PKG.version}_x86_64.ipk`));
     const nfq = x64.data.get('./usr/lib/p2pgw/node_modules/nfqueue/build/Release/nfqueue.node')!;
     expect(nfq.mode).toBe(0o755);
     expect(nfq.data).toEqual(fs.readFileSync(path.join(dir, 'x64', 'nfqueue.node')));
     expect(x64.data.has('./usr/lib/p2pgw/node_modules/unix-dgram/build/Release/unix_dgram.node')).toBe(true);
-    expect(x64.fields.Description).toMatch(/Native addons in this build: nfqueue\.node, unix_dgram\.node/);
+    expect(x64.fields.Description).toMatch(/Native addons in this build: p2pgw_nfq\.node, nfqueue\.node, unix_dgram\.node/);
+    const own = x64.data.get('./usr/lib/p2pgw/src/capture/native/build/Release/p2pgw_nfq.node')!;
+    expect(own.mode).toBe(0o755);
+    expect(own.data).toEqual(fs.readFileSync(path.join(dir, 'x64', 'p2pgw_nfq.node')));
     const arm = openIpk(path.join(out2, `p2pgw_${PKG.version}_aarch64_cortex-a53.ipk`));
     expect(arm.data.get('./usr/lib/p2pgw/node_modules/nfqueue/build/Release/nfqueue.node')!.data)
       .toEqual(fs.readFileSync(path.join(dir, 'arm64', 'nfqueue.node')));
     expect(arm.data.has('./usr/lib/p2pgw/node_modules/unix-dgram/build/Release/unix_dgram.node')).toBe(false);
     expect(log2).toContain('no unix_dgram.node in this package');
+    expect(log2).toContain('no p2pgw_nfq.node in this package');
   });
 
   it('rejects a missing --addon file and an unknown architecture', () => {
@@ -620,7 +625,7 @@ describe('openwrt UCI → YAML (p2pgw-uci-to-yaml)', () => {
       expect(r.yaml).toBe(outs[0].yaml);
     }
     const c = parseConfig(outs[0].yaml, '/var/etc/p2pgw.yaml', KNOWN_APPS);
-    expect(c.queue).toEqual({ num: 3, maxlen: 2048, failOpen: false, rcvbuf: 4194304 });
+    expect(c.queue).toMatchObject({ num: 3, maxlen: 2048, failOpen: false, rcvbuf: 4194304 }); // UCI has no key for the rest
     expect(c.classify).toEqual({ packets: 6, bytes: 1500, unknownMark: 0xfd });
     expect(c.apps).toEqual({
       bittorrent: { action: 'block', shape: { rate: '1mbit', ceil: '2mbit' } },
@@ -638,8 +643,10 @@ describe('openwrt UCI → YAML (p2pgw-uci-to-yaml)', () => {
     expect(c.flow).toEqual({ maxFlows: 10000, tcpIdleSec: 600, udpIdleSec: 90 });
     expect(c.reassembly).toEqual({ maxOooBytesPerDir: 32768, maxOooSegmentsPerDir: 32 });
     expect(c.log).toEqual({ level: 'debug', dest: 'syslog', facility: 'local3', syslogSocket: '/dev/log' });
-    expect(c.iptables).toEqual({ backend: 'nft', chain: 'P2PGW_WAN' });
+    expect(c.iptables).toEqual({ backend: 'nft', chain: 'P2PGW_WAN', markMask: 0x1ff });
     expect(c.rulesDir).toBe('/etc/p2pgw/rules.d');
+    expect(c.inspect.lostState).toBe('pass');
+    expect(c.watchdog.timeoutMs).toBe(2000);
   });
 
   it('quotes strings, so odd values reach the daemon intact and its validator has the last word', () => {
@@ -694,7 +701,7 @@ describe('openwrt init script (against procd stubs)', () => {
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(tmp, 'init-'));
     fs.mkdirSync(path.join(work, 'uci'));
-    fs.writeFileSync(path.join(work, 'nfqueue.node'), '');
+    fs.writeFileSync(path.join(work, 'p2pgw_nfq.node'), '');
     // /usr/bin/p2pgw: the real CLI of this checkout (check-config validates for real).
     cli = path.join(work, 'p2pgw');
     fs.writeFileSync(cli, `#!/bin/sh\nexec "${process.execPath}" "${path.join(ROOT, 'dist/cli/main.js')}" "$@"\n`, { mode: 0o755 });
@@ -766,15 +773,15 @@ describe('openwrt init script (against procd stubs)', () => {
     expect(r2.all).toContain('no such file');
   });
 
-  it('start: refuses, and says why, without the nfqueue addon or with a config the daemon rejects', () => {
+  it('start: refuses, and says why, without the NFQUEUE addon or with a config the daemon rejects', () => {
     uci("\toption p2pgw_enabled '1'\n");
-    fs.renameSync(path.join(work, 'nfqueue.node'), path.join(work, 'nfqueue.node.off'));
+    fs.renameSync(path.join(work, 'p2pgw_nfq.node'), path.join(work, 'p2pgw_nfq.node.off'));
     try {
       const r = run(['start_service']);
       expect(r.out).toContain('start_service returned 1');
-      expect(r.all).toContain('built without the native nfqueue addon');
+      expect(r.all).toContain('built without the native NFQUEUE addon (p2pgw_nfq.node)');
     } finally {
-      fs.renameSync(path.join(work, 'nfqueue.node.off'), path.join(work, 'nfqueue.node'));
+      fs.renameSync(path.join(work, 'p2pgw_nfq.node.off'), path.join(work, 'p2pgw_nfq.node'));
     }
     uci("\toption p2pgw_enabled '1'\n\toption p2pgw_log_level 'loud'\n");
     const r = run(['start_service']);

@@ -66,11 +66,17 @@ const cutsFor = (len: number): fc.Arbitrary<number[]> =>
 
 const RUNS = 300;
 
+/**
+ * Automaton form: undefined = default (dense here), 0 = sparse, small values mix the two (one of
+ * the case-sensitive / nocase automata dense, the other sparse).
+ */
+const formArb = fc.constantFrom(undefined, 0, 0, 3, 8);
+
 describe('Matcher vs naive reference (fast-check)', () => {
   it('one-shot scan', () => {
     fc.assert(
-      fc.property(patternsArb, inputArb, (pats, input) => {
-        const m = Matcher.compile(pats);
+      fc.property(patternsArb, inputArb, formArb, (pats, input, denseMaxStates) => {
+        const m = Matcher.compile(pats, { denseMaxStates });
         expect(oneShot(m, input)).toEqual(naive(pats, input));
       }),
       { numRuns: RUNS },
@@ -93,8 +99,9 @@ describe('Matcher vs naive reference (fast-check)', () => {
       fc.property(
         patternsArb,
         inputArb.chain((input) => fc.tuple(fc.constant(input), cutsFor(input.length))),
-        (pats, [input, cuts]) => {
-          const m = Matcher.compile(pats);
+        formArb,
+        (pats, [input, cuts], denseMaxStates) => {
+          const m = Matcher.compile(pats, { denseMaxStates });
           expect(streamed(m, input, cuts)).toEqual(naive(pats, input));
         },
       ),
@@ -108,8 +115,9 @@ describe('Matcher vs naive reference (fast-check)', () => {
         patternsArb,
         inputArb.chain((input) => fc.tuple(fc.constant(input), cutsFor(input.length))),
         fc.integer({ min: 1, max: 4 }),
-        (pats, [input, cuts], cap) => {
-          const m = Matcher.compile(pats, { outputCapacity: cap });
+        formArb,
+        (pats, [input, cuts], cap, denseMaxStates) => {
+          const m = Matcher.compile(pats, { outputCapacity: cap, denseMaxStates });
           const want = naive(pats, input);
           expect(oneShot(m, input)).toEqual(want);
           expect(streamed(m, input, cuts)).toEqual(want);
@@ -125,8 +133,9 @@ describe('Matcher vs naive reference (fast-check)', () => {
         patternsArb,
         fc.array(inputArb, { minLength: 2, maxLength: 4 }),
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 9 })), { maxLength: 60 }),
-        (pats, inputs, schedule) => {
-          const m = Matcher.compile(pats);
+        formArb,
+        (pats, inputs, schedule, denseMaxStates) => {
+          const m = Matcher.compile(pats, { denseMaxStates });
           const streams = inputs.map(() => m.newStream());
           const hits: Hit[][] = inputs.map(() => []);
           const pos = inputs.map(() => 0);
@@ -147,6 +156,21 @@ describe('Matcher vs naive reference (fast-check)', () => {
     );
   });
 
+  it('repeated and random input, 300 patterns, dense and sparse: identical to the naive search', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ bytes: bytesArb(1, 12), nocase: fc.boolean() }), { minLength: 50, maxLength: 300 }).map((ps) => ps.map((p, id) => ({ id, ...p }))),
+        fc.oneof(bytesArb(0, 600), fc.tuple(byteArb, fc.nat(600)).map(([x, n]) => new Uint8Array(n).fill(x))),
+        fc.boolean(),
+        (pats, input, sparse) => {
+          const m = Matcher.compile(pats, { denseMaxStates: sparse ? 0 : undefined });
+          expect(oneShot(m, input)).toEqual(naive(pats, input));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('larger pattern sets over the full byte range', () => {
     const anyBytes = (min: number, max: number): fc.Arbitrary<Uint8Array> =>
       fc.array(fc.integer({ min: 0, max: 255 }), { minLength: min, maxLength: max }).map((a) => Uint8Array.from(a));
@@ -156,14 +180,15 @@ describe('Matcher vs naive reference (fast-check)', () => {
           .array(fc.record({ bytes: anyBytes(1, 4), nocase: fc.boolean() }), { minLength: 1, maxLength: 60 })
           .map((ps) => ps.map((p, id) => ({ id, ...p }))),
         anyBytes(0, 400),
-        (pats, input) => {
+        formArb,
+        (pats, input, denseMaxStates) => {
           // Plant some patterns in the input so there is something to find.
           const planted = Uint8Array.from(input);
           pats.forEach((p, k) => {
             const at = (k * 37) % Math.max(1, planted.length - p.bytes.length);
             if (at + p.bytes.length <= planted.length) planted.set(p.bytes, at);
           });
-          const m = Matcher.compile(pats);
+          const m = Matcher.compile(pats, { denseMaxStates });
           const want = naive(pats, planted);
           expect(oneShot(m, planted)).toEqual(want);
           expect(streamed(m, planted, [1, 2, 3, 100, 101, 250].filter((c) => c <= planted.length))).toEqual(want);

@@ -9,10 +9,10 @@
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
 import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
 import { ascii, u16be, u32be } from '../bytes.js';
-import { bDict, bString, hitAt, hitsOf, indexOf, hitInDatagram, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
+import { bDict, bString, hitAt, looksRandom, hitsOf, indexOf, hitInDatagram, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
 import { BitTorrentMetaInspector, BT_WEIRDS } from './inspect.js';
 import { BITTORRENT } from './session.js';
-import { looksRandom, mseState, MSE_KEY, MSE_MAX_PAD, MSE_MIN_SELECT } from './mse.js';
+import { handshakeFlight, mseState, overlapsObfuscation, MSE_KEY, MSE_MAX_PAD, MSE_MIN_SELECT } from './mse.js';
 import { btLearner } from './learner.js';
 
 const APP = 'bittorrent';
@@ -243,7 +243,10 @@ export function search(ctx: SearchContext): SearchResult {
   const plain = eitherDirection(ctx, tcpDirection);
   if (plain !== EXCLUDED) return plain;
   if (handshakeAfterMse(ctx)) return DETECTED;
-  const mse = mseState(ctx.flights ?? [], ctx.prefix);
+  const flights = ctx.flights ?? [];
+  let mse = mseState(flights, ctx.prefix);
+  // Short enough for eMule obfuscation too: the initiator's handshake flight decides.
+  if (mse === 'mse' && overlapsObfuscation(flights)) mse = handshakeFlight(flights);
   return mse === 'mse' ? DETECTED : mse === 'no' ? EXCLUDED : NEED_MORE;
 }
 

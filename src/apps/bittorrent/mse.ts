@@ -14,9 +14,12 @@
  * random (keys and padding are random bytes); flight 3 is at least 56 bytes (and bounded); flight 4
  * reaches 14 bytes. A TLS record header at the start excludes (a ClientHello is the only common
  * first flight of that size with near-random content). Used only where no plaintext BitTorrent
- * form matched; the decision comes at B's second flight, before any payload of A.
+ * form matched; the decision comes at B's second flight, before any payload of A. Openings whose
+ * first two flights are short enough to be eMule protocol obfuscation as well (overlapsObfuscation)
+ * are decided one flight later, by the initiator's handshake (handshakeFlight).
  */
 import type { Flight } from '../../core/types.js';
+import { isTlsRecordStart, looksRandom } from '../util.js';
 
 /** Diffie-Hellman public key length (768-bit group), bytes. */
 export const MSE_KEY = 96;
@@ -31,41 +34,6 @@ const MAX_REQ = MSE_MIN_REQ + MSE_MAX_PAD + 4096;
 
 /** Verdict on a connection's opening: MSE, not MSE, or not known yet. */
 export type MseState = 'mse' | 'no' | 'need-more';
-
-/**
- * Expected number of distinct byte values among `n` uniformly random bytes, and its standard
- * deviation (occupancy problem: 256 bins, n balls).
- */
-function distinctStats(n: number): { mean: number; sd: number } {
-  const q1 = Math.pow(255 / 256, n);
-  const q2 = Math.pow(254 / 256, n);
-  const mean = 256 * (1 - q1);
-  const variance = 256 * q1 * (1 - q1) + 256 * 255 * (q2 - q1 * q1);
-  return { mean, sd: Math.sqrt(Math.max(variance, 0)) };
-}
-
-/**
- * Whether `b` (its first 1,024 bytes) could be uniformly random bytes: a count of distinct byte
- * values more than 5 standard deviations below the mean expected for random bytes of that length
- * is rejected (text and protocol headers repeat few values; 96 random bytes show about 80 distinct
- * values, σ ≈ 3). Fewer than 32 bytes: false (too few to judge).
- * @param b bytes to judge (not modified)
- * @returns true when the distinct-value count is within 5 σ of random data's
- */
-export function looksRandom(b: Uint8Array): boolean {
-  const n = Math.min(b.length, 1024);
-  if (n < 32) return false;
-  const seen = new Uint8Array(256);
-  let distinct = 0;
-  for (let i = 0; i < n; i++) if (seen[b[i]]++ === 0) distinct++;
-  const { mean, sd } = distinctStats(n);
-  return distinct >= mean - 5 * sd;
-}
-
-/** A TLS record header: content type 20–23, major version 3, minor 0–4 (RFC 8446 §5.1). */
-function tlsRecord(b: Uint8Array): boolean {
-  return b.length >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] === 3 && b[2] <= 4;
-}
 
 /** Whether flight `f`, the start of its direction's stream `prefix`, is `min`–`max` bytes long and looks random. */
 function randomFlight(prefix: Uint8Array, f: Flight, min: number, max: number): boolean {
@@ -86,7 +54,7 @@ export function mseState(flights: readonly Flight[], prefix: readonly [Uint8Arra
   if (n === 0) return 'need-more';
   const [f1, f2, f3, f4] = flights;
   if (f1.dir !== 0 || f1.bytes > MSE_KEY + MSE_MAX_PAD) return 'no';
-  if (prefix[0].length >= 3 && tlsRecord(prefix[0])) return 'no';
+  if (isTlsRecordStart(prefix[0])) return 'no';
   if (n === 1) return 'need-more';
   if (!randomFlight(prefix[0], f1, MSE_KEY, MSE_KEY + MSE_MAX_PAD)) return 'no';
   if (f2.bytes > MSE_KEY + MSE_MAX_PAD) return 'no';
@@ -97,4 +65,36 @@ export function mseState(flights: readonly Flight[], prefix: readonly [Uint8Arra
   if (f3.bytes < MSE_MIN_REQ) return 'no';
   if (f4.bytes >= MSE_MIN_SELECT) return 'mse';
   return n > 4 ? 'no' : 'need-more';
+}
+
+/** The BitTorrent handshake's length (BEP 3): what the initiator sends first after MSE/PE when IA was empty. */
+const BT_HANDSHAKE = 68;
+
+/**
+ * Whether an MSE/PE opening's first two flights are short enough to fit eMule protocol obfuscation
+ * too (eMule's EncryptedStreamSocket: client to client, a first flight of 12–267 bytes answered by
+ * 6–261; to a server, 97–112 answered by 103–358): random-looking flights of those sizes are
+ * ambiguous, about 11 % of MSE/PE openings with uniform padding.
+ */
+export function overlapsObfuscation(flights: readonly Flight[]): boolean {
+  if (flights.length < 2) return false;
+  const [f1, f2] = flights;
+  return (f1.bytes <= 267 && f2.bytes <= 261) || (f1.bytes >= 97 && f1.bytes <= 112 && f2.bytes <= 358);
+}
+
+/**
+ * The fifth flight of an ambiguous MSE/PE opening (see overlapsObfuscation): BitTorrent when it is
+ * the initiator's 68-byte BitTorrent handshake, sent alone after the handshake as libtorrent does
+ * (MSE/PE puts the handshake either in IA or first after the fourth flight); an eMule client sends
+ * its further eDonkey messages there instead.
+ * @param flights the opening's flights (at least four: mseState said 'mse')
+ * @returns 'mse' for the 68-byte flight, 'no' when the fifth flight is over 68 bytes or ended
+ *   shorter, else 'need-more'
+ */
+export function handshakeFlight(flights: readonly Flight[]): MseState {
+  const f5 = flights[4];
+  if (!f5) return 'need-more';
+  if (f5.dir !== 0 || f5.bytes > BT_HANDSHAKE) return 'no';
+  if (f5.bytes === BT_HANDSHAKE) return 'mse';
+  return flights.length > 5 ? 'no' : 'need-more';
 }

@@ -7,13 +7,18 @@
  *
  * Literal signatures (rules/p2pgw.rules): the protocol byte at offset 0 (`tcp-edonkey`,
  * `tcp-emule`, `tcp-packed`, `udp-edonkey`, `udp-emule`, `kad`, `kad-packed`); lengths and opcodes
- * are checked here.
+ * are checked here. eMule protocol obfuscation on TCP (./obfuscation.ts) is confirmed by decrypting
+ * the handshake when the responder's user hash was learned from a plaintext source answer
+ * (./learner.ts), else recognised by its sizes, order and byte statistics where no plaintext form
+ * matched.
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
-import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
+import { CONFIRMED, DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
 import { u32le } from '../bytes.js';
 import { hitAt, hitInDatagram, isZlibHeader, sigNames, type SigOf } from '../util.js';
 import { EDONKEY } from './session.js';
+import { decryptsWith, obfuscationState } from './obfuscation.js';
+import { edonkeyLearner } from './learner.js';
 
 const APP = 'edonkey';
 /** The literal signatures this dissector reads: the protocol byte at offset 0 (rules/p2pgw.rules). */
@@ -203,6 +208,21 @@ function tcpDirection(ctx: SearchContext, d: Dir): DirState {
   return w;
 }
 
+/** Bytes of the initiator's stream the key check reads: marker, key part and the encrypted magic value. */
+const KEY_CHECK_BYTES = 9;
+
+/**
+ * Whether the initiator's opening decrypts with one of the user hashes learned for the responder.
+ * Tried once, on the packet that brings the initiator's stream to 9 bytes (one MD5 and 1,033 RC4
+ * steps per known hash).
+ */
+function decryptsWithPeerKey(ctx: SearchContext): boolean {
+  const a = ctx.prefix[0];
+  if (ctx.peerKeys.length === 0 || ctx.dir !== 0 || a.length < KEY_CHECK_BYTES) return false;
+  if (a.length - ctx.payload.length >= KEY_CHECK_BYTES) return false;
+  return ctx.peerKeys.some((k) => decryptsWith(a, k));
+}
+
 /** eDonkey/eMule/Kad dissector (see the file header for the specs). */
 export function search(ctx: SearchContext): SearchResult {
   if (ctx.l4 === 'udp') return searchUdp(ctx);
@@ -211,7 +231,12 @@ export function search(ctx: SearchContext): SearchResult {
   if (s0 === 'valid' || s1 === 'valid') return DETECTED;
   // A long first message still arriving on both sides: both framings agree, that is enough.
   if (s0 === 'started' && s1 === 'started') return DETECTED;
-  if (s0 === 'no' && s1 === 'no') return EXCLUDED;
+  if (s0 !== 'no') return NEED_MORE;
+  // The initiator's bytes are no plaintext eDonkey: an obfuscated handshake?
+  if (decryptsWithPeerKey(ctx)) return CONFIRMED;
+  const obf = obfuscationState(ctx.flights, ctx.prefix);
+  if (obf === 'obfuscated') return DETECTED;
+  if (obf === 'no' && s1 === 'no') return EXCLUDED;
   return NEED_MORE;
 }
 
@@ -221,8 +246,9 @@ export const edonkey: AppDescriptor = {
   category: 'p2p',
   l4: ['tcp', 'udp'],
   defaultPorts: { tcp: [4661, 4662, 4242], udp: [4665, 4672] },
-  source: 'eDonkey/eMule protocol (0xE3 eDonkey, 0xC5 eMule extended, 0xD4 packed; Kad 0xE4, Kad packed 0xE5)',
+  source: 'eDonkey/eMule protocol (0xE3 eDonkey, 0xC5 eMule extended, 0xD4 packed; Kad 0xE4, Kad packed 0xE5); eMule protocol obfuscation (EncryptedStreamSocket)',
   signatures: SIG.names,
   sessions: EDONKEY,
   search,
+  learner: edonkeyLearner,
 };

@@ -40,8 +40,11 @@ export interface AnalyzeOptions {
   rules?: Partial<RuleOptions>;
   /** Names of the input files (for the report). */
   files?: string[];
-  /** `capture` when the flows came from replaying captures (64 s idle), else `records`. */
-  inputKind?: 'capture' | 'records';
+  /**
+   * `capture` when the flows came from replaying captures (64 s idle), `collector` from collector
+   * files (records stitched at 64 s gaps, ./collector.ts), else `records`.
+   */
+  inputKind?: 'capture' | 'records' | 'collector';
 }
 
 /** One cluster in a metric report. */
@@ -121,7 +124,7 @@ export interface AnalysisResult {
     minSamples: number;
     rules: RuleOptions;
   };
-  input: { kind: 'capture' | 'records'; files: string[]; flows: number; localFlows: number; ignoredFlows: number; flowTimeoutSec: number | null };
+  input: { kind: 'capture' | 'records' | 'collector'; files: string[]; flows: number; localFlows: number; ignoredFlows: number; flowTimeoutSec: number | null };
   summary: { hosts: number; samples: number; slots: number; firstSlot: number | null; lastSlot: number | null; metrics: number; clustered: number; findings: number };
   metrics: MetricReport[];
   findings: Finding[];
@@ -309,7 +312,7 @@ export function analyzeFlows(records: readonly FlowRecord[], opts: AnalyzeOption
       flows: set.flows.total,
       localFlows: set.flows.local,
       ignoredFlows: set.flows.ignored,
-      flowTimeoutSec: opts.inputKind === 'capture' ? 64 : null,
+      flowTimeoutSec: opts.inputKind === 'capture' || opts.inputKind === 'collector' ? 64 : null,
     },
     summary: {
       hosts: set.hosts.length,

@@ -1,13 +1,15 @@
 /**
  * Inputs of `p2pgw profile` and `p2pgw analyze`: flow-record files (JSON Lines, the schema of
- * src/observe/flowrecord.ts) or capture files (pcap/pcapng), told apart by the first bytes.
+ * src/observe/flowrecord.ts), collector files (nfcapd files, nfdump CSV/JSON exports, pmacct JSON;
+ * ./collector.ts) or capture files (pcap/pcapng), told apart by their first bytes.
  *
  * Captures are replayed with the observation config: the bundled default config with both idle
  * timeouts at 64 s, the commonly accepted flow timeout (a flow ends after 64 s without packets).
  *
  * Errors: a flow-record line that is not a JSON object with the schema's fields throws
  * P2pgwError('P2PGW_ERR_USAGE', '<file>:<line>: <reason>'); a file that is neither kind, or a list
- * mixing both kinds, throws P2pgwError('P2PGW_ERR_USAGE'); read errors (ENOENT, …) propagate.
+ * mixing captures with records, throws P2pgwError('P2PGW_ERR_USAGE'); read errors (ENOENT, …)
+ * propagate. Flow-record and collector files may be mixed (both are records).
  */
 import fs from 'node:fs';
 import { P2pgwError } from '../../core/errors.js';
@@ -15,6 +17,7 @@ import { APPS } from '../../apps/registry.js';
 import { loadConfig, type EffectiveConfig } from '../../config/load.js';
 import { replayFiles } from '../../runtime/replay.js';
 import type { FlowRecord } from '../../observe/flowrecord.js';
+import { collectorFormat, readCollectorFile } from './collector.js';
 
 /** The flow timeout used by profile and analyze for both TCP and UDP, seconds. */
 export const OBSERVE_FLOW_TIMEOUT_SEC = 64;
@@ -25,8 +28,8 @@ export const OBSERVE_FLOW_TIMEOUT_SEC = 64;
  */
 export const P2P_APPS: ReadonlySet<string> = new Set(APPS.filter((a) => a.category === 'p2p').map((a) => a.name));
 
-/** Kind of an input file. */
-export type InputKind = 'records' | 'capture';
+/** Kind of an input file: our flow records, a capture, or a collector's records. */
+export type InputKind = 'records' | 'capture' | 'collector';
 
 /**
  * The effective config used to replay captures for profile/analyze: the bundled default with
@@ -38,29 +41,35 @@ export function observeConfig(): EffectiveConfig {
   return cfg;
 }
 
-/** Tells a capture (pcap magic in either byte order, or a pcapng section header) from JSON Lines. */
-export function inputKind(file: string): InputKind {
+/** The first (up to 512) octets of a file. */
+function headOf(file: string): Buffer {
   const fd = fs.openSync(file, 'r');
   try {
-    const b = Buffer.alloc(4);
-    const n = fs.readSync(fd, b, 0, 4, 0);
-    if (n === 4) {
-      const m = b.readUInt32LE(0);
-      if ([0xa1b2c3d4, 0xa1b23c4d, 0xd4c3b2a1, 0x4d3cb2a1, 0x0a0d0d0a].includes(m)) return 'capture';
-    }
-    return 'records';
+    const b = Buffer.alloc(512);
+    return b.subarray(0, fs.readSync(fd, b, 0, 512, 0));
   } finally {
     fs.closeSync(fd);
   }
 }
 
 /**
- * The kind shared by all `files`.
+ * Tells a capture (pcap magic in either byte order, or a pcapng section header) and a collector
+ * file (collectorFormat) from JSON Lines.
+ */
+export function inputKind(file: string): InputKind {
+  const b = headOf(file);
+  if (b.length >= 4 && [0xa1b2c3d4, 0xa1b23c4d, 0xd4c3b2a1, 0x4d3cb2a1, 0x0a0d0d0a].includes(b.readUInt32LE(0))) return 'capture';
+  return collectorFormat(b) ? 'collector' : 'records';
+}
+
+/**
+ * The kind shared by all `files`: `collector` when any is a collector file and none a capture.
  * @throws P2pgwError(P2PGW_ERR_USAGE) when the list is empty or mixes captures and flow records
  */
 export function commonKind(files: readonly string[]): InputKind {
-  if (!files.length) throw new P2pgwError('P2PGW_ERR_USAGE', 'name at least one flow-record (.jsonl) or capture file');
+  if (!files.length) throw new P2pgwError('P2PGW_ERR_USAGE', 'name at least one flow-record (.jsonl), collector or capture file');
   const kinds = new Set(files.map(inputKind));
+  if (kinds.has('collector') && !kinds.has('capture')) return 'collector';
   if (kinds.size > 1) {
     throw new P2pgwError('P2PGW_ERR_USAGE', 'give either flow-record files or capture files, not both (replay the captures first)');
   }
@@ -118,6 +127,16 @@ export function readFlowRecords(file: string): FlowRecord[] {
   return parseFlowRecords(fs.readFileSync(file, 'utf8'), file);
 }
 
+/**
+ * Reads a flow-record file or a collector file (./collector.ts: stitched into flows).
+ * @throws as parseFlowRecords and readCollectorFile
+ */
+export function readRecordFile(file: string): FlowRecord[] {
+  const format = collectorFormat(headOf(file));
+  if (!format) return readFlowRecords(file);
+  return readCollectorFile(file, format, format === 'nfcapd' ? '' : fs.readFileSync(file, 'utf8'));
+}
+
 /** Flows loaded from input files. */
 export interface LoadedFlows {
   kind: InputKind;
@@ -126,12 +145,13 @@ export interface LoadedFlows {
 }
 
 /**
- * Loads flows from flow-record files, or replays capture files with observeConfig() (64 s idle).
+ * Loads flows from flow-record and collector files, or replays capture files with observeConfig()
+ * (64 s idle).
  * @throws as commonKind, parseFlowRecords and replayFiles
  */
 export function loadFlows(files: readonly string[]): LoadedFlows {
   const kind = commonKind(files);
-  if (kind === 'records') return { kind, files: [...files], records: files.flatMap(readFlowRecords) };
+  if (kind !== 'capture') return { kind, files: [...files], records: files.flatMap(readRecordFile) };
   return { kind, files: [...files], records: replayFiles(files, { config: observeConfig() }).records };
 }
 

@@ -165,7 +165,7 @@ export function renderReport(r: AnalysisResult): string {
 <title>p2pgw analyze: P2P host behaviour</title><style>${CSS}</style></head>
 <body>
 <header><h1>P2P host behaviour</h1>
-<p>${esc(`${files} · ${r.input.kind === 'capture' ? 'replayed captures (flows end after 64 s idle)' : 'flow records'} · ${utc(r.summary.firstSlot)} – ${utc(r.summary.lastSlot === null ? null : r.summary.lastSlot + r.params.slotSec)} UTC`)}</p>
+<p>${esc(`${files} · ${r.input.kind === 'capture' ? 'replayed captures (flows end after 64 s idle)' : r.input.kind === 'collector' ? 'collector records (stitched at 64 s gaps)' : 'flow records'} · ${utc(r.summary.firstSlot)} – ${utc(r.summary.lastSlot === null ? null : r.summary.lastSlot + r.params.slotSec)} UTC`)}</p>
 <p>${esc(`local ${r.params.local.join(', ')}${r.params.isp ? ` · ISP ${r.params.isp.join(', ')}` : ''} · slot ΔT = ${r.params.slotSec} s · metrics per host and slot, each clustered alone with 1-D DBSCAN`)}</p></header>
 <main>
 <div class="cards">${cards}</div>

@@ -18,7 +18,7 @@ export function analysisText(r: AnalysisResult): string {
   const out: string[] = [];
   const when = (t: number | null): string => (t === null ? '-' : new Date(t * 1000).toISOString().slice(0, 16).replace('T', ' '));
   out.push(
-    `Analyzed ${r.input.localFlows} of ${r.input.flows} flows (${r.input.kind === 'capture' ? 'replayed, 64 s flow timeout' : 'flow records'}): ` +
+    `Analyzed ${r.input.localFlows} of ${r.input.flows} flows (${r.input.kind === 'capture' ? 'replayed, 64 s flow timeout' : r.input.kind === 'collector' ? 'collector records, stitched at 64 s gaps' : 'flow records'}): ` +
       `${r.summary.hosts} local hosts, ${r.summary.samples} host samples in ${r.summary.slots} slots of ${r.params.slotSec} s (${when(r.summary.firstSlot)} .. ${when(r.summary.lastSlot)} UTC)`,
   );
   out.push(`local ${r.params.local.join(',')}${r.params.isp ? `; ISP ${r.params.isp.join(',')}` : ''}; noise target ${pct(r.params.noise.target)} (band ${pct(r.params.noise.lo)}-${pct(r.params.noise.hi)})`);

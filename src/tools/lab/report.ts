@@ -52,24 +52,81 @@ export function verdictTable(vs: readonly Verdict[]): string {
   return table(['time', 'line', 'app', 'l4', 'flow', 'rule', 'verdict'], rows);
 }
 
-/** Table of client session results, with the daemon's app for the session's port when known. */
-export function sessionTable(rs: readonly SessionResult[], vs: readonly Verdict[] = []): string {
-  if (rs.length === 0) return '(no session results)\n';
+/** What the config says of a session: its traffic passes, or it is blocked (its application's action is `block`). */
+export type Expectation = 'pass' | 'blocked';
+
+/**
+ * A session judged against the config: `ok` (passed, as expected), `blocked` (did not complete,
+ * and its application is blocked: expected) or `FAIL` (against the config: a passing session that
+ * failed, or a blocked one that completed), with a note for the table.
+ */
+export interface Judgement {
+  result: 'ok' | 'blocked' | 'FAIL';
+  againstConfig: boolean;
+  note: string;
+}
+
+/**
+ * Judges one session.
+ * @param daemon the daemon's verdict for the session's port (`classified:<app>`, `blocked:<app>`), if any
+ */
+export function judgeSession(r: SessionResult, expect: Expectation, daemon?: string): Judgement {
+  if (expect === 'pass') return r.ok ? { result: 'ok', againstConfig: false, note: '' } : { result: 'FAIL', againstConfig: true, note: r.error ?? 'did not complete' };
+  if (r.ok) return { result: 'FAIL', againstConfig: true, note: `completed though the config blocks ${r.app}` };
+  const how = r.reset ? 'reset' : (r.error ?? 'no reply');
+  return { result: 'blocked', againstConfig: false, note: `expected: the config blocks ${r.app} (${how})${daemon?.startsWith('blocked:') ? '' : '; no blocked verdict line'}` };
+}
+
+/** The daemon's verdict (`msg:app`) by responder port. */
+function verdictsByPort(vs: readonly Verdict[]): Map<number, string> {
   const byPort = new Map<number, string>();
   for (const { line } of vs) {
     const p = verdictPort(line);
     if (p !== undefined) byPort.set(p, `${str(line.msg)}:${str(line.app)}`);
   }
-  const rows = rs.map((r) => [
-    r.name.length > 48 ? r.name.slice(0, 47) + '…' : r.name,
-    `${r.l4}/${r.port}`,
-    r.ok ? 'ok' : 'FAIL',
-    r.reset ? 'reset' : '',
-    String(r.bytesSent),
-    String(r.bytesReceived),
-    `${r.ms}ms`,
-    byPort.get(r.port) ?? '-',
-    r.error ?? '',
-  ]);
-  return table(['session', 'port', 'result', 'rst', 'sent', 'recv', 'time', 'daemon', 'error'], rows);
+  return byPort;
+}
+
+/** Explains the session table's daemon column, printed under it. */
+export const SESSION_LEGEND =
+  'daemon: the verdict line the daemon printed for the session\'s port (classified:<app>, blocked:<app>); ' +
+  '"-": no verdict line, the daemon did not classify the flow. Bulk transfers are seeded random bytes of no protocol on purpose, so "-" is right for them.\n';
+
+/**
+ * Table of client session results judged against the config (`expectOf`, default: everything
+ * passes), with the daemon's verdict for the session's port when known.
+ */
+export function sessionTable(rs: readonly SessionResult[], vs: readonly Verdict[] = [], expectOf: (r: SessionResult) => Expectation = () => 'pass'): string {
+  if (rs.length === 0) return '(no session results)\n';
+  const byPort = verdictsByPort(vs);
+  const rows = rs.map((r) => {
+    const j = judgeSession(r, expectOf(r), byPort.get(r.port));
+    return [
+      r.name.length > 48 ? r.name.slice(0, 47) + '…' : r.name,
+      `${r.l4}/${r.port}`,
+      j.result,
+      r.reset ? 'reset' : '',
+      String(r.bytesSent),
+      String(r.bytesReceived),
+      `${r.ms}ms`,
+      byPort.get(r.port) ?? '-',
+      j.note,
+    ];
+  });
+  return table(['session', 'port', 'result', 'rst', 'sent', 'recv', 'time', 'daemon', 'note'], rows);
+}
+
+/**
+ * The demo's closing count: sessions completed, blocked as configured, against the config.
+ * @param total sessions run (results missing from `rs` count as against the config)
+ * @returns the line and the number of sessions against the config
+ */
+export function sessionSummary(rs: readonly SessionResult[], total: number, vs: readonly Verdict[], expectOf: (r: SessionResult) => Expectation): { line: string; against: number } {
+  const byPort = verdictsByPort(vs);
+  const js = rs.map((r) => judgeSession(r, expectOf(r), byPort.get(r.port)));
+  const ok = js.filter((j) => j.result === 'ok').length;
+  const blocked = js.filter((j) => j.result === 'blocked').length;
+  const against = js.filter((j) => j.againstConfig).length + (total - rs.length);
+  const parts = [`${ok}/${total} session(s) completed`, ...(blocked ? [`${blocked} blocked as the config says`] : []), `${against} against the config`];
+  return { line: `demo: ${parts.join(', ')}, ${vs.length} verdict line(s)`, against };
 }

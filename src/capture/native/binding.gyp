@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "p2pgw_nfq",
+      "sources": ["nfq.c", "nl.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
