@@ -14,18 +14,7 @@
  */
 import fs from 'node:fs';
 import { readCaptureFile } from '../../src/capture/pcap.js';
-
-/** mulberry32: a small, fast, seedable 32-bit PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './rng.js';
 
 /** The IP parts of every frame of `files` that has one (copies). */
 export function realPackets(files: readonly string[]): Uint8Array[] {
@@ -44,7 +33,7 @@ export class Fuzzer {
   private readonly r: () => number;
 
   constructor(seed: number, private readonly real: readonly Uint8Array[]) {
-    this.r = prng(seed);
+    this.r = rng(seed);
   }
 
   /** An integer in [0, n). */

@@ -35,6 +35,7 @@ import { Counters } from '../../src/core/counters.js';
 import { capture, ROOT, TSC } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv, sh } from './fixtures/netns.js';
+import { rng } from '../helpers/rng.js';
 
 const env = liveEnv('sink');
 if (!env.ok) console.warn(`skipping live sink tests: ${env.reason}`);
@@ -68,18 +69,6 @@ interface Running {
   stdout: string[];
   stderr: string[];
   lines: Record<string, unknown>[];
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failing run can be repeated from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** What the payload alone is classified as: fed as the initiator's data, then the flow ends (as the sink does). */

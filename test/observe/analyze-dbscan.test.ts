@@ -9,7 +9,7 @@
 import { describe, it, expect } from 'vitest';
 import { createRequire } from 'node:module';
 import { dbscan1d, searchParameters, Sorted1d, dbscanSorted } from '../../src/tools/analyze/dbscan.js';
-import { rng } from './fixtures/isp-flows.js';
+import { rng } from '../helpers/rng.js';
 
 const require = createRequire(import.meta.url);
 const { DBSCAN } = require('density-clustering') as { DBSCAN: new () => { run(d: number[][], eps: number, minPts: number): number[][] } };
