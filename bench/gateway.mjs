@@ -597,6 +597,10 @@ async function measure(cfg, runNo, { profileDir, perfFile } = {}) {
     rec.counters = Object.fromEntries(Object.entries(c).filter(([k]) =>
       /^(packets|flow_created|inspected_flows|held_packets|scans|scanned_bytes|infected|keyword_hits|transfers|inspect_gaps|hold_cap|hold_timeout|scan_timeout|scan_error|kernel_queue_dropped|accepted_unjudged|audit_files|audit_write_error|audit_quota_evicted|tcp_out_of_order|reassembly_gap|classified_http|unclassified|verdict_callback_error)$/.test(k)));
     if (finalStatus.steps) rec.steps = finalStatus.steps;
+    const nq = finalStatus.nfq;
+    if (nq && typeof nq.sendThread === 'boolean') {
+      rec.sendq = { thread: nq.sendThread, wait_p99_us: nq.sendqWaitP99Us, wait_max_us: nq.sendqWaitMaxUs, peak_bytes: nq.sendqPeak, full: nq.sendqFull };
+    }
     if (Array.isArray(finalStatus.workers)) rec.worker_steps = finalStatus.workers.map((w) => w.steps).filter(Boolean);
   }
   // Loaders and probe end by themselves (bounded); collect their summaries.

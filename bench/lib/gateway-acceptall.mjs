@@ -55,11 +55,11 @@ if (o.binding === 'nfqueue') {
   const { NfqBatch } = await import('../../dist/capture/nfq-batch.js');
   const { arenaBytesFor } = await import('../../dist/capture/queue.js');
   const gso = o.gso === 'on';
-  const q = NfqBatch.open({ num, maxlen: Q.maxlen, failOpen, rcvbuf: Q.rcvbuf, gso, batch: Q.batch, arenaBytes: arenaBytesFor(Q.batch) }, (p) => {
+  const q = NfqBatch.open({ num, maxlen: Q.maxlen, failOpen, rcvbuf: Q.rcvbuf, gso, batch: Q.batch, arenaBytes: arenaBytesFor(Q.batch), sendThread: Q.sendThread }, (p) => {
     packets++;
     q.verdict(p.id, 'accept');
   });
-  info = { gso, batch: Q.batch, warnings: q.warnings };
+  info = { gso, batch: Q.batch, send_thread: Q.sendThread, warnings: q.warnings };
   close = () => q.close();
   stats = () => {
     const s = q.stats;

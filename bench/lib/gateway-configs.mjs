@@ -100,9 +100,14 @@ export const anchorOf = (key) => (key.endsWith('@gso') ? 'A-bg@gso' : 'A-b');
 export function extras({ quick }) {
   const base4 = CONFIGS.find((c) => c.key === '4');
   const base6 = CONFIGS.find((c) => c.key === '6');
+  const gso4 = CONFIGS.find((c) => c.key === '4@gso');
   const sweep = quick ? [4, 32, 128] : [1, 2, 4, 8, 16, 32, 64, 128];
   return [
     { ...base4, key: '4-q2', label: '4 with --queues 2', group: 'queues', needsFlag: '--queues', args: ['--queues', '2'] },
+    {
+      ...gso4, key: '4-tx0@gso', label: '4@gso with verdicts sent from the JavaScript thread (queue.send_thread off)', group: 'sendthread',
+      yaml: (c) => ({ ...gso4.yaml(c), queue: { fail_open: false, send_thread: false } }),
+    },
     { ...base4, key: '4-trace', label: '4 with --trace-steps', group: 'trace', needsFlag: '--trace-steps', args: ['--trace-steps'], runs: 1 },
     { ...base6, key: '6-trace', label: '6 (1,000 sigs) with --trace-steps', group: 'trace', needsFlag: '--trace-steps', args: ['--trace-steps'], runs: 1 },
     ...sweep.map((k) => ({

@@ -69,6 +69,7 @@ export function summarize(results, { runnable }) {
       hold_timeout: ok.reduce((x, r) => x + (r.counters?.hold_timeout ?? 0), 0),
       inspect_gaps: ok.reduce((x, r) => x + (r.counters?.inspect_gaps ?? 0), 0),
       steps: ok.find((r) => r.steps)?.steps ?? null,
+      sendq: ok.find((r) => r.sendq)?.sendq ?? null,
       worker_steps: ok.find((r) => r.worker_steps?.length)?.worker_steps ?? null,
       warnings: ok.reduce((acc, r) => {
         for (const [k, v] of Object.entries(r.daemon_warnings ?? {})) acc[k] = (acc[k] ?? 0) + v;
@@ -125,8 +126,12 @@ export function summarize(results, { runnable }) {
     if (bv && bv.count >= 0.5 * total) {
       // Batched queue binding: every packet's wait from its batch's arrival in JS to the batch's
       // verdicts (held packets included, so an upper bound for those that are not held).
-      lat = bv.p99_us;
-      latNote = `${latencySrc.key} steps.batch_verdict p99 over ${bv.count} packets (p50 ${bv.p50_us} µs): batch arrival in JS to the sendmsg carrying its verdict, held packets included; ` +
+      // With the sender thread, batch_verdict ends at the hand-over; the chunk then waits for the
+      // thread's sendmsg (its own p99, log2 bucket edge): the sum is an upper bound.
+      const tx = latencySrc.sendq?.thread ? latencySrc.sendq : null;
+      lat = bv.p99_us + (tx?.wait_p99_us ?? 0);
+      latNote = `${latencySrc.key} steps.batch_verdict p99 over ${bv.count} packets (p50 ${bv.p50_us} µs): batch arrival in JS to the ${tx ? 'hand-over of its verdict to the sender thread' : 'sendmsg carrying its verdict'}, held packets included; ` +
+        (tx ? `plus the sender thread's p99 wait from hand-over to its sendmsg (${tx.wait_p99_us} µs, upper edge of its log2 bucket; longest ${tx.wait_max_us} µs): ${r2(bv.p99_us)} + ${tx.wait_p99_us} µs, an upper bound; ` : '') +
         `the verdict sendmsg itself (the kernel forwards the packets in it) is steps.batch_send (p50 ${st.batch_send?.p50_us ?? '–'} µs, p99 ${st.batch_send?.p99_us ?? '–'} µs per sendmsg); kernel queueing before the batch is not included (see the probe RTT)`;
     } else if (pk && pk.count >= 0.5 * total) {
       lat = pk.p99_us;

@@ -17,7 +17,7 @@
  */
 import { P2pgwError } from '../core/errors.js';
 import { readQueueStats } from './nfqstats.js';
-import { CMD, CMD_BATCH, NF_ACCEPT, NF_DROP, NF_REPEAT, ROW, S, SKB_CSUMNOTREADY, SKB_GSO, ROW_TRUNC, loadNfqNative, type NfqNative } from './nfq-native.js';
+import { CMD, CMD_BATCH, NF_ACCEPT, NF_DROP, NF_REPEAT, ROW, S, SENDQ_HIST, SKB_CSUMNOTREADY, SKB_GSO, ROW_TRUNC, loadNfqNative, type NfqNative } from './nfq-native.js';
 import { VerdictStage, idBefore } from './verdict-plan.js';
 import { padGsoReplacement } from './gso-pad.js';
 import type { NfQueueOptions, VerdictName } from './nfq.js';
@@ -30,6 +30,8 @@ export interface NfqBatchOptions extends NfQueueOptions {
   batch: number;
   /** Arena size, bytes; at least 2 × 66.5 KiB. */
   arenaBytes: number;
+  /** Verdicts sent by the addon's sender thread (src/capture/native/tx.c); absent: false. */
+  sendThread?: boolean;
 }
 
 /** One queued packet (the same object for every packet: copy what you keep). */
@@ -60,6 +62,12 @@ export interface NfqBatchStats {
   sends: number; enobufs: number; verdictErrors: number; sendErrors: number; recvErrors: number; lastErrno: number;
   /** The last message the kernel refused: NFQNL_MSG_* type (1 verdict, 3 batch verdict) and its id. */
   lastErrorType: number; lastErrorId: number;
+  /**
+   * The sender thread (false: verdicts are sent on the JavaScript thread): peak bytes waiting for
+   * it, times a verdict call waited for room, longest wait and the p99 wait of a chunk from
+   * hand-over to its sendmsg (µs; p99 as the upper edge of its log2 bucket).
+   */
+  sendThread: boolean; sendqPeak: number; sendqFull: number; sendqWaitMaxUs: number; sendqWaitP99Us: number;
 }
 
 export interface BatchHooks {
@@ -77,6 +85,19 @@ export interface BatchHooks {
   native?: NfqNative;
   /** Kernel queue stats reader for drain(). */
   readStats?: (num: number) => { queueTotal: number } | null;
+}
+
+/** p99 of a log2 histogram (bucket k: [2^k, 2^(k+1)) µs; k = 0 from 0), as its bucket's upper edge, µs; 0 when empty. */
+export function histP99(hist: ArrayLike<number>): number {
+  let total = 0;
+  for (let k = 0; k < hist.length; k++) total += hist[k];
+  if (total === 0) return 0;
+  let seen = 0;
+  for (let k = 0; k < hist.length; k++) {
+    seen += hist[k];
+    if (seen >= 0.99 * total) return 2 ** (k + 1);
+  }
+  return 2 ** hist.length;
 }
 
 const CODES: Record<VerdictName, number> = { accept: NF_ACCEPT, drop: NF_DROP, repeat: NF_REPEAT };
@@ -99,6 +120,7 @@ export class NfqBatch {
   private readonly nstats = new Float64Array(S.count);
   private readonly pkt: BatchPacket = { id: 0, payload: new Uint8Array(0), mark: 0, indev: 0, outdev: 0, flags: 0 };
   private handle: object | null = null;
+  private sendThread = false;
   private inBatch = false;
   private flushQueued = false;
   private closed = false;
@@ -141,7 +163,7 @@ export class NfqBatch {
     let r;
     try {
       r = native.open(
-        { queue: opts.num, copyRange: 0xffff, maxlen: opts.maxlen, rcvbuf: opts.rcvbuf, failOpen: opts.failOpen, gso: opts.gso },
+        { queue: opts.num, copyRange: 0xffff, maxlen: opts.maxlen, rcvbuf: opts.rcvbuf, failOpen: opts.failOpen, gso: opts.gso, sendThread: !!opts.sendThread },
         self.arena, self.rows, self.nstats, (count) => self.onBatch(count),
       );
     } catch (err) {
@@ -160,6 +182,8 @@ export class NfqBatch {
       self.warnings.push(`the kernel refused fail-open ${opts.failOpen ? 'on' : 'off'} (errno ${r.rcFailOpen}; needs Linux >= 3.6)` +
         (opts.failOpen ? ': packets are dropped when the queue is full' : ''));
     }
+    self.sendThread = !!opts.sendThread && !r.rcSendThread;
+    if (opts.sendThread && r.rcSendThread) self.warnings.push(`the verdict sender thread did not start (errno ${r.rcSendThread}): verdicts are sent from the JavaScript thread`);
     if (r.rcGso && opts.gso) self.warnings.push(`the kernel refused GSO (errno ${r.rcGso}; needs Linux >= 3.10): it segments packets before queueing them`);
     if (r.pending) setImmediate(() => self.handle && !self.closed && native.pump(self.handle));
     return self;
@@ -180,6 +204,8 @@ export class NfqBatch {
     return {
       ...this.counts, sends: s[S.sends], enobufs: s[S.enobufs], verdictErrors: s[S.verdictErrors], sendErrors: s[S.sendErrors],
       recvErrors: s[S.recvErrors], lastErrno: s[S.lastErrno], lastErrorType: s[S.errType], lastErrorId: s[S.errId],
+      sendThread: this.sendThread, sendqPeak: s[S.sendqPeak], sendqFull: s[S.sendqFull], sendqWaitMaxUs: Math.round(s[S.sendqWaitMax]),
+      sendqWaitP99Us: histP99(s.subarray(S.sendqHist0, S.sendqHist0 + SENDQ_HIST)),
     };
   }
 

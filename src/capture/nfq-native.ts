@@ -35,11 +35,17 @@ export const NF_REPEAT = 4;
 /** Indexes of the native stats array (enum in nfq.c). */
 export const S = Object.freeze({
   recv: 0, packets: 1, batches: 2, enobufs: 3, recvErrors: 4, sends: 5, sendErrors: 6, verdictErrors: 7,
-  lastErrno: 8, messages: 9, truncated: 10, errType: 11, errId: 12, count: 13,
+  lastErrno: 8, messages: 9, truncated: 10, errType: 11, errId: 12,
+  /** Sender thread (tx.c): peak of queued verdict bytes, longest wait (µs), times verdicts() waited for room. */
+  sendqPeak: 13, sendqWaitMax: 14, sendqFull: 15,
+  /** First of SENDQ_HIST counters: bucket k counts chunks that waited [2^k, 2^(k+1)) µs for the thread (k = 0: < 2 µs). */
+  sendqHist0: 16, count: 16 + 24,
 });
+/** Buckets of the sender thread's wait histogram. */
+export const SENDQ_HIST = 24;
 
 /** The addon ABI this file speaks. */
-export const NATIVE_ABI = 1;
+export const NATIVE_ABI = 2;
 
 /** What the addon returns from open(). */
 export interface NativeOpen {
@@ -48,6 +54,8 @@ export interface NativeOpen {
   rcMaxlen: number;
   rcFailOpen: number;
   rcGso: number;
+  /** 0, or the errno of starting the sender thread (verdicts are then sent on the JavaScript thread). */
+  rcSendThread?: number;
   /** Packets that arrived while binding, waiting in the arena for pump(). */
   pending: number;
   portId: number;
@@ -57,14 +65,14 @@ export interface NativeOpen {
 export interface NfqNative {
   abi: number;
   open(
-    opts: { queue: number; copyRange: number; maxlen: number; rcvbuf: number; failOpen: boolean; gso: boolean },
+    opts: { queue: number; copyRange: number; maxlen: number; rcvbuf: number; failOpen: boolean; gso: boolean; sendThread?: boolean },
     arena: ArrayBuffer,
     rows: Uint32Array,
     stats: Float64Array,
     onBatch: (count: number) => void,
   ): NativeOpen;
   pump(handle: object): void;
-  /** Sends n commands in one sendmsg; returns bytes sent or -errno. */
+  /** Sends n commands in one sendmsg (or hands them to the sender thread); returns the bytes, or -errno. */
   verdicts(handle: object, cmds: Uint32Array, n: number, packets: (Uint8Array | undefined)[] | null): number;
   close(handle: object): void;
 }

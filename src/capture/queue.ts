@@ -20,6 +20,8 @@ export interface QueueConfig extends NfQueueOptions {
   gso: boolean;
   /** Most packets per batch (batch binding only). */
   batch: number;
+  /** Verdicts sent by the addon's sender thread (batch binding only). */
+  sendThread: boolean;
 }
 
 /** What the daemon uses of a bound queue. */

@@ -25,7 +25,7 @@ export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'rules', 'default.yam
 export interface EffectiveConfig {
   /** Absolute path of the file read. */
   file: string;
-  queue: { num: number; maxlen: number; failOpen: boolean; rcvbuf: number; failOpenPollSec: number; binding: 'batch' | 'nfqueue'; gso: boolean; batch: number };
+  queue: { num: number; maxlen: number; failOpen: boolean; rcvbuf: number; failOpenPollSec: number; binding: 'batch' | 'nfqueue'; gso: boolean; batch: number; sendThread: boolean };
   classify: { packets: number; bytes: number; unknownMark: number };
   /** Per-application overrides of the rules' action and mark, and the app's shaping. */
   apps: Record<string, { action?: Action; mark?: number; shape?: ShapeSpec }>;

@@ -70,6 +70,7 @@ export const MAPPED_SECTIONS = {
     binding: opt('binding', { enum: ['batch', 'nfqueue'] }),
     gso: opt('gso', BOOL),
     batch: opt('batch', pos(4096)),
+    send_thread: opt('sendThread', BOOL),
   }),
   classify: mapped('classify', {
     packets: opt('packets', pos(1000)),

@@ -212,7 +212,7 @@ export class InspectEngine {
     if (exp !== null && len > 0) {
       const d = seqDiff(dataSeq(pkt), exp);
       if (d + len <= 0) {
-        this.counters.inc('inspect_retransmit');
+        this.counters.hot.inspect_retransmit++;
         return this.verdict(q, f.accept);
       }
       if (d > 0) return this.hold(f, q, 'ooo');
@@ -270,7 +270,7 @@ export class InspectEngine {
     }
     this.held++;
     if (this.held > this.heldPeak) this.heldPeak = this.held;
-    this.counters.inc('held_packets');
+    this.counters.hot.held_packets++;
     this.holding.add(f);
   }
 

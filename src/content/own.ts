@@ -2,9 +2,11 @@
  * Held packets outlive the buffers they arrived in: a batched NFQUEUE payload is a view into an
  * arena that the next batch overwrites (src/capture/nfq-batch.ts), and a decoded packet may be a
  * reused object. Before a packet is held (Q2), it gets its own copy of the IP bytes and of the
- * decoded packet, whose payload then views the copy. Cost: one copy per held packet, none otherwise.
+ * decoded packet, whose payload then views the copy and whose addresses are formatted now, while the
+ * arena still holds them (src/decode/packet.ts). Cost: one copy per held packet, none otherwise.
  */
 import type { DecodedPacket } from '../decode/types.js';
+import { detachPacket } from '../decode/packet.js';
 
 /** What ownPacket needs of a queued packet (hold.ts's QPkt). */
 export interface Ownable {
@@ -22,5 +24,5 @@ export function ownPacket<T extends Ownable>(q: T): T {
   const off = p.byteOffset - q.ip.byteOffset;
   const inside = p.buffer === q.ip.buffer && off >= 0 && off + p.length <= q.ip.length;
   const payload = inside ? ip.subarray(off, off + p.length) : p.slice();
-  return { ...q, ip, pkt: { ...q.pkt, payload }, owned: true };
+  return { ...q, ip, pkt: detachPacket(q.pkt, payload), owned: true };
 }

@@ -6,13 +6,35 @@
  * keeps the transfer's signature stream — its overlap carry (longest atom − 1 bytes) and partial
  * matches — between jobs, so each buffer is scanned once and a signature split across buffers is
  * reported exactly once.
+ *
+ * Scan buffers are recycled (issue 13 item 4): each scanner has a free list (`buffers`,
+ * ./scanbuffer.ts) that its transfers' ScanBuffers take from. A worker transfers the job's buffer
+ * back in its reply (any size: the list keeps only buffers of its size, so the view of a partial
+ * last buffer brings back its whole scan buffer, and an empty final job brings back nothing);
+ * the in-process scanner gives it back when the scan returns. A job in flight on a worker that
+ * dies loses its buffer (not recycled).
  */
 import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SigDatabase } from '../sigscan/sigdb.js';
 import type { SigStream } from '../sigscan/stream.js';
-import type { ScanJobData } from './scanbuffer.js';
+import { ScanBufferFreeList, type ScanJobData } from './scanbuffer.js';
+
+/**
+ * Cap of the in-process scanner's free list: it scans each job before the next is handed over,
+ * so the list only holds the buffers of jobs cut together (a pre-classification replay of many
+ * buffers at once); at 32 KiB, 8 buffers = 256 KiB at most.
+ */
+export const SYNC_FREE_BUFFERS = 8;
+
+/**
+ * Cap of a worker pool's free list: 2 × threads + 8 buffers (at 32 KiB and 2 threads, 12 buffers
+ * = 384 KiB at most): about one buffer being scanned and one coming back per thread, plus a few
+ * for bursts. Buffers coming back past the cap are left to the garbage collector.
+ * @param threads worker count (≥ 1)
+ */
+export const poolFreeBuffers = (threads: number): number => 2 * threads + 8;
 
 /** Outcome of one job: the first signature found (in this job), or null if clean. */
 export interface ScanResult {
@@ -23,11 +45,17 @@ export interface ScanResult {
 }
 
 export interface Scanner {
+  /**
+   * Scans `job` and calls `done` once (at once or later). The scanner owns `job.data` from this
+   * call on: the caller must not read it afterwards (take its length before).
+   */
   scan(job: ScanJobData, done: (r: ScanResult) => void): void;
   /** Forgets a transfer that ends without a final job (connection killed or closed). */
   drop(key: string): void;
   /** Jobs submitted and not finished. */
   readonly busy: number;
+  /** Where the scan buffers of this scanner's jobs come from and go back to (none: not recycled). */
+  readonly buffers?: ScanBufferFreeList;
   close(): Promise<void>;
 }
 
@@ -66,9 +94,16 @@ export class TransferScanners {
   }
 }
 
+/**
+ * The in-process scanner (replay, tests): `done` is called before `scan` returns. The job's scan
+ * buffer is given back to `buffers` as soon as the scan returns, when that list issued it: the
+ * session keeps only the job's length, base and key (src/content/session.ts PendingScan), and the
+ * signature stream copies what it keeps (the overlap carry), so nothing reads the bytes later.
+ */
 export class SyncScanner implements Scanner {
   private readonly t: TransferScanners;
   readonly busy = 0;
+  readonly buffers = new ScanBufferFreeList(SYNC_FREE_BUFFERS);
 
   constructor(db: SigDatabase) {
     this.t = new TransferScanners(db);
@@ -76,7 +111,11 @@ export class SyncScanner implements Scanner {
 
   scan(job: ScanJobData, done: (r: ScanResult) => void): void {
     const t0 = performance.now();
-    done({ virus: this.t.run(job), ms: performance.now() - t0 });
+    const virus = this.t.run(job);
+    const ms = performance.now() - t0;
+    const b = job.data.buffer;
+    if (this.buffers.issued(b)) this.buffers.give(b);
+    done({ virus, ms });
   }
 
   drop(key: string): void {
@@ -123,6 +162,15 @@ export interface ScanPoolOptions {
   onWorkerExit?: (e: WorkerExit) => void;
 }
 
+/** A worker's answer to a scan job, with the job's scan buffer transferred back (if it had bytes). */
+interface ScanReply {
+  id: number;
+  virus: string | null;
+  ms: number;
+  error?: string;
+  buffer?: ArrayBuffer;
+}
+
 interface Slot {
   w: Worker;
   jobs: Map<number, (r: ScanResult) => void>;
@@ -137,6 +185,7 @@ interface Slot {
  * engine accepts their data unscanned and counts `scan_error`), and the slot gets a new thread, up
  * to `maxRespawns` times over the pool's life. A respawned thread starts with no transfer state: the
  * later jobs of a transfer that was on it are scanned without the overlap of its earlier buffers.
+ * Scan buffers come back with the replies to `buffers` (cap poolFreeBuffers(threads)).
  */
 export class PoolScanner implements Scanner {
   private readonly slots: (Slot | null)[];
@@ -145,6 +194,8 @@ export class PoolScanner implements Scanner {
   private nextId = 1;
   private respawns = 0;
   private closing = false;
+  /** Free scan buffers (cap poolFreeBuffers(threads)), refilled by the workers' replies. */
+  readonly buffers: ScanBufferFreeList;
 
   /**
    * @param dbBytes the serialised database (SigDatabase.serialize), posted to each worker
@@ -156,6 +207,7 @@ export class PoolScanner implements Scanner {
     private readonly opts: ScanPoolOptions = {},
   ) {
     this.slots = new Array<Slot | null>(Math.max(1, threads)).fill(null);
+    this.buffers = new ScanBufferFreeList(poolFreeBuffers(this.slots.length));
   }
 
   /** Worker threads running now (0 until the first scan). */
@@ -170,12 +222,15 @@ export class PoolScanner implements Scanner {
   scan(job: ScanJobData, done: (r: ScanResult) => void): void {
     const i = workerOf(job.key, this.slots.length);
     if (this.dead.has(i) || this.closing) {
+      // Not transferred: the buffer is still ours to recycle.
+      if (this.buffers.issued(job.data.buffer)) this.buffers.give(job.data.buffer);
       done({ virus: null, ms: 0, error: `scan worker ${i} is not running (it died and its respawns are used up)` });
       return;
     }
     const slot = this.slots[i] ?? this.start(i);
     const id = this.nextId++;
     slot.jobs.set(id, done);
+    // The whole scan buffer moves to the worker (no copy), also for a partial view of it.
     slot.w.postMessage({ op: 'scan', id, key: job.key, data: job.data, final: job.final }, [job.data.buffer as ArrayBuffer]);
   }
 
@@ -190,13 +245,16 @@ export class PoolScanner implements Scanner {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.buffers.clear();
     await Promise.all(this.slots.map((s) => s?.w.terminate()));
   }
 
   private start(i: number): Slot {
     const w = new Worker(workerScript(), { workerData: { db: this.dbBytes, delayMs: this.opts.debugDelayMs ?? 0 } });
     const slot: Slot = { w, jobs: new Map() };
-    w.on('message', (m: { id: number; virus: string | null; ms: number; error?: string }) => {
+    w.on('message', (m: ScanReply) => {
+      // Back before `done`: the scan it lets proceed may already take this buffer.
+      if (m.buffer && !this.closing) this.buffers.give(m.buffer);
       const done = slot.jobs.get(m.id);
       if (!done) return;
       slot.jobs.delete(m.id);
@@ -211,7 +269,10 @@ export class PoolScanner implements Scanner {
     return slot;
   }
 
-  /** A thread ended: fail its jobs open, report it, and respawn the slot while the budget lasts. */
+  /**
+   * A thread ended: fail its jobs open, report it, and respawn the slot while the budget lasts. The
+   * scan buffers of its jobs in flight went with the thread: they are not recycled.
+   */
   private exited(i: number, slot: Slot, code: number): void {
     if (this.slots[i] !== slot) return;
     this.slots[i] = null;

@@ -54,8 +54,10 @@ export interface PendingScan {
   final: boolean;
   complete: boolean;
   /**
-   * The job's byte count, taken when the job is made: a worker-thread scanner transfers
-   * `job.data`'s buffer to the worker, which leaves `job.data` empty (length 0) in this thread.
+   * The job's byte count, taken when the job is made: the scanner owns `job.data` once it has the
+   * job (a worker-thread scanner transfers its buffer to the worker, which leaves `job.data` empty
+   * in this thread; the in-process scanner recycles it for another transfer's bytes). Only `bytes`,
+   * `job.base` and `job.key` are read after the scan.
    */
   bytes: number;
 }
@@ -103,7 +105,7 @@ export class ContentSession implements InspectEvents {
     const t: Transfer = {
       id, dir, name: info.name, bytes: 0,
       audit: s.audit ? s.audit.openFile(this.ctx, dir, info.name) : null,
-      buf: s.scanner ? new ScanBuffer(`${this.uid}/${id}`, s.scanBuffer) : null,
+      buf: s.scanner ? new ScanBuffer(`${this.uid}/${id}`, s.scanBuffer, s.scanner.buffers ?? null) : null,
       hasher: s.hashes ? s.hashes.newHasher() : null,
     };
     this.transfers.set(id, t);

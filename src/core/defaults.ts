@@ -25,6 +25,11 @@ export const DEFAULTS = Object.freeze({
     gso: true,
     /** Most packets handed to JavaScript per batch (batch binding). */
     batch: 64,
+    /**
+     * Verdicts are sent by a thread of the queue's own (batch binding, src/capture/native/tx.c): the
+     * kernel forwards the released packets inside that sendmsg on another core, beside JavaScript.
+     */
+    sendThread: true,
   }),
   classify: Object.freeze({
     /** Packets per direction looked at before giving up (the kernel queues 2× this per connection). */

@@ -3,9 +3,9 @@
  * already checked: `buf[l4Off, l4End)` is the transport segment as the IP header bounds it.
  * Never throws; bad input gives a named event.
  */
-import { formatIpv4, formatIpv6 } from './addr.js';
 import { foldSum, sumWords } from './checksum.js';
 import { flowKeyOf } from './key.js';
+import { IpPacket } from './packet.js';
 import { IPPROTO_TCP, IPPROTO_UDP, type DecodeResult } from './types.js';
 
 /**
@@ -13,8 +13,8 @@ import { IPPROTO_TCP, IPPROTO_UDP, type DecodeResult } from './types.js';
  *
  * - `buf[l4Off, l4End)`: the transport bytes (offsets in bytes into the IP packet `buf`).
  * - `family`, `ipLen`: copied into the result as the IP layer found them; `srcOff`: where the
- *   source address is (the destination follows it: IPv4 12/16, IPv6 8/24), formatted into
- *   `src`/`dst` and read into the binary flow key (./key.ts).
+ *   source address is (the destination follows it: IPv4 12/16, IPv6 8/24), read into the binary
+ *   flow key (./key.ts); `src`/`dst` text is formatted only when read (./packet.ts).
  * - `proto`: 6 (TCP) or 17 (UDP).
  * - `fragment`: true for a first fragment with more to come (RFC 791 MF, RFC 8200 §4.5 M): ports
  *   are decoded when the fragment holds them, lengths are not checked against the whole datagram
@@ -59,19 +59,10 @@ export function decodeL4(
     const sport = (buf[l4Off] << 8) | buf[l4Off + 1];
     const dport = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
     const { key, fwd } = flowKeyOf(buf, srcOff, family === 4 ? 4 : 16, sport, dport, proto);
-    return {
-      ok: true,
-      pkt: {
-        family, src: addr(buf, family, srcOff), dst: addr(buf, family, srcOff + (family === 4 ? 4 : 16)), proto, l4: 'tcp',
-        sport, dport, key, fwd,
-        ipLen,
-        seq: ((buf[l4Off + 4] << 24) | (buf[l4Off + 5] << 16) | (buf[l4Off + 6] << 8) | buf[l4Off + 7]) >>> 0,
-        ack: ((buf[l4Off + 8] << 24) | (buf[l4Off + 9] << 16) | (buf[l4Off + 10] << 8) | buf[l4Off + 11]) >>> 0,
-        flags: buf[l4Off + 13],
-        payload: buf.subarray(l4Off + hlen, l4End),
-        fragment,
-      },
-    };
+    const seq = ((buf[l4Off + 4] << 24) | (buf[l4Off + 5] << 16) | (buf[l4Off + 6] << 8) | buf[l4Off + 7]) >>> 0;
+    const ack = ((buf[l4Off + 8] << 24) | (buf[l4Off + 9] << 16) | (buf[l4Off + 10] << 8) | buf[l4Off + 11]) >>> 0;
+    const pkt = new IpPacket(buf, srcOff, family, proto, 'tcp', sport, dport, key, fwd, ipLen, seq, ack, buf[l4Off + 13], buf.subarray(l4Off + hlen, l4End), fragment);
+    return { ok: true, pkt };
   }
   if (proto === IPPROTO_UDP) {
     if (fragment && avail >= 4 && avail < 8) return portsOnly(buf, family, srcOff, proto, l4Off, l4End, ipLen);
@@ -96,16 +87,8 @@ export function decodeL4(
     const sport = (buf[l4Off] << 8) | buf[l4Off + 1];
     const dport = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
     const { key, fwd } = flowKeyOf(buf, srcOff, family === 4 ? 4 : 16, sport, dport, proto);
-    return {
-      ok: true,
-      pkt: {
-        family, src: addr(buf, family, srcOff), dst: addr(buf, family, srcOff + (family === 4 ? 4 : 16)), proto, l4: 'udp',
-        sport, dport, key, fwd,
-        ipLen, seq: 0, ack: 0, flags: 0,
-        payload: buf.subarray(l4Off + 8, end),
-        fragment,
-      },
-    };
+    const pkt = new IpPacket(buf, srcOff, family, proto, 'udp', sport, dport, key, fwd, ipLen, 0, 0, 0, buf.subarray(l4Off + 8, end), fragment);
+    return { ok: true, pkt };
   }
   return { ok: false, event: 'not_tcp_udp', ignorable: true };
 }
@@ -123,15 +106,6 @@ function portsOnly(
   const sport = (buf[l4Off] << 8) | buf[l4Off + 1];
   const dport = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
   const { key, fwd } = flowKeyOf(buf, srcOff, family === 4 ? 4 : 16, sport, dport, proto);
-  return {
-    ok: true,
-    pkt: {
-      family, src: addr(buf, family, srcOff), dst: addr(buf, family, srcOff + (family === 4 ? 4 : 16)), proto, l4: proto === IPPROTO_TCP ? 'tcp' : 'udp',
-      sport, dport, key, fwd,
-      ipLen, seq: 0, ack: 0, flags: 0, payload: buf.subarray(l4End, l4End), fragment: true,
-    },
-  };
+  const l4 = proto === IPPROTO_TCP ? 'tcp' : 'udp';
+  return { ok: true, pkt: new IpPacket(buf, srcOff, family, proto, l4, sport, dport, key, fwd, ipLen, 0, 0, 0, buf.subarray(l4End, l4End), true) };
 }
-
-/** Text of the address at `buf[off]` (IPv4 dotted quad, IPv6 RFC 5952). */
-const addr = (buf: Uint8Array, family: 4 | 6, off: number): string => (family === 4 ? formatIpv4(buf, off) : formatIpv6(buf, off));

@@ -10,7 +10,6 @@
  */
 import { TCP_ACK, TCP_SYN, type DecodedPacket } from '../decode/types.js';
 import type { Counters } from '../core/counters.js';
-import type { Dir } from '../core/types.js';
 import { Flow, flowKey } from './flow.js';
 
 export interface FlowTableOptions {
@@ -41,6 +40,9 @@ export class FlowTable {
     private readonly keep?: (flow: Flow) => boolean,
   ) {}
 
+  /** Whether the last lookup created its flow. */
+  created = false;
+
   get size(): number {
     return this.flows.size + this.kept.size;
   }
@@ -51,8 +53,10 @@ export class FlowTable {
    * 5-tuple reused after 64 s is a new conversation), and so is a TCP flow whose 5-tuple a new
    * connection reuses (a SYN without ACK after the old one was answered: a client reusing its port
    * at once; its SYN must not be taken for a segment of the old stream), ended as `idle`.
+   * @returns the flow (the packet's direction in it: `flow.dirOf(pkt)`); `created` tells whether
+   *   this call created it (no result object per packet)
    */
-  lookup(pkt: DecodedPacket, ts: number): { flow: Flow; dir: Dir; created: boolean } {
+  lookup(pkt: DecodedPacket, ts: number): Flow {
     const key = flowKey(pkt);
     let flow = this.flows.get(key) ?? this.kept.get(key);
     const reused = !!flow && pkt.l4 === 'tcp' && (pkt.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && flow.answered;
@@ -60,17 +64,17 @@ export class FlowTable {
       this.end(key, flow, 'idle');
       flow = undefined;
     }
-    let created = false;
+    this.created = false;
     if (flow) {
       if (!this.flows.delete(key)) this.kept.delete(key);
     } else {
       if (this.size >= this.opts.maxFlows) this.evictOldest();
       flow = new Flow(key, pkt, ts);
-      created = true;
-      this.counters?.inc('flow_created');
+      this.created = true;
+      if (this.counters) this.counters.hot.flow_created++;
     }
     (this.keep?.(flow) ? this.kept : this.flows).set(key, flow);
-    return { flow, dir: flow.dirOf(pkt), created };
+    return flow;
   }
 
   /** Ends every flow idle at time `now` (seconds). Returns how many ended. */

@@ -27,6 +27,7 @@ import { judgeLostState, lostStateDecided } from './lost-state.js';
 import { EndpointLearning, type EndpointConfig } from './learning.js';
 import { HostHeuristics, heuristicLabel, type HostHeuristicsOptions } from '../flow/hosts.js';
 import { newFlowState, NO_COUNTS, NO_PRE, statelessPacket, type FlowState } from './flow-state.js';
+import { ACCEPT, QueuedSlot, RepeatVerdicts } from './decisions.js';
 
 /**
  * Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark);
@@ -60,7 +61,6 @@ export interface PipelineEvents {
   onVerdict?(id: number, v: Verdict): void;
 }
 
-const ACCEPT: PacketDecision = Object.freeze({ verdict: 'accept' });
 
 export class Pipeline {
   readonly flows: FlowTable;
@@ -118,10 +118,10 @@ export class Pipeline {
    *   packet is held by content inspection: its verdict comes later through `onVerdict(id, …)`
    */
   handle(ip: Uint8Array, ts: number, id = this.autoId++, mark = 0, skb = 4): PacketDecision | null {
-    this.counters.inc('packets');
+    this.counters.hot.packets++;
     const tr = this.tr;
     const t0 = tr ? performance.now() : 0;
-    if (skb & 1) this.counters.inc('checksum_not_ready');
+    if (skb & 1) this.counters.hot.checksum_not_ready++;
     const res = decodeIp(ip, this.opts.verifyChecksums && (skb & 5) === 4 ? VERIFY : NO_VERIFY);
     if (tr) tr.add('decode', performance.now() - t0);
     if (!res.ok) {
@@ -165,7 +165,9 @@ export class Pipeline {
   private handleDecoded(pkt: DecodedPacket, ts: number, ip: Uint8Array, id: number, mark: number): PacketDecision | null {
     const tr = this.tr;
     const t0 = tr ? performance.now() : 0;
-    const { flow, dir, created } = this.flows.lookup(pkt, ts);
+    const flow = this.flows.lookup(pkt, ts);
+    const dir = flow.dirOf(pkt);
+    const created = this.flows.created;
     if (tr) tr.add('flow_lookup', performance.now() - t0);
     flow.account(pkt, dir, ts);
     if (created) this.hosts?.observe(flow, ts);
@@ -182,7 +184,7 @@ export class Pipeline {
     }
     if (st.insp && this.inspect) {
       const t1 = tr ? performance.now() : 0;
-      this.inspect.packet(st.insp, { id, pkt, ip, dir, t: ts * 1000 });
+      this.inspect.packet(st.insp, this.slot.fill(id, pkt, ip, dir, ts));
       if (tr) tr.add('inspect', performance.now() - t1);
       return null;
     }
@@ -197,7 +199,7 @@ export class Pipeline {
     } else if (st.learn && !st.attach) {
       this.learnPacket(flow, st, pkt, dir);
     }
-    if (st.attach && this.inspect) return this.startInspection(flow, st, { id, pkt, ip, dir, t: ts * 1000 });
+    if (st.attach && this.inspect) return this.startInspection(flow, st, this.slot.fill(id, pkt, ip, dir, ts));
     return this.decision(flow);
   }
 
@@ -371,10 +373,11 @@ export class Pipeline {
   }
 
   private decision(flow: Flow): PacketDecision {
-    if (!flow.classifyDone) return ACCEPT;
-    if (flow.mark !== null) return { verdict: 'repeat', mark: flow.mark };
-    return this.opts.unknownMark ? { verdict: 'repeat', mark: this.opts.unknownMark } : ACCEPT;
+    return this.repeats.of(flow.classifyDone, flow.mark, this.opts.unknownMark);
   }
+
+  private readonly repeats = new RepeatVerdicts();
+  private readonly slot = new QueuedSlot();
 
   private ended(flow: Flow, why: FlowEndReason): void {
     this.hosts?.observe(flow, flow.tsEnd);

@@ -115,7 +115,7 @@ export class TcpReassembler {
     if (payload.length === 0) {
       outcome = 'empty';
     } else if (off + payload.length <= st.nextOff) {
-      this.counters?.inc('tcp_retransmit');
+      if (this.counters) this.counters.hot.tcp_retransmit++;
       outcome = 'retransmit';
     } else if (off <= st.nextOff) {
       outcome = off < st.nextOff ? 'partial-overlap' : 'in-order';
@@ -174,7 +174,7 @@ export class TcpReassembler {
     while (i > 0 && st.pending[i - 1].off > off) i--;
     st.pending.splice(i, 0, { off, bytes: payload.slice() });
     st.pendingBytes += payload.length;
-    this.counters?.inc('tcp_out_of_order');
+    if (this.counters) this.counters.hot.tcp_out_of_order++;
   }
 
   private segmentAtOffset(dir: Dir, off: number, payload: Uint8Array): void {

@@ -5,7 +5,7 @@
  * per batch; held packets are never answered by a batch verdict; close() accepts what waits.
  */
 import { describe, expect, it } from 'vitest';
-import { NfqBatch, type BatchPacket } from '../../src/capture/nfq-batch.js';
+import { NfqBatch, histP99, type BatchPacket } from '../../src/capture/nfq-batch.js';
 import { NF_ACCEPT, NF_DROP, NF_REPEAT, ROW, S, SKB_CSUMNOTREADY, SKB_GSO, type NfqNative } from '../../src/capture/nfq-native.js';
 import { KernelQueue } from './kernel-model.js';
 
@@ -20,7 +20,7 @@ function fakeNative(opts: { rcGso?: number } = {}) {
   let stats: Float64Array;
   let onBatch: (count: number) => void;
   const native: NfqNative = {
-    abi: 1,
+    abi: 2,
     open(_o, a, r, s, cb) {
       arena = a;
       rows = r;
@@ -163,5 +163,18 @@ describe('NfqBatch (fake addon)', () => {
     const cb = (p: BatchPacket) => void p;
     expect(() => NfqBatch.open({ ...OPTS, arenaBytes: 1000 }, cb, { native: f.native })).toThrow(/arena/);
     expect(() => NfqBatch.open({ ...OPTS, num: 70000 }, cb, { native: f.native })).toThrow(/num/);
+  });
+});
+
+describe('histP99 (the sender thread wait histogram)', () => {
+  it('gives the upper edge of the bucket that holds the 99th percentile', () => {
+    expect(histP99([0, 0, 0])).toBe(0);
+    const h = new Array(24).fill(0);
+    h[3] = 990; // [8, 16) µs
+    h[10] = 10; // [1024, 2048) µs: the slowest 1 %
+    expect(histP99(h)).toBe(16);
+    h[10] = 11;
+    expect(histP99(h)).toBe(2048);
+    expect(histP99([5])).toBe(2);
   });
 });

@@ -46,7 +46,7 @@ describe('config option table', () => {
 
   it('every key the file sets reaches the effective config (paths relative to the file)', () => {
     const yaml = [
-      'queue: {num: 3, maxlen: 2048, fail_open: false, rcvbuf: 4194304, fail_open_poll: 9, binding: nfqueue, gso: false, batch: 32}',
+      'queue: {num: 3, maxlen: 2048, fail_open: false, rcvbuf: 4194304, fail_open_poll: 9, binding: nfqueue, gso: false, batch: 32, send_thread: false}',
       'classify: {packets: 6, bytes: 1024, unknown_mark: 7}',
       'flow: {max_flows: 10, tcp_idle: 5, udp_idle: 6}',
       'reassembly: {max_ooo_bytes: 9, max_ooo_segments: 3}',
@@ -64,7 +64,7 @@ describe('config option table', () => {
       'rules: {dir: r}',
     ].join('\n');
     const c = parseConfig(yaml, '/etc/p2pgw/p2pgw.yaml', KNOWN);
-    expect(c.queue).toEqual({ num: 3, maxlen: 2048, failOpen: false, rcvbuf: 4194304, failOpenPollSec: 9, binding: 'nfqueue', gso: false, batch: 32 });
+    expect(c.queue).toEqual({ num: 3, maxlen: 2048, failOpen: false, rcvbuf: 4194304, failOpenPollSec: 9, binding: 'nfqueue', gso: false, batch: 32, sendThread: false });
     expect(c.classify).toEqual({ packets: 6, bytes: 1024, unknownMark: 7 });
     expect(c.flow).toEqual({ maxFlows: 10, tcpIdleSec: 5, udpIdleSec: 6 });
     expect(c.reassembly).toEqual({ maxOooBytesPerDir: 9, maxOooSegmentsPerDir: 3 });

@@ -333,3 +333,24 @@ describe('decodeIp: random input', () => {
     );
   });
 });
+
+describe('address text on demand (issue 13 item 3)', () => {
+  it('src/dst are formatted from the packet bytes when first read, then kept', () => {
+    const b4 = v4(tcp());
+    const p4 = pkt(decodeIp(b4, { verifyChecksums: false }));
+    b4[12] = 10; // the bytes change before the first read: the text follows them (nothing formatted at decode)
+    expect(p4.src).toBe('10.168.1.3');
+    b4[12] = 172; // after the first read the text is kept
+    expect([p4.src, p4.dst]).toEqual(['10.168.1.3', '82.58.216.115']);
+    const p6 = pkt(decodeIp(v6(udp(), { proto: 17 })));
+    expect([p6.src, p6.dst]).toEqual(['2001:db8::1', 'fe80::c50d:519f:96a4:e108']);
+  });
+  it('a held packet (ownPacket) keeps its addresses and payload when the arena is overwritten', async () => {
+    const { ownPacket } = await import('../../src/content/own.js');
+    const arena = v4(tcp({ payload: text('held bytes') }));
+    const q = ownPacket({ id: 1, ip: arena, pkt: pkt(decodeIp(arena)), dir: 0 as const, t: 0 });
+    arena.fill(0xaa);
+    expect([q.pkt.src, q.pkt.dst, q.pkt.sport, str(q.pkt.payload)]).toEqual(['192.168.1.3', '82.58.216.115', 51413, 'held bytes']);
+    expect(q.ip[12]).toBe(192);
+  });
+});

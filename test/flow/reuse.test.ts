@@ -22,8 +22,9 @@ describe('FlowTable: reused TCP 5-tuple', () => {
     const t = new FlowTable({ maxFlows: 10, tcpIdleSec: 300, udpIdleSec: 60 }, (f, why) => ended.push([f, why]));
     // As the pipeline does: look up, then account the packet to its flow.
     const see = (p: DecodedPacket, ts: number) => {
-      const r = t.lookup(p, ts);
-      r.flow.account(p, r.dir, ts);
+      const flow = t.lookup(p, ts);
+      const r = { flow, dir: flow.dirOf(p), created: t.created };
+      flow.account(p, r.dir, ts);
       return r;
     };
     const a = see(tcp(true, 1000, TCP_SYN), 1);

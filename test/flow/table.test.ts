@@ -25,13 +25,15 @@ describe('FlowTable', () => {
 
   it('tracks directions: the first packet sender is the initiator', () => {
     const t = new FlowTable(opts, () => {});
-    const r1 = t.lookup(pkt('10.0.0.1', 1000, '10.0.0.2', 80), 1);
-    const r2 = t.lookup(pkt('10.0.0.2', 80, '10.0.0.1', 1000), 2);
-    expect(r1.created).toBe(true);
-    expect(r2.created).toBe(false);
-    expect(r2.flow).toBe(r1.flow);
-    expect([r1.dir, r2.dir]).toEqual([0, 1]);
-    expect(r1.flow.src).toBe('10.0.0.1');
+    const p1 = pkt('10.0.0.1', 1000, '10.0.0.2', 80);
+    const p2 = pkt('10.0.0.2', 80, '10.0.0.1', 1000);
+    const f1 = t.lookup(p1, 1);
+    expect(t.created).toBe(true);
+    const f2 = t.lookup(p2, 2);
+    expect(t.created).toBe(false);
+    expect(f2).toBe(f1);
+    expect([f1.dirOf(p1), f2.dirOf(p2)]).toEqual([0, 1]);
+    expect(f1.src).toBe('10.0.0.1');
   });
 
   it('evicts the least recently used flow at the cap and counts it', () => {
@@ -65,15 +67,15 @@ describe('FlowTable', () => {
     const t = new FlowTable(opts, (_f, why) => ended.push(why));
     const a = t.lookup(pkt('10.0.0.1', 5, '10.0.0.2', 53, 'udp'), 0);
     const b = t.lookup(pkt('10.0.0.1', 5, '10.0.0.2', 53, 'udp'), 100);
-    expect(b.created).toBe(true);
-    expect(b.flow).not.toBe(a.flow);
+    expect(t.created).toBe(true);
+    expect(b).not.toBe(a);
     expect(ended).toEqual(['idle']);
   });
 
   it('answered: TCP needs the whole handshake, UDP a reply', () => {
     const t = new FlowTable(opts, () => {});
     const c = pkt('10.0.0.1', 9, '10.0.0.2', 80, 'tcp', TCP_SYN);
-    const { flow } = t.lookup(c, 0);
+    const flow = t.lookup(c, 0);
     flow.account(c, 0, 0);
     const sa = pkt('10.0.0.2', 80, '10.0.0.1', 9, 'tcp', TCP_SYN | TCP_ACK);
     flow.account(sa, 1, 0);
@@ -82,7 +84,7 @@ describe('FlowTable', () => {
     expect(flow.answered).toBe(true);
     expect(flow.respPayload).toBe(false);
     const u = pkt('10.0.0.1', 7, '10.0.0.2', 53, 'udp', 0, 10);
-    const uf = t.lookup(u, 0).flow;
+    const uf = t.lookup(u, 0);
     uf.account(u, 0, 0);
     expect(uf.answered).toBe(false);
     uf.account(pkt('10.0.0.2', 53, '10.0.0.1', 7, 'udp', 0, 30), 1, 0);

@@ -213,11 +213,12 @@ describe.skipIf(!env.ok)('NFQUEUE batches, live (p2pgw addon)', () => {
     sink.kill();
   }, 60_000);
 
-  it('exactly one verdict per packet under load (bulk TCP, GSO, verdicts from batches and timers)', async () => {
+  // Verdicts sent from the JavaScript thread, and handed to the addon's sender thread (tx.c).
+  it.each([false, true])('exactly one verdict per packet under load (bulk TCP, GSO, verdicts from batches and timers; sender thread %s)', async (sendThread) => {
     ipt('-t', 'mangle', '-F');
     ipt('-F', 'FORWARD');
     ipt('-t', 'mangle', '-A', 'FORWARD', '-p', 'tcp', '-j', 'NFQUEUE', '--queue-num', String(QUEUE));
-    const w = worker('load', '--gso');
+    const w = worker('load', '--gso', ...(sendThread ? ['--send-thread'] : []));
     await w.waitFor((e) => e.ev === 'ready');
     const BYTES = 40 * 1024 * 1024;
     const srv = traffic(SRV, 'bulk-server', SRV4, String(TCP_PORT), String(BYTES));
@@ -241,6 +242,9 @@ describe.skipIf(!env.ok)('NFQUEUE batches, live (p2pgw addon)', () => {
     expect(ev.heldTimers as number).toBeGreaterThan(0);
     expect(st.gso, 'GSO super-packets reached user space').toBeGreaterThan(0);
     expect(st.maxPacket).toBeGreaterThan(1500);
+    expect(st.sendThread).toBe(sendThread);
+    expect(st.sendErrors).toBe(0);
+    if (sendThread) expect(st.sends, 'the thread sent the verdicts (counted when synced)').toBeGreaterThan(0);
     w.send('close');
     await w.waitFor((e) => e.ev === 'closed');
     srv.kill();

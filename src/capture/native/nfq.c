@@ -10,7 +10,8 @@
  *
  * Verdicts: verdicts(h, cmds, n, packets) turns n commands (CMD words each) into NFQNL_MSG_VERDICT
  * (one packet) and NFQNL_MSG_VERDICT_BATCH (every queued packet up to an id) messages and sends them
- * all in one sendmsg (chunked at 64 KiB); the kernel processes them in order. Which packets may go
+ * all in one sendmsg (chunked at 64 KiB), on the calling thread or on the queue's sender thread
+ * (tx.c); the kernel processes them in order. Which packets may go
  * in a batch verdict is decided by the caller (held packets must not).
  *
  * Control: bind, copy mode, queue length, flags (fail-open, GSO) are NFQNL_MSG_CONFIG messages with
@@ -38,6 +39,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (status < 0) { q->stats[S_RECV_ERRORS]++; return; }
   nl_read_ready(q, 0, NULL);
   deliver(q);
+  tx_sync_stats(q);
 }
 
 /* Calls onBatch(count) once for the packets in the arena (if any), then starts a new batch. */
@@ -77,6 +79,7 @@ static void shutdown_queue(nfq_t *q) {
   if (q->closed) return;
   q->closed = 1;
   if (q->poll) { uv_poll_stop(q->poll); uv_close((uv_handle_t *)q->poll, poll_closed); q->poll = NULL; }
+  tx_stop(q); /* the verdicts handed to the sender thread go out before the unbind */
   if (q->fd >= 0) {
     uint8_t cmd = NFQNL_CFG_CMD_UNBIND;
     uint8_t buf[128];
@@ -130,9 +133,10 @@ static int typed_u32(napi_env env, napi_value v, uint32_t **data, size_t *len) {
 }
 
 /*
- * open({queue, copyRange, maxlen, flags, rcvbuf}, arena: ArrayBuffer, rows: Uint32Array,
+ * open({queue, copyRange, maxlen, flags, rcvbuf, sendThread}, arena: ArrayBuffer, rows: Uint32Array,
  *      stats: Float64Array, onBatch: (count) => void)
- * → {handle, rcMaxlen, rcFailOpen, rcGso, pending}: rc* are 0 or an errno (the setting was refused);
+ * → {handle, rcMaxlen, rcFailOpen, rcGso, rcSendThread, pending}: rc* are 0 or an errno (the setting
+ * was refused; a sender thread that could not start leaves verdicts on the calling thread);
  * pending = packets read while binding (call pump() for them).
  */
 static napi_value Open(napi_env env, napi_callback_info info) {
@@ -147,6 +151,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   get_u32(env, argv[0], "rcvbuf", &rcvbuf);
   int fail_open = get_bool(env, argv[0], "failOpen");
   int gso = get_bool(env, argv[0], "gso");
+  int send_thread = get_bool(env, argv[0], "sendThread");
   void *arena; size_t arena_len;
   if (napi_get_arraybuffer_info(env, argv[1], &arena, &arena_len) != napi_ok || arena_len < 2 * MSG_MAX) {
     napi_throw_range_error(env, NULL, "arena must be an ArrayBuffer of at least 2 maximal messages (~130 KiB)"); return NULL;
@@ -194,6 +199,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   int rc_fo = nl_config(q, nl_fill_flags, fo);
   uint32_t gs[2] = { gso ? NFQA_CFG_F_GSO : 0, NFQA_CFG_F_GSO };
   int rc_gso = nl_config(q, nl_fill_flags, gs);
+  int rc_tx = send_thread ? tx_start(q) : 0;
 
   napi_create_reference(env, argv[1], 1, &q->arena_ref);
   napi_create_reference(env, argv[2], 1, &q->rows_ref);
@@ -216,6 +222,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   napi_create_int32(env, rc_max, &v); napi_set_named_property(env, out, "rcMaxlen", v);
   napi_create_int32(env, rc_fo, &v); napi_set_named_property(env, out, "rcFailOpen", v);
   napi_create_int32(env, rc_gso, &v); napi_set_named_property(env, out, "rcGso", v);
+  napi_create_int32(env, rc_tx, &v); napi_set_named_property(env, out, "rcSendThread", v);
   napi_create_uint32(env, q->count, &v); napi_set_named_property(env, out, "pending", v);
   napi_create_uint32(env, q->portid, &v); napi_set_named_property(env, out, "portId", v);
   return out;
@@ -232,9 +239,20 @@ static napi_value Pump(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Sends (or hands to the sender thread) the first `used` bytes of the send buffer. */
+static void send_chunk(nfq_t *q, size_t used, int *err, double *total) {
+  if (q->tx.on) {
+    tx_send(q, q->sendbuf, used);
+    *total += used;
+    return;
+  }
+  if (nl_send(q->fd, q->sendbuf, used) < 0) { *err = errno; q->stats[S_SEND_ERRORS]++; q->stats[S_LAST_ERRNO] = *err; }
+  else { *total += used; q->stats[S_SENDS]++; }
+}
+
 /*
  * verdicts(h, cmds: Uint32Array, n, packets: (Uint8Array|undefined)[] | null) → bytes sent, or
- * -errno. Command i is cmds[4i..4i+3] = id, verdict (NF_*), mark, flags (CMD_*; packet index << 8).
+ * -errno (with the sender thread: bytes handed to it; its send errors are counted). Command i is cmds[4i..4i+3] = id, verdict (NF_*), mark, flags (CMD_*; packet index << 8).
  */
 static napi_value Verdicts(napi_env env, napi_callback_info info) {
   size_t argc = 4; napi_value argv[4];
@@ -263,8 +281,7 @@ static napi_value Verdicts(napi_env env, napi_callback_info info) {
     }
     size_t need = NLMSG_LENGTH(sizeof(struct nfgenmsg)) + 3 * NLA_HDRLEN + 12 + NLA_ALIGN(plen);
     if (used && used + need > SEND_CHUNK) {
-      if (nl_send(q->fd, q->sendbuf, used) < 0) { err = errno; q->stats[S_SEND_ERRORS]++; q->stats[S_LAST_ERRNO] = err; }
-      else { total += used; q->stats[S_SENDS]++; }
+      send_chunk(q, used, &err, &total);
       used = 0;
     }
     struct nlmsghdr *nlh = nl_put_header(q->sendbuf + used, (c[3] & CMD_BATCH) ? NFQNL_MSG_VERDICT_BATCH : NFQNL_MSG_VERDICT, 0, q->queue, 0);
@@ -274,10 +291,8 @@ static napi_value Verdicts(napi_env env, napi_callback_info info) {
     if (pkt && !(c[3] & CMD_BATCH)) nl_put_attr(nlh, NFQA_PAYLOAD, pkt, (uint32_t)plen);
     used += NLMSG_ALIGN(nlh->nlmsg_len);
   }
-  if (used) {
-    if (nl_send(q->fd, q->sendbuf, used) < 0) { err = errno; q->stats[S_SEND_ERRORS]++; q->stats[S_LAST_ERRNO] = err; }
-    else { total += used; q->stats[S_SENDS]++; }
-  }
+  if (used) send_chunk(q, used, &err, &total);
+  tx_sync_stats(q);
   napi_create_double(env, err ? -err : total, &res);
   return res;
 }
@@ -300,7 +315,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   napi_value v;
-  napi_create_uint32(env, 1, &v); /* ABI version of this addon, checked by nfq-native.ts */
+  napi_create_uint32(env, 2, &v); /* ABI version of this addon, checked by nfq-native.ts */
   napi_set_named_property(env, exports, "abi", v);
   return exports;
 }

@@ -19,6 +19,8 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <node_api.h>
 #include <uv.h>
+#include <pthread.h>
+#include <time.h>
 
 #define ROW 8            /* u32 words per packet row: id, off, len, mark, indev, outdev, flags, caplen */
 #define CMD 4            /* u32 words per verdict command: id, verdict, mark, flags */
@@ -29,8 +31,38 @@
 #define MSG_MAX (0xffff + 1024) /* largest packet message: copy range 0xffff plus attributes */
 #define SEND_CHUNK 65536
 
+#define SENDQ_HIST 24 /* sender-queue wait histogram: bucket k counts waits in [2^k, 2^(k+1)) µs (k = 0: < 2 µs) */
+#define SENDQ_MAX_BYTES (4u << 20) /* verdict bytes waiting for the sender thread before verdicts() blocks */
+
 enum { S_RECV, S_PACKETS, S_BATCHES, S_ENOBUFS, S_RECV_ERRORS, S_SENDS, S_SEND_ERRORS, S_VERDICT_ERRORS,
-       S_LAST_ERRNO, S_MESSAGES, S_TRUNCATED, S_ERR_TYPE, S_ERR_ID, S_NSTATS };
+       S_LAST_ERRNO, S_MESSAGES, S_TRUNCATED, S_ERR_TYPE, S_ERR_ID,
+       S_SENDQ_PEAK, S_SENDQ_WAIT_MAX, S_SENDQ_FULL, S_SENDQ_HIST0,
+       S_NSTATS = S_SENDQ_HIST0 + SENDQ_HIST };
+
+/* A chunk of verdict messages waiting for the sender thread. */
+typedef struct sendq_item {
+  struct sendq_item *next;
+  size_t len;
+  double t_enq;          /* CLOCK_MONOTONIC at enqueue, µs */
+  uint8_t data[];
+} sendq_item;
+
+/*
+ * The sender thread (open's sendThread): verdict chunks are handed over and sent by a thread of
+ * their own, so the kernel's forwarding inside sendmsg runs beside the JavaScript thread. Fields
+ * under mu; the thread's counters are copied into the stats array by the main thread (sync_stats).
+ */
+typedef struct {
+  int on;
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv, room;
+  sendq_item *head, *tail;
+  size_t bytes;
+  int stop;
+  double sends, send_errors, last_errno, peak, wait_max, full;
+  double hist[SENDQ_HIST];
+} sender_t;
 
 typedef struct {
   napi_env env;
@@ -51,6 +83,7 @@ typedef struct {
   int closed;
   int in_cb;
   uint8_t *sendbuf;
+  sender_t tx;
 } nfq_t;
 
 /* nl.c: building and sending netlink messages, reading the socket into the arena. */
@@ -64,5 +97,11 @@ void nl_fill_cmd(struct nlmsghdr *nlh, const void *arg);
 void nl_fill_params(struct nlmsghdr *nlh, const void *arg);
 void nl_fill_maxlen(struct nlmsghdr *nlh, const void *arg);
 void nl_fill_flags(struct nlmsghdr *nlh, const void *arg);
+
+/* tx.c: the sender thread. */
+int tx_start(nfq_t *q);
+void tx_send(nfq_t *q, const uint8_t *buf, size_t len);
+void tx_stop(nfq_t *q);
+void tx_sync_stats(nfq_t *q);
 
 #endif
