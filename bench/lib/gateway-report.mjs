@@ -153,6 +153,7 @@ export function summarize(results, { runnable }) {
     { ...target('binding accept-all / C accept-all (batched), MTU: 2-closed / A-b', '2-closed', 'A-b', 0.7, null), context: true },
     { ...target('old nfqueue binding accept-all / C accept-all (batched), MTU: 2-nfqueue / A-b', '2-nfqueue', 'A-b', 0.7, null), context: true },
     { ...target('3/0 (classification vs plain forwarding)', '3', '0', 0.95, null), context: true },
+    { ...target('sender thread on / off, inspected GSO: 4@gso / 4-tx0@gso (context: what queue.send_thread gains)', '4@gso', '4-tx0@gso', 1, null), context: true },
     target('4/2 (inspection vs the queue ceiling)', '4', '2', 0.85, '4'),
     target('6/4 with 1,000 signatures', '6', '4', 0.75, '6'),
     target('6/4 with 100,000 signatures', '6-100k', '4', 0.6, '6-100k'),

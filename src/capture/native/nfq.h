@@ -32,7 +32,7 @@
 #define SEND_CHUNK 65536
 
 #define SENDQ_HIST 24 /* sender-queue wait histogram: bucket k counts waits in [2^k, 2^(k+1)) µs (k = 0: < 2 µs) */
-#define SENDQ_MAX_BYTES (4u << 20) /* verdict bytes waiting for the sender thread before verdicts() blocks */
+#define SENDQ_MAX_ITEMS 2 /* verdict chunks waiting for the sender thread before verdicts() waits (double buffering) */
 
 enum { S_RECV, S_PACKETS, S_BATCHES, S_ENOBUFS, S_RECV_ERRORS, S_SENDS, S_SEND_ERRORS, S_VERDICT_ERRORS,
        S_LAST_ERRNO, S_MESSAGES, S_TRUNCATED, S_ERR_TYPE, S_ERR_ID,
@@ -59,6 +59,7 @@ typedef struct {
   pthread_cond_t cv, room;
   sendq_item *head, *tail;
   size_t bytes;
+  unsigned items;
   int stop;
   double sends, send_errors, last_errno, peak, wait_max, full;
   double hist[SENDQ_HIST];
