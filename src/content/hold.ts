@@ -73,6 +73,8 @@ export class InspectFlow {
   deferred: QPkt | null = null;
   busy = false;
   busySince = 0;
+  /** Scan jobs handed to the scanner and not answered yet (all of them in order, to one worker). */
+  inFlight = 0;
   killed = false;
   dead = false;
   readonly stopped: [boolean, boolean] = [false, false];
@@ -307,6 +309,7 @@ export class InspectEngine {
    */
   private stop(f: InspectFlow, why: string): void {
     f.busy = false;
+    f.inFlight = 0; // their late results are ignored (not busy)
     this.counters.inc('fail_open_accepts', f.held);
     this.releaseAll(f, f.accept);
     for (const dir of [0, 1] as const) this.gap(f, dir, 0, why);
@@ -323,17 +326,26 @@ export class InspectEngine {
     this.holding.delete(f);
   }
 
+  /**
+   * Hands every queued job to the scanner at once (one worker answers a transfer's jobs in order):
+   * a packet that filled several scan buffers (GSO) waits one round trip, not one per buffer. None
+   * left: resumes the flow. Stops once the flow is not busy (an in-process scanner may kill it).
+   */
   private nextScan(f: InspectFlow): void {
-    const p = f.session.jobs.shift();
-    if (!p) return this.resume(f);
-    this.scanner!.scan(p.job, (r) => {
-      this.tracer?.add('scan_per_buffer', r.ms);
-      this.scanned(f, p, r.virus, r.error);
-    });
+    if (!f.session.jobs.length) return this.resume(f);
+    while (f.busy && f.session.jobs.length) {
+      const p = f.session.jobs.shift()!;
+      f.inFlight++;
+      this.scanner!.scan(p.job, (r) => {
+        this.tracer?.add('scan_per_buffer', r.ms);
+        this.scanned(f, p, r.virus, r.error);
+      });
+    }
   }
 
   private scanned(f: InspectFlow, p: PendingScan, virus: string | null, error?: string): void {
     if (f.dead || !f.busy) return;
+    f.inFlight--;
     if (error) {
       this.counters.inc('scan_error');
       this.counters.inc('fail_open_accepts');
@@ -345,9 +357,10 @@ export class InspectEngine {
       f.deferred = null;
       this.held--;
       f.busy = false;
+      f.inFlight = 0;
       return this.kill(f, q);
     }
-    this.nextScan(f);
+    if (f.inFlight === 0) this.nextScan(f);
   }
 
   private resume(f: InspectFlow): void {

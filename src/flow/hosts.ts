@@ -90,11 +90,26 @@ interface RemoteUse {
   udp: number;
 }
 
+/**
+ * Rule 2's state of one endpoint of the host: its peers and, kept up to date with them, how many
+ * of them each peer IP and each peer port has, so the distinct counts are map sizes (no scan of the
+ * peers per flow). A peer's time is the newest time the endpoint had seen when it was recorded
+ * (flow facts come slightly out of time order: a flow's end is reported when it expires), which
+ * keeps `peers` in time order, so expiry only looks at its oldest entries.
+ */
+interface EndpointUse {
+  /** Peer `ip|port` → last seen (s), oldest first. */
+  peers: Map<string, number>;
+  ips: Map<string, number>;
+  ports: Map<number, number>;
+  newest: number;
+}
+
 interface HostState {
   /** Remote IP → last TCP/UDP use (insertion order = least recently seen first). */
   remotes: Map<string, RemoteUse>;
-  /** `t<port>`/`u<port>` → peer `ip|port` → last seen (s). */
-  endpoints: Map<string, Map<string, number>>;
+  /** `t<port>`/`u<port>` → the endpoint's peers. */
+  endpoints: Map<string, EndpointUse>;
   flaggedUntil: number;
   reason: 'tcp-udp' | 'ip-port' | null;
 }
@@ -226,25 +241,42 @@ export class HostHeuristics {
   /** Rule 2: records the peer of endpoint (l4, port); true when its peer IPs and ports are close. */
   private ipPort(h: HostState, l4: L4, port: number, remote: string, rport: number, now: number): boolean {
     const key = `${l4 === 'tcp' ? 't' : 'u'}${port}`;
-    let peers = h.endpoints.get(key);
-    if (!peers) peers = new Map();
-    if (touch(h.endpoints, key, peers, this.opts.maxEndpointsPerHost)) this.event('hosts_cap_endpoints');
-    if (touch(peers, `${remote}|${rport}`, now, this.opts.maxPeersPerEndpoint)) this.event('hosts_cap_peers');
-    if (peers.size < this.opts.endpointMinPeers) return false;
-    const since = now - this.opts.windowSec;
-    const ips = new Set<string>();
-    const ports = new Set<string>();
-    for (const [k, t] of peers) {
-      if (t < since) {
-        peers.delete(k);
-        continue;
+    let ep = h.endpoints.get(key);
+    if (!ep) ep = { peers: new Map(), ips: new Map(), ports: new Map(), newest: -Infinity };
+    if (touch(h.endpoints, key, ep, this.opts.maxEndpointsPerHost)) this.event('hosts_cap_endpoints');
+    if (now > ep.newest) ep.newest = now;
+    const peer = `${remote}|${rport}`;
+    if (!ep.peers.delete(peer)) {
+      if (ep.peers.size >= this.opts.maxPeersPerEndpoint) {
+        dropPeer(ep, ep.peers.keys().next().value!);
+        this.event('hosts_cap_peers');
       }
-      const bar = k.lastIndexOf('|');
-      ips.add(k.slice(0, bar));
-      ports.add(k.slice(bar + 1));
+      count(ep.ips, remote, 1);
+      count(ep.ports, rport, 1);
     }
-    return ips.size >= this.opts.endpointMinPeers && Math.abs(ips.size - ports.size) <= this.opts.endpointMaxDiff;
+    ep.peers.set(peer, ep.newest);
+    const since = now - this.opts.windowSec;
+    for (const [k, t] of ep.peers) {
+      if (t >= since) break;
+      dropPeer(ep, k);
+    }
+    return ep.ips.size >= this.opts.endpointMinPeers && Math.abs(ep.ips.size - ep.ports.size) <= this.opts.endpointMaxDiff;
   }
+}
+
+/** Adds `d` to the count of `k`, forgetting it at 0. */
+function count<K>(m: Map<K, number>, k: K, d: number): void {
+  const n = (m.get(k) ?? 0) + d;
+  if (n > 0) m.set(k, n);
+  else m.delete(k);
+}
+
+/** Forgets peer `ip|port` of an endpoint, with its IP and port counts. */
+function dropPeer(ep: EndpointUse, peer: string): void {
+  ep.peers.delete(peer);
+  const bar = peer.lastIndexOf('|');
+  count(ep.ips, peer.slice(0, bar), -1);
+  count(ep.ports, Number(peer.slice(bar + 1)), -1);
 }
 
 /**

@@ -171,3 +171,38 @@ describe('heuristicLabel', () => {
     expect(heuristicLabel(h, flow('tcp', HOST, 50123, peer(77), 34567), 1001 + 400)).toBe(false);
   });
 });
+
+describe('rule 2 counts kept with the peers (no scan per flow)', () => {
+  it('flags exactly when a full recount over the live peers would, on random flow sequences', async () => {
+    const fc = (await import('fast-check')).default;
+    const opts = { windowSec: 30, endpointMinPeers: 4, endpointMaxDiff: 1, maxPeersPerEndpoint: 12 };
+    const step = fc.record({ ip: fc.integer({ min: 1, max: 8 }), port: fc.integer({ min: 1024, max: 1031 }), dt: fc.integer({ min: -3, max: 12 }) });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), (steps) => {
+        const h = new HostHeuristics(opts);
+        // Reference: peers in recency order with the endpoint's newest time, expired by a full scan.
+        const ref = new Map<string, number>();
+        let now = 1000;
+        let newest = -Infinity;
+        for (const s of steps) {
+          now += s.dt; // facts come slightly out of time order, as flow ends do
+          const before = h.isP2pHost(HOST, now);
+          h.observe(flow('udp', HOST, 6881, peer(s.ip), s.port), now);
+          newest = Math.max(newest, now);
+          const k = `${s.ip}|${s.port}`;
+          ref.delete(k);
+          if (ref.size >= opts.maxPeersPerEndpoint) ref.delete(ref.keys().next().value!);
+          ref.set(k, newest);
+          for (const [rk, t] of ref) if (t < now - opts.windowSec) ref.delete(rk);
+          const live = [...ref.keys()].map((rk) => rk.split('|'));
+          const ips = new Set(live.map((x) => x[0])).size;
+          const ports = new Set(live.map((x) => x[1])).size;
+          const flagged = ips >= opts.endpointMinPeers && Math.abs(ips - ports) <= opts.endpointMaxDiff;
+          if (flagged) expect(h.reasonFor(HOST, now)).toBe('ip-port');
+          else if (!before) expect(h.isP2pHost(HOST, now)).toBe(false); // no flag the recount would not give
+        }
+      }),
+      { numRuns: 300, seed: 13 },
+    );
+  });
+});

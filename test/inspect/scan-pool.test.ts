@@ -14,7 +14,6 @@ import { ContentSession, type ContentShared } from '../../src/content/session.js
 import { KeywordSet } from '../../src/content/keywords.js';
 import { PoolScanner, type Scanner, type ScanResult, type WorkerExit } from '../../src/content/scan-pool.js';
 import type { ScanJobData } from '../../src/content/scanbuffer.js';
-import { buildVirusDb, EICAR } from '../../src/content/virusdb.js';
 import { buildContent } from '../../src/content/setup.js';
 import { parseConfig } from '../../src/config/load.js';
 import { APPS } from '../../src/apps/registry.js';
@@ -25,20 +24,15 @@ import type { StreamInspector } from '../../src/apps/types.js';
 import { decodeIp } from '../../src/decode/index.js';
 import { ipv4 } from '../helpers/packets.js';
 import { waitUntil } from '../helpers/wait.js';
+import { eicar, eicarDb, scanPools } from '../helpers/scan-pools.js';
 
 const waitFor = (cond: () => unknown, o: { timeoutMs?: number } = {}) => waitUntil(cond, o.timeoutMs ?? 10_000, String(cond), 5);
 
-const db = buildVirusDb({ eicar: true });
-const eicar = new TextEncoder().encode(EICAR);
-const pools: PoolScanner[] = [];
-const pool = (threads: number, opts: ConstructorParameters<typeof PoolScanner>[2] = {}) => {
-  const p = new PoolScanner(db.bytes!, threads, opts);
-  pools.push(p);
-  return p;
-};
+const db = eicarDb;
+const { pool, closeAll } = scanPools();
 afterEach(async () => {
   vi.useRealTimers();
-  await Promise.all(pools.splice(0).map((p) => p.close()));
+  await closeAll();
 });
 
 /** Runs one job through a scanner; resolves with its result. */
@@ -105,6 +99,37 @@ function harness(scanner: Scanner, opts: { timers?: boolean; scanTimeoutMs?: num
   };
   return { counters, verdicts, engine, send, ids: () => pid };
 }
+
+describe('a packet that filled several scan buffers (issue 13: GSO super-packets)', () => {
+  it('hands all its jobs over at once; the packet waits for the last answer, later packets behind it', () => {
+    const s = new StuckScanner();
+    const h = harness(s, { scanBuffer: 1024 });
+    const id = h.send(5001, new Uint8Array(3000).fill(0x41)); // two full 1 KiB buffers, 952 bytes pending
+    expect(s.pending.length).toBe(2);
+    const later = h.send(8001, new Uint8Array(50).fill(0x42)); // 952 + 50 bytes: fills no buffer
+    expect(s.pending.length).toBe(2); // held unprocessed behind the scans
+    s.pending[0]({ virus: null, ms: 0 });
+    expect(h.verdicts.has(id)).toBe(false); // one of its two buffers is still being scanned
+    s.pending[1]({ virus: null, ms: 0 });
+    expect([h.verdicts.has(id), h.verdicts.has(later)]).toEqual([true, true]);
+    expect(h.counters.get('scans')).toBe(2);
+    expect(h.engine.held).toBe(0);
+  });
+  it('a virus in the first job kills the connection; the answer of the second changes nothing', () => {
+    const s = new StuckScanner();
+    const h = harness(s, { scanBuffer: 1024 });
+    const id = h.send(5001, new Uint8Array(3000).fill(0x41));
+    const later = h.send(8001, new Uint8Array(100).fill(0x42));
+    s.pending[0]({ virus: 'Eicar-Test-Signature', ms: 0 });
+    expect(h.verdicts.get(id)).toMatchObject({ verdict: 'repeat', mark: 0xfe }); // the kill (RST toward the receiver)
+    expect(h.verdicts.get(later)).toEqual({ verdict: 'drop' });
+    s.pending[1]({ virus: null, ms: 0 });
+    expect(h.counters.get('killed_flows')).toBe(1);
+    expect(h.counters.get('scans')).toBe(1);
+    expect(h.verdicts.size).toBe(h.ids());
+    expect(h.engine.held).toBe(0);
+  });
+});
 
 describe('9b: scanned_bytes with worker-thread scans', () => {
   it('counts every scanned byte although the job buffers move to the worker', async () => {

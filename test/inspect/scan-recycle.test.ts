@@ -6,24 +6,16 @@
  */
 import { describe, it, expect, afterEach } from 'vitest';
 import { ScanBuffer, ScanBufferFreeList, type ScanJobData } from '../../src/content/scanbuffer.js';
-import { PoolScanner, SyncScanner, poolFreeBuffers, SYNC_FREE_BUFFERS, type ScanResult, type Scanner } from '../../src/content/scan-pool.js';
+import { SyncScanner, poolFreeBuffers, SYNC_FREE_BUFFERS, type ScanResult, type Scanner } from '../../src/content/scan-pool.js';
 import { ContentSession, type ContentShared } from '../../src/content/session.js';
 import { KeywordSet } from '../../src/content/keywords.js';
-import { buildVirusDb, EICAR } from '../../src/content/virusdb.js';
 import { Counters } from '../../src/core/counters.js';
 import { waitUntil } from '../helpers/wait.js';
+import { eicar, eicarDb, scanPools } from '../helpers/scan-pools.js';
 
-const db = buildVirusDb({ eicar: true });
-const eicar = new TextEncoder().encode(EICAR);
-const pools: PoolScanner[] = [];
-const pool = (threads: number, opts: ConstructorParameters<typeof PoolScanner>[2] = {}) => {
-  const p = new PoolScanner(db.bytes!, threads, opts);
-  pools.push(p);
-  return p;
-};
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.close()));
-});
+const db = eicarDb;
+const { pool, closeAll } = scanPools();
+afterEach(closeAll);
 
 const scan = (s: Scanner, job: ScanJobData): Promise<ScanResult> => new Promise((resolve) => s.scan(job, resolve));
 /** Body bytes that are never 0 and never the poison byte 0xee. */
