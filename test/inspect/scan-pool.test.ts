@@ -20,11 +20,10 @@ import { APPS } from '../../src/apps/registry.js';
 import { TcpReassembler } from '../../src/stream/reassembly.js';
 import { Counters } from '../../src/core/counters.js';
 import type { Verdict } from '../../src/core/types.js';
-import type { StreamInspector } from '../../src/apps/types.js';
 import { decodeIp } from '../../src/decode/index.js';
 import { ipv4 } from '../helpers/packets.js';
 import { waitUntil } from '../helpers/wait.js';
-import { eicar, eicarDb, scanPools } from '../helpers/scan-pools.js';
+import { eicar, eicarDb, fileInspector, scanPools, StuckScanner } from '../helpers/scan-pools.js';
 
 const waitFor = (cond: () => unknown, o: { timeoutMs?: number } = {}) => waitUntil(cond, o.timeoutMs ?? 10_000, String(cond), 5);
 
@@ -38,35 +37,6 @@ afterEach(async () => {
 /** Runs one job through a scanner; resolves with its result. */
 const scanOnce = (s: Scanner, job: Partial<ScanJobData> = {}): Promise<ScanResult> =>
   new Promise((resolve) => s.scan({ key: 'k1', data: eicar.slice(), base: 0, final: true, ...job }, resolve));
-
-/** A scanner that answers nothing until `answer()`. */
-class StuckScanner implements Scanner {
-  readonly pending: ((r: ScanResult) => void)[] = [];
-  get busy() {
-    return this.pending.length;
-  }
-  scan(_job: ScanJobData, done: (r: ScanResult) => void): void {
-    this.pending.push(done);
-  }
-  drop(): void {}
-  async close(): Promise<void> {}
-}
-
-/** Inspector: direction 1 carries one file from its first byte; FIN ends it. */
-function fileInspector(s: ContentSession): StreamInspector {
-  let id: number | null = null;
-  return {
-    onData: (dir, b) => {
-      if (dir !== 1) return;
-      id ??= s.fileStart(1, { name: 'f.bin', size: null });
-      s.fileData(id, b);
-    },
-    onGap: () => {},
-    onEnd: (dir) => {
-      if (dir === 1 && id !== null) s.fileEnd(id, true);
-    },
-  };
-}
 
 /** An engine over `scanner` with one inspected flow; `send(seq, payload, flags, t)` judges a server→client packet. */
 function harness(scanner: Scanner, opts: { timers?: boolean; scanTimeoutMs?: number; holdTimeoutMs?: number; scanBuffer?: number } = {}) {
@@ -108,9 +78,9 @@ describe('a packet that filled several scan buffers (issue 13: GSO super-packets
     expect(s.pending.length).toBe(2);
     const later = h.send(8001, new Uint8Array(50).fill(0x42)); // 952 + 50 bytes: fills no buffer
     expect(s.pending.length).toBe(2); // held unprocessed behind the scans
-    s.pending[0]({ virus: null, ms: 0 });
+    s.pending[0].done({ virus: null, ms: 0 });
     expect(h.verdicts.has(id)).toBe(false); // one of its two buffers is still being scanned
-    s.pending[1]({ virus: null, ms: 0 });
+    s.pending[1].done({ virus: null, ms: 0 });
     expect([h.verdicts.has(id), h.verdicts.has(later)]).toEqual([true, true]);
     expect(h.counters.get('scans')).toBe(2);
     expect(h.engine.held).toBe(0);
@@ -120,10 +90,10 @@ describe('a packet that filled several scan buffers (issue 13: GSO super-packets
     const h = harness(s, { scanBuffer: 1024 });
     const id = h.send(5001, new Uint8Array(3000).fill(0x41));
     const later = h.send(8001, new Uint8Array(100).fill(0x42));
-    s.pending[0]({ virus: 'Eicar-Test-Signature', ms: 0 });
+    s.pending[0].done({ virus: 'Eicar-Test-Signature', ms: 0 });
     expect(h.verdicts.get(id)).toMatchObject({ verdict: 'repeat', mark: 0xfe }); // the kill (RST toward the receiver)
     expect(h.verdicts.get(later)).toEqual({ verdict: 'drop' });
-    s.pending[1]({ virus: null, ms: 0 });
+    s.pending[1].done({ virus: null, ms: 0 });
     expect(h.counters.get('killed_flows')).toBe(1);
     expect(h.counters.get('scans')).toBe(1);
     expect(h.verdicts.size).toBe(h.ids());

@@ -12,14 +12,12 @@ import { InspectEngine, InspectFlow, type QPkt } from '../../src/content/hold.js
 import { ContentSession, type ContentShared } from '../../src/content/session.js';
 import { AuditStore } from '../../src/content/audit.js';
 import { KeywordSet } from '../../src/content/keywords.js';
-import type { Scanner, ScanResult } from '../../src/content/scan-pool.js';
-import type { ScanJobData } from '../../src/content/scanbuffer.js';
 import { TcpReassembler } from '../../src/stream/reassembly.js';
 import { Counters } from '../../src/core/counters.js';
 import type { Verdict } from '../../src/core/types.js';
-import type { StreamInspector } from '../../src/apps/types.js';
 import { decodeIp } from '../../src/decode/index.js';
 import { ipv4 } from '../helpers/packets.js';
+import { fileInspector, StuckScanner } from '../helpers/scan-pools.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-scanleak-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -27,43 +25,6 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
 const ls = (d: string) => (fs.existsSync(d) ? fs.readdirSync(d) : []);
 const storedBytes = (dir: string) => ls(path.join(dir, 'files')).reduce((n, f) => n + fs.statSync(path.join(dir, 'files', f)).size, 0);
-
-/** A scanner that keeps every job unanswered until `answer()` (never, unless the test calls it). */
-class StuckScanner implements Scanner {
-  readonly pending: { job: ScanJobData; done: (r: ScanResult) => void }[] = [];
-  readonly dropped: string[] = [];
-  get busy(): number {
-    return this.pending.length;
-  }
-  scan(job: ScanJobData, done: (r: ScanResult) => void): void {
-    this.pending.push({ job, done });
-  }
-  drop(key: string): void {
-    this.dropped.push(key);
-  }
-  answer(virus: string | null = null): void {
-    for (const p of this.pending.splice(0)) p.done({ virus, ms: 1 });
-  }
-  async close(): Promise<void> {}
-}
-
-/** Inspector: direction 1 carries one file from its first byte; FIN ends it complete. */
-function fileInspector(s: ContentSession): StreamInspector {
-  let id: number | null = null;
-  return {
-    onData: (dir, b) => {
-      if (dir !== 1) return;
-      id ??= s.fileStart(1, { name: 'short.bin', size: null });
-      s.fileData(id, b);
-    },
-    onGap: (dir) => {
-      if (dir === 1 && id !== null) s.fileEnd(id, false);
-    },
-    onEnd: (dir) => {
-      if (dir === 1 && id !== null) s.fileEnd(id, true);
-    },
-  };
-}
 
 function setup(name: string) {
   const dir = path.join(tmp, name);
@@ -84,7 +45,7 @@ function setup(name: string) {
   const transfer = (i: number, n: number, t: number) => {
     const session = new ContentSession(shared, { app: 'http', src: '10.0.0.1', sport: 30000 + i, dst: '10.0.0.2', dport: 80 });
     const ra = new TcpReassembler({ onData() {}, onGap() {}, onEnd() {} }, { maxOooBytesPerDir: 1 << 20, maxOooSegmentsPerDir: 64 });
-    const f = new InspectFlow(`k${i}`, { i }, ra, fileInspector(session), session, null);
+    const f = new InspectFlow(`k${i}`, { i }, ra, fileInspector(session, 'short.bin', true), session, null);
     const q = (flags: number, seq: number, payload: Uint8Array): QPkt => {
       const d = decodeIp(ipv4({ src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 30000 + i, l4: 'tcp', seq, ack: 1, flags, payload }));
       if (!d.ok) throw new Error(d.event);
