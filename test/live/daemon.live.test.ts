@@ -9,47 +9,27 @@
  *    and a restart leaves no duplicate rules.
  * Skipped, with the reason printed, only when not root or without `ip netns`.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../../src/tools/lab/netns.js';
-import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
-import { capture, ROOT } from '../helpers/paths.js';
+import { runGenClient, startGenServer } from '../../src/tools/lab/run.js';
+import { capture } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('daemon');
 if (!env.ok) console.warn(`skipping live daemon tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-live-'));
 
-interface Daemon {
-  proc: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: string[];
-}
+/** `p2pgw run` with the defaults or `config`, and `extra` arguments. */
+const start = (lab: Lab, config?: string, extra: string[] = []): Promise<Daemon> => startDaemon(lab, [...(config ? ['--config', config] : []), ...extra]);
 
-async function startDaemon(lab: Lab, config?: string, extra: string[] = []): Promise<Daemon> {
-  const argv = [process.execPath, MAIN, 'run', '--log-dest', 'stderr', ...(config ? ['--config', config] : []), ...extra];
-  const proc = lab.spawn('gw', argv);
-  const d: Daemon = { proc, lines: [], stderr: [] };
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`daemon not ready in 20 s:\n${d.stderr.join('\n')}`)), 20_000);
-    onLines(proc.stderr, (l) => {
-      d.stderr.push(l);
-      const j = parseJsonLine(l);
-      if (j) d.lines.push(j);
-      if (j?.msg === 'ready') (clearTimeout(t), resolve());
-    });
-    proc.once('exit', (c) => (clearTimeout(t), reject(new Error(`daemon exited (${c}):\n${d.stderr.join('\n')}`))));
-  });
-  return d;
-}
-
-async function stopDaemon(d: Daemon, sig: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  d.proc.kill(sig);
-  expect(await waitExit(d.proc, 15_000, true)).toBe(true);
+/** Stops the daemon with `sig`; its exit code (it must exit within 15 s). */
+async function stop(d: Daemon, sig: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  expect(await stopDaemon(d, sig)).toBe(true);
   return d.proc.exitCode;
 }
 
@@ -89,7 +69,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     lab = await createLab({ name: `pgl${process.pid % 10000}`, ipv6: false });
   });
   afterEach(async () => {
-    if (daemon && daemon.proc.exitCode === null && daemon.proc.signalCode === null) await stopDaemon(daemon);
+    if (running(daemon)) await stop(daemon);
     daemon = null;
     spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'conntrack', '-F'], { stdio: 'ignore' });
   });
@@ -101,7 +81,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   it('re-enacted BitTorrent flows from bittorrent.pcap end with connmark = BitTorrent mark', async () => {
     const flowLog = path.join(tmp, 'flowlog');
     const exportDir = path.join(tmp, 'export');
-    daemon = await startDaemon(lab, undefined, ['--trace-steps', '--flow-log', flowLog, '--export-pcap', exportDir]);
+    daemon = await start(lab, undefined, ['--trace-steps', '--flow-log', flowLog, '--export-pcap', exportDir]);
     const src = ['--capture', capture('bittorrent.pcap'), '--base-port', '41000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 5000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 5000, concurrency: 8, sessions: 24 });
@@ -114,7 +94,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     const classified = daemon.lines.filter((l) => l.msg === 'classified' && l.app === 'bittorrent');
     expect(classified.length).toBe(24);
     expect(classified[0]).toMatchObject({ mark: 1, l4: 'tcp', verdict: 'accept', rule: 'bittorrent.handshake' });
-    expect(await stopDaemon(daemon)).toBe(0);
+    expect(await stop(daemon)).toBe(0);
     const stopped = daemon.lines.find((l) => l.msg === 'stopped') as { counters: Record<string, number>; nfq: Record<string, number> };
     // Every queued packet got exactly one verdict, and none had a bad checksum.
     expect(stopped.nfq.received).toBe(stopped.nfq.accept + stopped.nfq.drop + stopped.nfq.repeat);
@@ -132,7 +112,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   });
 
   it('a blocked TCP application is reset and the receiver gets no data; blocked UDP is dropped', async () => {
-    daemon = await startDaemon(lab, writeConfig('block.yaml', 'apps:\n  bittorrent: {action: block}\n'));
+    daemon = await start(lab, writeConfig('block.yaml', 'apps:\n  bittorrent: {action: block}\n'));
     const src = ['--apps', 'bittorrent.peerwire,bittorrent.dht,http.get', '--base-port', '42000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 2000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 2000, sessions: 3 });
@@ -151,7 +131,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   });
 
   it('200 MB of unclassified bulk passes byte-identical and only its first packets are queued', async () => {
-    daemon = await startDaemon(lab);
+    daemon = await start(lab);
     const src = ['--apps', 'bulk.download', '--bulk-bytes', String(200 * 1024 * 1024), '--base-port', '43000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 120_000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 120_000, sessions: 1 });
@@ -159,7 +139,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     const r = client.results[0];
     expect(r).toMatchObject({ ok: true, bytesReceived: 200 * 1024 * 1024 });
     expect(conntrackMarks(lab, 'tcp').get(r.port)).toBe(0xff); // the unknown mark: out of user space
-    expect(await stopDaemon(daemon)).toBe(0);
+    expect(await stop(daemon)).toBe(0);
     const stopped = daemon.lines.find((l) => l.msg === 'stopped') as { nfq: Record<string, number> };
     // connbytes stops queueing after 2 × 8 conntrack packets (with queue.gso, the default, user
     // space gets them whole; without it NFQUEUE segments GSO super-packets first, so user space may
@@ -169,14 +149,14 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   }, 180_000);
 
   it('SIGTERM removes every rule; after SIGKILL traffic still passes and a restart leaves no duplicates', async () => {
-    daemon = await startDaemon(lab);
+    daemon = await start(lab);
     expect(ourRules(lab).length).toBeGreaterThan(0);
-    expect(await stopDaemon(daemon)).toBe(0);
+    expect(await stop(daemon)).toBe(0);
     expect(ourRules(lab)).toEqual([]);
 
-    daemon = await startDaemon(lab);
+    daemon = await start(lab);
     const installed = ourRules(lab).sort();
-    await stopDaemon(daemon, 'SIGKILL');
+    await stop(daemon, 'SIGKILL');
     expect(ourRules(lab).sort()).toEqual(installed); // a crash leaves the rules, queue-bypass keeps traffic flowing
     const src = ['--apps', 'http.get,bittorrent.peerwire', '--base-port', '44000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 3000 });
@@ -184,9 +164,9 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     await server.stop();
     expect(client.results.map((r) => r.ok)).toEqual([true, true]);
 
-    daemon = await startDaemon(lab);
+    daemon = await start(lab);
     expect(ourRules(lab).sort()).toEqual(installed); // restart after the crash: no duplicate rules
-    expect(await stopDaemon(daemon)).toBe(0);
+    expect(await stop(daemon)).toBe(0);
     expect(ourRules(lab)).toEqual([]);
   });
 });

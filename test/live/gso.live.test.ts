@@ -8,72 +8,34 @@
  *    super-packet is valid on the wire: the receiver accepts it) and the file never arrives whole.
  * Skipped, with the reason printed, only when not root or without `ip netns`.
  */
-import { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../../src/tools/lab/netns.js';
-import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
-import { writeScenario } from '../../src/tools/lab/scenario.js';
-import { ascii, concat, prngBytes } from '../../src/apps/bytes.js';
-import type { Session } from '../../src/apps/session-types.js';
+import { ascii, prngBytes } from '../../src/apps/bytes.js';
 import { EICAR } from '../../src/content/virusdb.js';
-import { ROOT } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
+import { exchange, httpFile, MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('gso');
 if (!env.ok) console.warn(`skipping live GSO tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-gso-'));
 const MiB = 1024 * 1024;
 
-interface Daemon { proc: ChildProcess; lines: Record<string, unknown>[]; stderr: string[] }
-
-async function startDaemon(lab: Lab, name: string, yaml: string): Promise<Daemon> {
+/** Starts the daemon with config `yaml` (written to `<tmp>/<name>.yaml`) and a status socket. */
+const start = (lab: Lab, name: string, yaml: string): Promise<Daemon> => {
   const config = path.join(tmp, `${name}.yaml`);
   fs.writeFileSync(config, yaml);
-  const proc = lab.spawn('gw', [process.execPath, MAIN, 'run', '--log-dest', 'stderr', '--config', config, '--status-socket', path.join(tmp, `${name}.sock`)]);
-  const d: Daemon = { proc, lines: [], stderr: [] };
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`daemon not ready:\n${d.stderr.join('\n')}`)), 20_000);
-    onLines(proc.stderr, (l) => {
-      d.stderr.push(l);
-      const j = parseJsonLine(l);
-      if (j) d.lines.push(j);
-      if (j?.msg === 'ready') (clearTimeout(t), resolve());
-    });
-    proc.once('exit', (c) => (clearTimeout(t), reject(new Error(`daemon exited (${c}):\n${d.stderr.join('\n')}`))));
-  });
-  return d;
-}
+  return startDaemon(lab, ['--config', config, '--status-socket', path.join(tmp, `${name}.sock`)]);
+};
 
 /** Stops the daemon; returns its `stopped` line (counters, nfq stats). */
 async function stop(d: Daemon): Promise<{ counters: Record<string, number>; nfq: Record<string, number> }> {
-  d.proc.kill('SIGTERM');
-  await waitExit(d.proc, 15_000, true);
+  await stopDaemon(d);
   const s = d.lines.find((l) => l.msg === 'stopped');
   expect(s, d.stderr.slice(-5).join('\n')).toBeDefined();
   return s as { counters: Record<string, number>; nfq: Record<string, number> };
-}
-
-const httpFile = (port: number, name: string, body: Uint8Array): Session => ({
-  app: 'http', name: `http.${name}`, l4: 'tcp', port,
-  steps: [
-    { dir: 'out', bytes: ascii(`GET /files/${name} HTTP/1.1\r\nHost: 10.232.2.2:${port}\r\nUser-Agent: curl/8.5.0\r\n\r\n`) },
-    { dir: 'in', bytes: concat(ascii(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`), body) },
-  ],
-});
-
-async function exchange(lab: Lab, name: string, sessions: Session[], timeoutMs = 60_000) {
-  const file = path.join(tmp, `${name}.json`);
-  await writeScenario(file, sessions);
-  const src = ['--scenario', file];
-  const server = await startGenServer(lab, { source: src, timeoutMs });
-  const client = await runGenClient(lab, { source: src, timeoutMs, sessions: sessions.length, concurrency: sessions.length });
-  await server.waitSessions(sessions.length, timeoutMs);
-  await server.stop();
-  return client.results;
 }
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('GSO through the inspected path (live, NFQUEUE)', () => {
@@ -84,10 +46,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('GSO through the inspected path
     lab = await createLab({ name: `pgg${process.pid % 10000}` });
   });
   afterEach(async () => {
-    if (daemon && daemon.proc.exitCode === null && daemon.proc.signalCode === null) {
-      daemon.proc.kill('SIGTERM');
-      await waitExit(daemon.proc, 15_000, true);
-    }
+    if (running(daemon)) await stopDaemon(daemon);
     daemon = null;
   });
   afterAll(async () => {
@@ -96,9 +55,9 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('GSO through the inspected path
   });
 
   it('a bulk download through the inspected path arrives byte-identical with GSO on', async () => {
-    daemon = await startDaemon(lab, 'bulk', 'apps:\n  http: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan, keygen]\nscan: {enabled: false}\n');
+    daemon = await start(lab, 'bulk', 'apps:\n  http: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan, keygen]\nscan: {enabled: false}\n');
     const body = prngBytes(21, 24 * MiB, 'gso-bulk');
-    const [r] = await exchange(lab, 'bulk', [httpFile(46100, 'bulk.bin', body)], 120_000);
+    const [r] = (await exchange(lab, tmp, 'bulk', [httpFile(46100, 'bulk.bin', body)], 120_000)).client;
     expect(r, JSON.stringify(r)).toMatchObject({ ok: true, reset: false }); // ok: every byte compared
     const s = await stop(daemon);
     expect(s.nfq.gso, 'GSO super-packets reached the daemon').toBeGreaterThan(0);
@@ -112,10 +71,10 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('GSO through the inspected path
   }, 180_000);
 
   it('EICAR inside a GSO super-packet is found and the connection reset', async () => {
-    daemon = await startDaemon(lab, 'eicar', 'apps:\n  http: {action: inspect}\n');
+    daemon = await start(lab, 'eicar', 'apps:\n  http: {action: inspect}\n');
     const body = prngBytes(22, 4 * MiB, 'gso-eicar');
     body.set(ascii(EICAR), MiB + 20_000); // in the middle of a scan buffer, far from any segment edge
-    const [r] = await exchange(lab, 'eicar', [httpFile(46200, 'eicar.bin', body)]);
+    const [r] = (await exchange(lab, tmp, 'eicar', [httpFile(46200, 'eicar.bin', body)], 60_000)).client;
     const infected = daemon.lines.find((l) => l.msg === 'infected');
     expect(infected, JSON.stringify(daemon.lines.slice(-6))).toMatchObject({ virus: 'Eicar-Test-Signature', verdict: 'reset', app: 'http' });
     expect(r.bytesReceived).toBeLessThan(body.length);

@@ -10,59 +10,31 @@
  *    inspected connection keeps flowing.
  * Skipped, with the reason printed, only when not root or without `ip netns`.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../../src/tools/lab/netns.js';
-import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
-import { writeScenario } from '../../src/tools/lab/scenario.js';
 import { ascii, concat, prngBytes, utf8 } from '../../src/apps/bytes.js';
 import type { Session } from '../../src/apps/session-types.js';
 import { EICAR } from '../../src/content/virusdb.js';
-import { ROOT } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
+import { exchange as exchangeIn, httpFile, MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('inspect');
 if (!env.ok) console.warn(`skipping live inspection tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-insp-'));
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-interface Daemon { proc: ChildProcess; lines: Record<string, unknown>[]; stderr: string[] }
-
-async function startDaemon(lab: Lab, config: string): Promise<Daemon> {
-  const proc = lab.spawn('gw', [process.execPath, MAIN, 'run', '--log-dest', 'stderr', '--config', config, '--status-socket', path.join(tmp, `st-${Date.now()}.sock`)]);
-  const d: Daemon = { proc, lines: [], stderr: [] };
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`daemon not ready:\n${d.stderr.join('\n')}`)), 20_000);
-    onLines(proc.stderr, (l) => {
-      d.stderr.push(l);
-      const j = parseJsonLine(l);
-      if (j) d.lines.push(j);
-      if (j?.msg === 'ready') (clearTimeout(t), resolve());
-    });
-    proc.once('exit', (c) => (clearTimeout(t), reject(new Error(`daemon exited (${c}):\n${d.stderr.join('\n')}`))));
-  });
-  return d;
-}
+const start = (lab: Lab, config: string): Promise<Daemon> => startDaemon(lab, ['--config', config, '--status-socket', path.join(tmp, `st-${Date.now()}.sock`)]);
 
 function config(name: string, yaml: string): string {
   const f = path.join(tmp, `${name}.yaml`);
   fs.writeFileSync(f, yaml);
   return f;
 }
-
-const httpFile = (port: number, name: string, body: Uint8Array): Session => ({
-  app: 'http', name: `http.${name}`, l4: 'tcp', port,
-  steps: [
-    { dir: 'out', bytes: ascii(`GET /files/${name} HTTP/1.1\r\nHost: 10.232.2.2:${port}\r\nUser-Agent: curl/8.5.0\r\n\r\n`) },
-    { dir: 'in', bytes: concat(ascii(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`), body) },
-  ],
-});
 
 const gnutellaGet = (port: number, name: string, body: Uint8Array): Session => ({
   app: 'gnutella', name: `gnutella.${name}`, l4: 'tcp', port,
@@ -85,16 +57,7 @@ function msnChat(port: number, name: string, texts: string[]): Session {
   return { app: 'msn', name: `msn.${name}`, l4: 'tcp', port, steps };
 }
 
-async function exchange(lab: Lab, name: string, sessions: Session[], timeoutMs = 30_000) {
-  const file = path.join(tmp, `${name}.json`);
-  await writeScenario(file, sessions);
-  const src = ['--scenario', file];
-  const server = await startGenServer(lab, { source: src, timeoutMs });
-  const client = await runGenClient(lab, { source: src, timeoutMs, sessions: sessions.length, concurrency: sessions.length });
-  await server.waitSessions(sessions.length, timeoutMs); // every session here is TCP: one server line each
-  await server.stop();
-  return { client: client.results, server: server.results };
-}
+const exchange = (lab: Lab, name: string, sessions: Session[], timeoutMs = 30_000) => exchangeIn(lab, tmp, name, sessions, timeoutMs);
 
 const readJsonl = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
 
@@ -106,10 +69,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
     lab = await createLab({ name: `pgi${process.pid % 10000}` });
   });
   afterEach(async () => {
-    if (daemon && daemon.proc.exitCode === null && daemon.proc.signalCode === null) {
-      daemon.proc.kill('SIGTERM');
-      await waitExit(daemon.proc, 15_000, true);
-    }
+    if (running(daemon)) await stopDaemon(daemon);
     daemon = null;
   });
   afterAll(async () => {
@@ -119,12 +79,11 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
 
   it('20 MiB by HTTP and by Gnutella GET arrive byte-identical and the audit copies match', async () => {
     const audit = path.join(tmp, 'audit1');
-    daemon = await startDaemon(lab, config('a', `apps:\n  http: {action: inspect}\n  gnutella: {action: inspect}\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`));
+    daemon = await start(lab, config('a', `apps:\n  http: {action: inspect}\n  gnutella: {action: inspect}\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`));
     const body = prngBytes(7, 20 * MiB, 'big');
     const { client } = await exchange(lab, 'big', [httpFile(45100, 'big.bin', body), gnutellaGet(45101, 'song.mp3', body)], 120_000);
     for (const r of client) expect(r, r.name).toMatchObject({ ok: true, reset: false });
-    daemon.proc.kill('SIGTERM');
-    await waitExit(daemon.proc, 15_000, true);
+    await stopDaemon(daemon);
     const index = readJsonl(path.join(audit, 'index.jsonl'));
     const byApp = (app: string) => index.find((r) => r.app === app && r.size === body.length);
     expect(byApp('http')).toMatchObject({ name: 'big.bin', sha256: sha(body), complete: true });
@@ -136,7 +95,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
   }, 180_000);
 
   it('EICAR across a 32 KiB buffer boundary resets the connection; the receiver never gets the whole file', async () => {
-    daemon = await startDaemon(lab, config('b', 'apps:\n  http: {action: inspect}\n'));
+    daemon = await start(lab, config('b', 'apps:\n  http: {action: inspect}\n'));
     const body = prngBytes(8, 2 * MiB, 'eicar');
     body.set(ascii(EICAR), 32 * 1024 - 20); // body offset; the boundary is at 32 KiB of the body
     const { client } = await exchange(lab, 'eicar', [httpFile(45200, 'eicar.bin', body)]);
@@ -148,7 +107,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
 
   it('a banned keyword in an MSN message resets the connection; a clean message is audited', async () => {
     const audit = path.join(tmp, 'audit3');
-    daemon = await startDaemon(lab, config('c', `apps:\n  msn: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan]\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`));
+    daemon = await start(lab, config('c', `apps:\n  msn: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan]\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`));
     const { client, server } = await exchange(lab, 'msn', [
       msnChat(45300, 'clean', ['hello there, Привет']),
       msnChat(45301, 'banned', ['hi', 'the SECRET PLAN is on', 'bye']),
@@ -168,7 +127,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
   }, 60_000);
 
   it('a connection held for a slow scan does not stop another inspected connection', async () => {
-    daemon = await startDaemon(lab, config('d', 'apps:\n  http: {action: inspect}\n  msn: {action: inspect}\nscan: {debug_delay_ms: 3000}\n'));
+    daemon = await start(lab, config('d', 'apps:\n  http: {action: inspect}\n  msn: {action: inspect}\nscan: {debug_delay_ms: 3000}\n'));
     const body = prngBytes(9, 200 * 1024, 'slow');
     const texts = Array.from({ length: 300 }, (_, i) => `message number ${i} `.repeat(8));
     const { client } = await exchange(lab, 'slow', [httpFile(45400, 'slow.bin', body), msnChat(45401, 'flood', texts)], 60_000);

@@ -7,26 +7,24 @@
  * logs one line each way. Waits are for events, with deadlines.
  * Skipped, with the reason printed, only when not root or without `ip netns`.
  */
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../../src/tools/lab/netns.js';
-import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
+import { onLines, parseJsonLine } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('watchdog');
 if (!env.ok) console.warn(`skipping live watchdog tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const NET_TOOL = path.join(ROOT, 'test', 'live', 'fixtures', 'net-tool.mjs');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-wd-live-'));
 const PORT = 47100;
 const REQUEST = 'GET /index.html HTTP/1.1\r\nHost: server\r\n\r\n';
 
-interface Daemon { proc: ChildProcess; lines: Record<string, unknown>[]; stderr: string[] }
 
 /** Pids of watchdog shells watching process `pid` (their argv ends with `p2pgw-watchdog <dir> <pid>`). */
 function watchdogShells(pid: number): number[] {
@@ -58,10 +56,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
   afterEach(async () => {
     if (daemon && stopped) daemon.proc.kill('SIGCONT');
     stopped = false;
-    if (daemon && daemon.proc.exitCode === null && daemon.proc.signalCode === null) {
-      daemon.proc.kill('SIGTERM');
-      await waitExit(daemon.proc, 15_000, true);
-    }
+    if (running(daemon)) await stopDaemon(daemon);
     daemon = null;
   });
   afterAll(async () => {
@@ -69,19 +64,11 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function startDaemon(yaml: string): Promise<Daemon> {
+  /** Starts the daemon with config `yaml` and a status socket. */
+  async function start(yaml: string): Promise<Daemon> {
     const config = path.join(tmp, `c-${Date.now()}.yaml`);
     fs.writeFileSync(config, yaml);
-    const proc = lab.spawn('gw', [process.execPath, MAIN, 'run', '--log-dest', 'stderr', '--config', config, '--status-socket', path.join(tmp, `st-${Date.now()}.sock`)]);
-    const d: Daemon = { proc, lines: [], stderr: [] };
-    onLines(proc.stderr, (l) => {
-      d.stderr.push(l);
-      const j = parseJsonLine(l);
-      if (j) d.lines.push(j);
-    });
-    await waitUntil(() => d.lines.some((l) => l.msg === 'ready') || proc.exitCode !== null, 20_000, 'daemon ready');
-    expect(proc.exitCode, d.stderr.join('\n')).toBeNull();
-    return d;
+    return startDaemon(lab, ['--config', config, '--status-socket', path.join(tmp, `st-${Date.now()}.sock`)]);
   }
 
   /** One TCP connection client → server through the gateway: its result and how long it took. */
@@ -99,7 +86,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
   const classified = (d: Daemon, port: number) => d.lines.some((l) => l.msg === 'classified' && l.sport === port);
 
   it('SIGSTOP: new connections pass within the timeout plus a SYN retransmission; SIGCONT: rules restored, classification resumes', async () => {
-    daemon = await startDaemon('watchdog: {timeout_ms: 1500}\n');
+    daemon = await start('watchdog: {timeout_ms: 1500}\n');
     expect(watchdogShells(daemon.proc.pid!)).toHaveLength(1);
     const before = await connect();
     expect(before.ok).toBe(true);
@@ -141,8 +128,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
     await waitUntil(() => classified(daemon!, after.localPort), 5000, 'a new connection is classified again');
     console.log(`[watchdog] after SIGCONT: connection ${after.ms} ms, classified; lines: ${JSON.stringify([lifted[0].msg, restored[0]])}`);
 
-    daemon.proc.kill('SIGTERM');
-    expect(await waitExit(daemon.proc, 15_000, true)).toBe(true);
+    expect(await stopDaemon(daemon)).toBe(true);
     const c = (daemon.lines.find((l) => l.msg === 'stopped') as { counters: Record<string, number> }).counters;
     expect(c).toMatchObject({ watchdog_lifted: 1, watchdog_restored: 1 });
     expect(c.watchdog_error ?? 0).toBe(0);
@@ -151,7 +137,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
   }, 90_000);
 
   it('watchdog.timeout_ms 0: no watchdog, a stalled daemon holds new connections (control)', async () => {
-    daemon = await startDaemon('watchdog: {timeout_ms: 0}\n');
+    daemon = await start('watchdog: {timeout_ms: 0}\n');
     process.kill(daemon.proc.pid!, 'SIGSTOP');
     stopped = true;
     const c = await connect(4000);
