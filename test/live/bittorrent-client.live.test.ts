@@ -19,10 +19,11 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prngBytes } from '../../src/apps/bytes.js';
 import { createLab, type Lab } from '../../src/tools/lab/netns.js';
-import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
+import { waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
+import { watchLines, type Daemon } from './fixtures/daemon.js';
 
 const PY = '/usr/bin/python3';
 const PEER = path.join(ROOT, 'test', 'live', 'fixtures', 'bt-peer.py');
@@ -65,22 +66,9 @@ const VARIANTS: Variant[] = [
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-btc-'));
 const results: Record<string, unknown>[] = [];
 
-interface Proc {
-  proc: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: string[];
-}
+type Proc = Daemon;
 
-function watch(proc: ChildProcess, stream: 'stdout' | 'stderr'): Proc {
-  const p: Proc = { proc, lines: [], stderr: [] };
-  onLines(proc[stream], (l) => {
-    const j = parseJsonLine(l);
-    if (j) p.lines.push(j);
-    else p.stderr.push(l);
-  });
-  if (stream === 'stdout') onLines(proc.stderr, (l) => p.stderr.push(l));
-  return p;
-}
+const watch = watchLines;
 
 /** Conntrack entries of the gateway between the two lab hosts: protocol, ports, mark, packets. */
 function conntrack(lab: Lab): { l4: string; sport: number; dport: number; mark: number; payload: boolean; line: string }[] {

@@ -26,10 +26,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prngBytes } from '../../src/apps/bytes.js';
 import { createLab, type Lab } from '../../src/tools/lab/netns.js';
-import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
+import { waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
+import { watchLines, type Daemon } from './fixtures/daemon.js';
 
 const FIX = path.join(ROOT, 'test', 'live', 'fixtures');
 const PEER = path.join(FIX, 'amule-peer.mjs');
@@ -72,11 +73,7 @@ interface Variant {
   /** The shared file, its eD2k hash and link; the seeder's user hash. */
   file: string; hash: string; link: string; userHash: string;
 }
-interface Proc {
-  proc: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: string[];
-}
+type Proc = Daemon;
 interface Flow {
   l4: string; src: string; sport: number; dst: string; dport: number;
   mark: number;
@@ -99,16 +96,7 @@ function userHash(tag: string): string {
   return h.toString('hex');
 }
 
-function watch(proc: ChildProcess, stream: 'stdout' | 'stderr'): Proc {
-  const p: Proc = { proc, lines: [], stderr: [] };
-  onLines(proc[stream], (l) => {
-    const j = parseJsonLine(l);
-    if (j) p.lines.push(j);
-    else p.stderr.push(l);
-  });
-  if (stream === 'stdout') onLines(proc.stderr, (l) => p.stderr.push(l));
-  return p;
-}
+const watch = watchLines;
 
 const count = (p: Proc, event: string): number => p.lines.filter((l) => l.event === event).length;
 const last = (p: Proc, event: string): Record<string, unknown> | undefined => p.lines.filter((l) => l.event === event).at(-1);
