@@ -12,16 +12,15 @@
  *     (a second verdict for an id is ENOENT), nothing left queued, every packet id accounted for.
  * Skipped only when not root or without `ip netns`; a missing addon fails.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readQueueStats } from '../../src/capture/nfqstats.js';
 import { nativeAddonPath } from '../../src/capture/nfq-native.js';
 import { ROOT, TSC } from '../helpers/paths.js';
 import { liveEnv, nsAdd, nsDel, nsExec, sh } from './fixtures/netns.js';
+import { JsonProc } from './fixtures/json-proc.js';
 
 const env = liveEnv('nfqb');
 if (!env.ok) console.warn(`skipping live NFQUEUE batch tests: ${env.reason}`);
@@ -33,49 +32,7 @@ const SRV4 = '10.233.2.2';
 const UDP_PORT = 9100;
 const TCP_PORT = 9200;
 
-type Ev = Record<string, unknown> & { ev?: string };
-
-/** A process in a namespace whose stdout is JSON lines. */
-class Proc {
-  readonly events: Ev[] = [];
-  readonly child: ChildProcessWithoutNullStreams;
-  stderr = '';
-  constructor(ns: string, argv: string[], envExtra: Record<string, string> = {}) {
-    this.child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...envExtra } });
-    readline.createInterface({ input: this.child.stdout }).on('line', (l) => {
-      try {
-        this.events.push(JSON.parse(l) as Ev);
-      } catch {
-        this.events.push({ ev: 'text', line: l });
-      }
-    });
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-  }
-  async waitFor(pred: (e: Ev) => boolean, ms = 15_000): Promise<Ev> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const hit = this.events.find(pred);
-      if (hit) return hit;
-      if (this.child.exitCode !== null || Date.now() > end) {
-        throw new Error(`event not seen (exit ${this.child.exitCode}); last events ${JSON.stringify(this.events.slice(-5))}; stderr ${this.stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  async until(cond: () => boolean, what: string, ms = 15_000, info: () => string = () => ''): Promise<void> {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error(`${what}: not reached ${info()}; stderr ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  send(line: string): void {
-    this.child.stdin.write(`${line}\n`);
-  }
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
+type Proc = JsonProc;
 
 const procStats = () => readQueueStats(QUEUE, nsExec(GW, 'cat', ['/proc/net/netfilter/nfnetlink_queue']));
 const ipt = (...args: string[]) => nsExec(GW, 'iptables', ['-w', ...args]);
@@ -84,7 +41,7 @@ describe.skipIf(!env.ok)('NFQUEUE batches, live (p2pgw addon)', () => {
   let build = '';
   const procs: Proc[] = [];
   const start = (ns: string, argv: string[], envExtra?: Record<string, string>) => {
-    const p = new Proc(ns, argv, envExtra);
+    const p = new JsonProc(ns, argv, envExtra);
     procs.push(p);
     return p;
   };

@@ -7,16 +7,16 @@
  *   2. p2pgw: src/capture/nfq.ts (compiled) with the real rules of src/enforce/iptables.ts, then
  *      blocking by connmark, then close() and --queue-bypass.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectBackend, install, listOurRules, remove, type Backend } from '../../src/enforce/iptables.js';
 import { readQueueStats } from '../../src/capture/nfqstats.js';
 import { ROOT, TSC } from '../helpers/paths.js';
 import { liveEnv, nsAdd, nsDel, nsExec, sh } from './fixtures/netns.js';
+import { JsonProc, type Ev } from './fixtures/json-proc.js';
 
 const env = liveEnv('nfq');
 const binding = existsSync(path.join(ROOT, 'node_modules', 'nfqueue', 'build', 'Release', 'nfqueue.node'));
@@ -34,45 +34,10 @@ const PORT = 8080;
 const SRV4 = '10.231.2.2';
 const SRV6 = 'fd00:231:2::2';
 
-type Ev = Record<string, unknown> & { ev?: string };
-
-/** A long-running process whose stdout is JSON lines. */
-class Proc {
-  readonly events: Ev[] = [];
-  readonly child: ChildProcessWithoutNullStreams;
-  stderr = '';
-  constructor(args: string[]) {
-    this.child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    readline.createInterface({ input: this.child.stdout }).on('line', (l) => {
-      try {
-        this.events.push(JSON.parse(l) as Ev);
-      } catch {
-        this.events.push({ ev: 'text', line: l });
-      }
-    });
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-  }
-  async waitFor(pred: (e: Ev) => boolean, ms = 10_000): Promise<Ev> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const hit = this.events.find(pred);
-      if (hit) return hit;
-      if (this.child.exitCode !== null || Date.now() > end) {
-        throw new Error(`event not seen (exit ${this.child.exitCode}); events ${JSON.stringify(this.events)}; stderr ${this.stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  send(line: string): void {
-    this.child.stdin.write(`${line}\n`);
-  }
-  kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
+type Proc = JsonProc;
 
 const worker = (mode: 'raw' | 'wrapper', extra: string[] = []): Proc =>
-  new Proc(['netns', 'exec', GW, process.execPath, path.join(FIX, 'nfq-worker.mjs'), mode, String(QUEUE), String(MARK), ...extra]);
+  new JsonProc(GW, [process.execPath, path.join(FIX, 'nfq-worker.mjs'), mode, String(QUEUE), String(MARK), ...extra]);
 
 /** One client exchange from the client namespace. */
 function client(proto: 'tcp' | 'udp', host: string, msg: string, ms = 3000): { ok: boolean; reply?: string; code?: string; localPort: number } {
@@ -139,7 +104,7 @@ describe.skipIf(!!skip)('NFQUEUE live (client – gw – server namespaces)', ()
     nsExec(SRV, 'ip', ['route', 'add', 'default', 'via', '10.231.2.1']);
     nsExec(SRV, 'ip', ['-6', 'route', 'add', 'default', 'via', 'fd00:231:2::1']);
     nsExec(GW, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    server = new Proc(['netns', 'exec', SRV, process.execPath, path.join(FIX, 'net-tool.mjs'), 'server', String(PORT), SRV4, SRV6]);
+    server = new JsonProc(SRV, [process.execPath, path.join(FIX, 'net-tool.mjs'), 'server', String(PORT), SRV4, SRV6]);
     await server.waitFor((e) => e.ready === true);
     backend = await detectBackend('auto', { netns: GW });
 
