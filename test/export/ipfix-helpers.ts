@@ -5,6 +5,7 @@
 import dgram from 'node:dgram';
 import type { Outgoing, Transport, TransportOptions } from '../../src/observe/ipfix/transport.js';
 import type { ExportRecord } from '../../src/observe/ipfix/template.js';
+import { pcapFileHeader, pcapRecord } from '../../src/observe/pcapexport.js';
 
 /** A transport that takes every Message (up to `maxBacklog` unflushed when `hold` is set). */
 export class MemoryTransport implements Transport {
@@ -46,24 +47,22 @@ export function exportRecord(over: Partial<ExportRecord> = {}): ExportRecord {
 }
 
 const u16 = (v: number): number[] => [(v >>> 8) & 0xff, v & 0xff];
-const u16le = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff];
-const u32le = (v: number): number[] => [...u16le(v & 0xffff), ...u16le(v >>> 16)];
 
 /**
  * A classic pcap (LINKTYPE_RAW, 101) holding each Message as one IPv4/UDP datagram from
  * 192.0.2.1:50000 to 192.0.2.2:`port` (checksums left 0: tshark does not verify them by default).
  */
 export function udpPcap(messages: readonly Uint8Array[], port: number): Buffer {
-  const parts: number[][] = [[...u32le(0xa1b2c3d4), ...u16le(2), ...u16le(4), ...u32le(0), ...u32le(0), ...u32le(65535), ...u32le(101)]];
+  const parts: Buffer[] = [pcapFileHeader(65535)];
   messages.forEach((m, i) => {
     const udpLen = 8 + m.length;
     const ipLen = 20 + udpLen;
     const ip = [0x45, 0, ...u16(ipLen), 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
     const udp = [...u16(50000), ...u16(port), ...u16(udpLen), 0, 0];
     const pkt = [...ip, ...udp, ...m];
-    parts.push([...u32le(1_700_000_000 + i), ...u32le(0), ...u32le(pkt.length), ...u32le(pkt.length), ...pkt]);
+    parts.push(pcapRecord(Uint8Array.from(pkt), 1_700_000_000 + i, 65535));
   });
-  return Buffer.from(parts.flat());
+  return Buffer.concat(parts);
 }
 
 /** A UDP port free on 127.0.0.1 now (bound, read, released). */

@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import { readCaptureFile } from '../../src/capture/pcap.js';
+import { pcapFileHeader, pcapRecord } from '../../src/observe/pcapexport.js';
 import { rng } from './rng.js';
 
 /** The IP parts of every frame of `files` that has one (copies). */
@@ -165,25 +166,14 @@ export function writeFuzzPcap(file: string, count: number, seed: number, real: r
   const fz = new Fuzzer(seed, real);
   const fd = fs.openSync(file, 'w');
   try {
-    const head = Buffer.alloc(24);
-    head.writeUInt32LE(0xa1b2c3d4, 0);
-    head.writeUInt16LE(2, 4);
-    head.writeUInt16LE(4, 6);
-    head.writeUInt32LE(65535, 16);
-    head.writeUInt32LE(101, 20);
-    fs.writeSync(fd, head);
+    fs.writeSync(fd, pcapFileHeader(65535));
     let chunk: Buffer[] = [];
     let size = 0;
     let us = 0;
     for (let i = 0; i < count; i++) {
       us += 1000 + (i > 0 && i % 20_000 === 0 ? 100_000_000 : 0);
       const p = fz.next();
-      const rec = Buffer.alloc(16);
-      rec.writeUInt32LE(t0 + Math.floor(us / 1e6), 0);
-      rec.writeUInt32LE(us % 1e6, 4);
-      rec.writeUInt32LE(p.length, 8);
-      rec.writeUInt32LE(p.length, 12);
-      chunk.push(rec, Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+      chunk.push(pcapRecord(p, t0 + us / 1e6, 65535));
       size += 16 + p.length;
       if (size > 1 << 20) {
         fs.writeSync(fd, Buffer.concat(chunk));

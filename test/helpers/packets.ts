@@ -3,6 +3,8 @@
  * as a classic pcap (LINKTYPE_RAW = 101) so replay can read crafted captures.
  * The checksum is computed here independently of src/decode.
  */
+import { pcapFileHeader, pcapRecord } from '../../src/observe/pcapexport.js';
+
 export interface Pkt {
   src: string;
   dst: string;
@@ -56,24 +58,8 @@ export function ipv4(p: Pkt): Uint8Array {
 
 /** A classic little-endian pcap (µs timestamps, LINKTYPE_RAW) of the given packets. */
 export function pcapOf(pkts: Pkt[]): Uint8Array {
-  const parts: Buffer[] = [];
-  const gh = Buffer.alloc(24);
-  gh.writeUInt32LE(0xa1b2c3d4, 0);
-  gh.writeUInt16LE(2, 4);
-  gh.writeUInt16LE(4, 6);
-  gh.writeUInt32LE(65535, 16);
-  gh.writeUInt32LE(101, 20);
-  parts.push(gh);
-  pkts.forEach((p, i) => {
-    const data = ipv4(p);
-    const ts = p.ts ?? 1000 + i * 0.001;
-    const rh = Buffer.alloc(16);
-    rh.writeUInt32LE(Math.floor(ts), 0);
-    rh.writeUInt32LE(Math.round((ts % 1) * 1e6), 4);
-    rh.writeUInt32LE(data.length, 8);
-    rh.writeUInt32LE(data.length, 12);
-    parts.push(rh, Buffer.from(data));
-  });
+  const parts: Buffer[] = [pcapFileHeader(65535)];
+  pkts.forEach((p, i) => parts.push(pcapRecord(ipv4(p), p.ts ?? 1000 + i * 0.001, 65535)));
   return new Uint8Array(Buffer.concat(parts));
 }
 
