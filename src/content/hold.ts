@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { DecodedPacket } from '../decode/types.js';
 import { TCP_SYN } from '../decode/types.js';
 import type { StreamInspector } from '../apps/types.js';
-import type { Dir, Verdict } from '../core/types.js';
+import { ACCEPT, DROP, type Dir, type Verdict } from '../core/types.js';
 import type { Counters } from '../core/counters.js';
 import type { TcpReassembler } from '../stream/reassembly.js';
 import type { ContentSession, PendingScan } from './session.js';
@@ -63,8 +63,6 @@ export interface QPkt {
   owned?: boolean;
 }
 
-const ACCEPT: Verdict = Object.freeze({ verdict: 'accept' });
-const DROP: Verdict = Object.freeze({ verdict: 'drop' });
 
 /** Per-connection state. */
 export class InspectFlow {

@@ -22,6 +22,10 @@ export type Verdict =
   | { verdict: 'drop' }
   | { verdict: 'repeat'; mark: number; packet?: Uint8Array };
 
+/** The plain verdicts, one frozen object each (shared: never a new object per packet). */
+export const ACCEPT: Verdict = Object.freeze({ verdict: 'accept' });
+export const DROP: Verdict = Object.freeze({ verdict: 'drop' });
+
 /**
  * Stream consumer contract (Zeek/Suricata style): reassembled, in-order bytes per direction. A
  * consumer must accept input split at any byte; after `onGap` of a direction it stops parsing it.

@@ -1,13 +1,11 @@
 /**
- * The pipeline's verdict objects without an allocation per packet (issue 13 item 3): frozen
- * `accept` and one frozen `repeat` per mark (a mark per application, so a handful), and the one
+ * The pipeline's verdict objects without an allocation per packet (issue 13 item 3): one frozen
+ * `repeat` per mark (a mark per application, so a handful; core's ACCEPT otherwise), and the one
  * reused queued-packet object handed to the inspect engine.
  */
-import type { Verdict, Dir } from '../core/types.js';
+import { ACCEPT, type Verdict, type Dir } from '../core/types.js';
 import type { DecodedPacket } from '../decode/types.js';
 import type { QPkt } from '../content/hold.js';
-
-export const ACCEPT: Verdict = Object.freeze({ verdict: 'accept' });
 
 /** `repeat` verdicts by mark, made once each. */
 export class RepeatVerdicts {

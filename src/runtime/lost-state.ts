@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import type { Classifier } from '../apps/classifier.js';
 import type { Counters } from '../core/counters.js';
-import type { Verdict } from '../core/types.js';
+import { DROP, type Verdict } from '../core/types.js';
 import type { DecodedPacket } from '../decode/types.js';
 import { TCP_RST } from '../decode/types.js';
 import type { Flow } from '../flow/flow.js';
@@ -41,7 +41,6 @@ type Decision = { what: 'reset' | 'pass' | 'keep'; mark: number };
 /** Decisions per flow object: a flow evicted and seen again is a new object, judged again. */
 const decided = new WeakMap<Flow, Decision>();
 
-const DROP: Verdict = Object.freeze({ verdict: 'drop' });
 
 /** True when the flow's connection was judged by the lost-state policy (the flow table keeps it). */
 export function lostStateDecided(flow: Flow): boolean {

@@ -19,7 +19,7 @@ import { FlowTable, type FlowEndReason } from '../flow/table.js';
 import type { Flow } from '../flow/flow.js';
 import { TcpReassembler, type ReassemblyLimits } from '../stream/reassembly.js';
 import type { Counters } from '../core/counters.js';
-import type { Dir, StreamConsumer, Verdict } from '../core/types.js';
+import { ACCEPT, type Dir, type StreamConsumer, type Verdict } from '../core/types.js';
 import { InspectEngine, InspectFlow, type InspectOptions, type QPkt } from '../content/hold.js';
 import { ContentSession, type ContentShared } from '../content/session.js';
 import type { StepTimer } from '../core/steps.js';
@@ -27,7 +27,7 @@ import { judgeLostState, lostStateDecided } from './lost-state.js';
 import { EndpointLearning, type EndpointConfig } from './learning.js';
 import { HostHeuristics, heuristicLabel, type HostHeuristicsOptions } from '../flow/hosts.js';
 import { newFlowState, NO_COUNTS, NO_PRE, statelessPacket, type FlowState } from './flow-state.js';
-import { ACCEPT, QueuedSlot, RepeatVerdicts } from './decisions.js';
+import { QueuedSlot, RepeatVerdicts } from './decisions.js';
 
 /**
  * Verdict for one packet. `repeat` = NF_REPEAT with `mark` (the kernel saves it to the connmark);
