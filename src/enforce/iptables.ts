@@ -14,7 +14,7 @@
  * table. Removal deletes every jump (repeating -D while -C finds one), then flushes and deletes the chains.
  */
 import { P2pgwError } from '../core/errors.js';
-import { detectBackend, run, type Backend, type Family, type NetnsOpt, type RunResult } from './backend.js';
+import { run, type Backend, type Family, type NetnsOpt, type RunResult } from './backend.js';
 import { diagnose } from './iptables-diagnose.js';
 
 export { detectBackend, type Backend, type BackendName, type Family } from './backend.js';

@@ -122,6 +122,22 @@ export function nfdumpRecords(dir: string): { key: string; sums: Omit<TupleSums,
   return rows;
 }
 
+/**
+ * Datagrams the kernel dropped at full receive buffers of the UDP sockets bound to local `port`
+ * (`/proc/net/udp` and `udp6`, last column), for the failure messages of the round-trip tests.
+ */
+export function udpDrops(port: number): number {
+  let drops = 0;
+  for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
+    if (!fs.existsSync(f)) continue;
+    for (const line of fs.readFileSync(f, 'utf8').split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length > 12 && parseInt(c[1].split(':')[1], 16) === port) drops += Number(c[c.length - 1]);
+    }
+  }
+  return drops;
+}
+
 /** Socket receive buffer asked of the collectors (the kernel caps it at net.core.rmem_max), bytes. */
 const RCVBUF = 4 * 1024 * 1024;
 

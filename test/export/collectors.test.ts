@@ -23,7 +23,7 @@ import { CAPTURES } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { freeUdpPort } from './ipfix-helpers.js';
 import {
-  addTo, has, nfacctdConfig, nfcapdArgs, nfcapdFiles, nfdumpRecords, pmacctRecords, startCollector, tupleKey, type Collector, type TupleSums,
+  addTo, has, nfacctdConfig, nfcapdArgs, nfcapdFiles, nfdumpRecords, pmacctRecords, startCollector, tupleKey, udpDrops, type Collector, type TupleSums,
 } from './collector-helpers.js';
 
 const captures = fs.existsSync(CAPTURES) ? fs.readdirSync(CAPTURES).filter((f) => /\.pcap(ng)?$/.test(f)).sort().map((f) => path.join(CAPTURES, f)) : [];
@@ -69,7 +69,10 @@ describe.skipIf(!captures.length || !NFDUMP)('IPFIX export to nfcapd, read with 
     const sent = counters.get('ipfix_records');
     expect(sent).toBeGreaterThanOrEqual(records.length);
     // nfcapd rotates its file every 2 s: wait until its finished files hold every record sent.
-    await waitUntil(() => nfcapdFiles(out).length > 0 && nfdumpRecords(out).length >= sent, 30_000, `nfcapd files with ${sent} records; nfcapd said: ${nfcapd.output()}`, 250);
+    let seen = 0;
+    await waitUntil(() => nfcapdFiles(out).length > 0 && (seen = nfdumpRecords(out).length) >= sent, 30_000, 'nfcapd files with every record', 250).catch((e: Error) => {
+      throw new Error(`${e.message}: ${seen} of ${sent} records; ${udpDrops(port)} datagrams dropped at the socket; nfcapd said: ${nfcapd.output()}`);
+    });
     await nfcapd.stop();
     const rows = nfdumpRecords(out);
     expect(rows.length).toBe(sent);
@@ -86,23 +89,50 @@ describe.skipIf(!captures.length || !NFDUMP)('IPFIX export to nfcapd, read with 
   });
 });
 
-describe.skipIf(!captures.length || !PMACCT)('IPFIX export to nfacctd (pmacct print plugin)', () => {
-  it('the same flows, forward packets and octets as the JSON flow records', async () => {
-    const port = await freeUdpPort();
-    const outFile = path.join(dir, 'pmacct.json');
-    const conf = path.join(dir, 'nfacctd.conf');
-    fs.writeFileSync(conf, nfacctdConfig(port, outFile));
-    const nfacctd = await startCollector('nfacctd', ['-f', conf], new RegExp(`waiting for NetFlow/IPFIX data on 127\\.0\\.0\\.1:${port}`));
-    started.push(nfacctd);
+/**
+ * One round trip to a fresh nfacctd: replays every capture to it and waits (≤ 30 s) until its
+ * output holds every forward packet of the JSON records. Returns the JSON sums and nfacctd's
+ * records, or, when packets are missing at the deadline, a line saying how many, the datagrams the
+ * kernel dropped at nfacctd's socket and what nfacctd printed.
+ */
+async function nfacctdRoundTrip(attempt: number): Promise<{ want: Map<string, TupleSums>; rows: ReturnType<typeof pmacctRecords> } | { missing: string }> {
+  const port = await freeUdpPort();
+  const outFile = path.join(dir, `pmacct-${attempt}.json`);
+  const conf = path.join(dir, `nfacctd-${attempt}.conf`);
+  fs.writeFileSync(conf, nfacctdConfig(port, outFile));
+  const nfacctd = await startCollector('nfacctd', ['-f', conf], new RegExp(`waiting for NetFlow/IPFIX data on 127\\.0\\.0\\.1:${port}`));
+  started.push(nfacctd);
+  try {
     const { records } = await replayTo(port);
     const want = jsonSums(records);
     const pkts = [...want.values()].reduce((n, s) => n + s.pktsOut, 0);
     // The print plugin writes what it aggregated every second: wait until every packet is there.
-    await waitUntil(() => pmacctRecords(outFile).reduce((n, r) => n + r.packets, 0) >= pkts, 30_000, `nfacctd output with ${pkts} packets`, 250);
+    let rows: ReturnType<typeof pmacctRecords> = [];
+    const seen = (): number => rows.reduce((n, r) => n + r.packets, 0);
+    const all = await waitUntil(() => seen() >= pkts || ((rows = pmacctRecords(outFile)), seen() >= pkts), 30_000, 'nfacctd output with every packet', 250).catch(() => false);
+    if (!all) return { missing: `${seen()} of ${pkts} packets in nfacctd's output after 30 s; ${udpDrops(port)} datagrams dropped at its socket; nfacctd said: ${nfacctd.output()}` };
+    return { want, rows };
+  } finally {
     await nfacctd.stop();
+  }
+}
+
+describe.skipIf(!captures.length || !PMACCT)('IPFIX export to nfacctd (pmacct print plugin)', () => {
+  it('the same flows, forward packets and octets as the JSON flow records', async () => {
+    // Export is UDP, and nfacctd's core hands records to its print plugin through a ring buffer:
+    // under a loaded CI either can lose a datagram or a record. Such a loss is reported (what
+    // arrived, the socket's drop count, nfacctd's own warnings) and the round trip run once more;
+    // the comparison below is exact.
+    let trip = await nfacctdRoundTrip(1);
+    if ('missing' in trip) {
+      console.log(`collectors: nfacctd round trip 1 incomplete, running it again: ${trip.missing}`);
+      trip = await nfacctdRoundTrip(2);
+    }
+    if ('missing' in trip) throw new Error(`nfacctd round trip incomplete twice: ${trip.missing}`);
+    const { want, rows } = trip;
 
     const got = new Map<string, { packets: number; bytes: number }>();
-    for (const r of pmacctRecords(outFile)) {
+    for (const r of rows) {
       const s = got.get(r.key) ?? { packets: 0, bytes: 0 };
       s.packets += r.packets;
       s.bytes += r.bytes;

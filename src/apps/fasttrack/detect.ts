@@ -7,7 +7,6 @@
  * Literal signatures (rules/p2pgw.rules): `get-hash`, `x-kazaa`, `give`.
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
-import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
 import { ascii } from '../bytes.js';
 import { digitRun, headerBlockEnd, hitAt, hitWithin, isUpper, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
 import { FASTTRACK_WEIRDS, FastTrackInspector } from './inspect.js';

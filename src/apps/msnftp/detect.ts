@@ -7,7 +7,6 @@
  * token). Registered before `msn`, whose VER line must name an MSNP version.
  */
 import type { AppDescriptor, Dir, SearchContext, SearchResult } from '../types.js';
-import { DETECTED, EXCLUDED, NEED_MORE } from '../types.js';
 import { ascii } from '../bytes.js';
 import { digitRun, hitAt, hitWithin, indexOfCrlf, prefixState, eitherDirection, sigNames, type DirState } from '../util.js';
 import { MSNFTP_WEIRDS, MsnftpInspector } from './inspect.js';

@@ -42,7 +42,7 @@
 import type { Dir, FileInfo, InspectEvents, StreamInspector } from '../types.js';
 import { BODY_WEIRDS, BodyReader, type Framing } from './http-body.js';
 import { contentLength, dispositionName, transferCodings, urlName, type NameInfo } from './headers.js';
-import { HEAD_TOO_LONG, HeadReader, LINE_TOO_LONG, type HeaderField, INSPECT_LIMITS } from './lines.js';
+import { HeadReader, LINE_TOO_LONG, type HeaderField, INSPECT_LIMITS } from './lines.js';
 
 /** Every weird the HTTP parser may raise (see the file header), its body reader's included. */
 export const HTTP_WEIRDS = [
