@@ -27,9 +27,10 @@
  * `bt_metadata_hash_mismatch`, `bt_bad_metadata` (the info dictionary does not decode).
  */
 import { createHash } from 'node:crypto';
-import type { Dir, InspectEvents, StreamInspector } from '../types.js';
+import type { Dir, InspectEvents } from '../types.js';
 import { latin1 } from '../bytes.js';
 import { Collector, decodeText, INSPECT_LIMITS } from '../parse/lines.js';
+import { DirInspector } from '../parse/dir-inspector.js';
 
 /** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
 export const BT_WEIRDS = [
@@ -113,47 +114,25 @@ const fresh = (): DirState => ({
 });
 
 /** BitTorrent peer-wire metadata inspector of one connection (see the file header). */
-export class BitTorrentMetaInspector implements StreamInspector {
-  private readonly dirs: [DirState, DirState] = [fresh(), fresh()];
+export class BitTorrentMetaInspector extends DirInspector<DirState, Weird> {
+  constructor(events: InspectEvents) {
+    super(events, fresh);
+  }
 
-  constructor(private readonly events: InspectEvents) {}
-
-  onData(dir: Dir, bytes: Uint8Array): void {
-    const st = this.dirs[dir];
-    let off = 0;
-    while (off < bytes.length && st.state !== 'stopped') {
-      if (st.state === 'skip') {
-        const n = Math.min(st.skip, bytes.length - off);
-        st.skip -= n;
-        off += n;
-        if (st.skip === 0) this.expectLength(st);
-        continue;
-      }
-      off += st.buf.read(bytes, off);
-      if (st.buf.done) this.step(dir, st);
+  protected consume(dir: Dir, st: DirState, bytes: Uint8Array, off: number): number {
+    if (st.state === 'skip') {
+      const n = this.skipOctets(st, bytes, off);
+      if (st.skip === 0) this.expectLength(st);
+      return n;
     }
-  }
-
-  onGap(dir: Dir, _len: number): void {
-    this.dirs[dir].state = 'stopped';
-  }
-
-  onEnd(dir: Dir): void {
-    this.dirs[dir].state = 'stopped';
+    const n = st.buf.read(bytes, off);
+    if (st.buf.done) this.step(dir, st);
+    return n;
   }
 
   private expectLength(st: DirState): void {
     st.state = 'length';
     st.buf = new Collector(4);
-  }
-
-  private weird(name: Weird): void {
-    this.events.weird(name);
-  }
-
-  private fail(dir: Dir, weird: Weird): void {
-    this.weird(weird);
-    this.dirs[dir].state = 'stopped';
   }
 
   /** A buffered unit (handshake, length, id, extended message) is complete. */

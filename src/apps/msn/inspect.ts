@@ -27,10 +27,11 @@
  * header fields; message skipped), `msn_bad_utf8` (decoded with U+FFFD replacement),
  * `msn_bad_charset`, `msn_msg_truncated` (the stream ended inside a payload).
  */
-import type { ChatMessage, Dir, InspectEvents, StreamInspector } from '../types.js';
+import type { ChatMessage, Dir, InspectEvents } from '../types.js';
 import { fieldParams } from '../parse/headers.js';
 import { ascii, latin1 } from '../bytes.js';
 import { baseName, Collector, decodeText, fieldValue, LineReader, parseFields, INSPECT_LIMITS } from '../parse/lines.js';
+import { DirInspector } from '../parse/dir-inspector.js';
 
 /** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
 export const MSN_WEIRDS = [
@@ -70,56 +71,39 @@ interface DirState {
 const fresh = (): DirState => ({ state: 'line', line: new LineReader(INSPECT_LIMITS.maxLine), msg: null, from: undefined, skip: 0 });
 
 /** MSNP chat inspector of one connection (see the file header). */
-export class MsnChatInspector implements StreamInspector {
-  private readonly dirs: [DirState, DirState] = [fresh(), fresh()];
+export class MsnChatInspector extends DirInspector<DirState, Weird> {
   /** The connected user's passport, once the switchboard login named it. */
   private user: string | undefined;
 
-  constructor(private readonly events: InspectEvents) {}
+  constructor(events: InspectEvents) {
+    super(events, fresh);
+  }
 
-  onData(dir: Dir, bytes: Uint8Array): void {
-    const st = this.dirs[dir];
-    let off = 0;
-    while (off < bytes.length && st.state !== 'stopped') {
-      if (st.state === 'skip') {
-        const n = Math.min(st.skip, bytes.length - off);
-        st.skip -= n;
-        off += n;
-        if (st.skip === 0) st.state = 'line';
-      } else if (st.state === 'msg') {
-        off += st.msg!.read(bytes, off);
-        if (st.msg!.done) {
-          const payload = st.msg!.bytes;
-          st.state = 'line';
-          st.msg = null;
-          this.message(dir, st.from, payload);
-        }
-      } else {
-        const used = st.line.read(bytes, off);
-        if (used < 0) return this.fail(dir, 'msn_line_too_long');
-        off += used;
-        if (st.line.line !== null) this.command(dir, latin1(st.line.line));
-      }
+  protected consume(dir: Dir, st: DirState, bytes: Uint8Array, off: number): number {
+    if (st.state === 'skip') {
+      const n = this.skipOctets(st, bytes, off);
+      if (st.skip === 0) st.state = 'line';
+      return n;
     }
+    if (st.state === 'msg') {
+      const n = st.msg!.read(bytes, off);
+      if (st.msg!.done) {
+        const payload = st.msg!.bytes;
+        st.state = 'line';
+        st.msg = null;
+        this.message(dir, st.from, payload);
+      }
+      return n;
+    }
+    const used = st.line.read(bytes, off);
+    if (used < 0) return this.fail(dir, 'msn_line_too_long'), 0;
+    if (st.line.line !== null) this.command(dir, latin1(st.line.line));
+    return used;
   }
 
-  onGap(dir: Dir, _len: number): void {
-    this.dirs[dir].state = 'stopped';
-  }
-
-  onEnd(dir: Dir): void {
-    const st = this.dirs[dir];
-    if (st.state === 'msg') this.weird('msn_msg_truncated');
-    st.state = 'stopped';
-  }
-
-  private weird(name: Weird): void {
-    this.events.weird(name);
-  }
-
-  private fail(dir: Dir, weird: Weird): void {
-    this.weird(weird);
-    this.dirs[dir].state = 'stopped';
+  override onEnd(dir: Dir): void {
+    if (this.dirs[dir].state === 'msg') this.weird('msn_msg_truncated');
+    this.stopDir(dir);
   }
 
   private command(dir: Dir, line: string): void {

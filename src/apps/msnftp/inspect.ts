@@ -20,9 +20,10 @@
  * with 0x00/0x01: framing lost, direction stops), `msnftp_block_too_long` (a block over 2045
  * octets; still followed), `msnftp_overrun` (the blocks carry more than FIL announced).
  */
-import type { Dir, InspectEvents, StreamInspector } from '../types.js';
+import type { Dir, InspectEvents } from '../types.js';
 import { latin1 } from '../bytes.js';
 import { LineReader, INSPECT_LIMITS } from '../parse/lines.js';
+import { DirInspector } from '../parse/dir-inspector.js';
 
 /** Every weird the inspector may raise (see the file header): the descriptor's `events`. */
 export const MSNFTP_WEIRDS = ['msnftp_line_too_long', 'msnftp_bad_fil', 'msnftp_bad_block', 'msnftp_block_too_long', 'msnftp_overrun'] as const;
@@ -49,52 +50,45 @@ interface DirState {
 const fresh = (): DirState => ({ state: 'line', line: new LineReader(INSPECT_LIMITS.maxLine), xfer: null, hdr: [], left: 0 });
 
 /** MSNFTP inspector of one connection (see the file header). */
-export class MsnftpInspector implements StreamInspector {
-  private readonly dirs: [DirState, DirState] = [fresh(), fresh()];
+export class MsnftpInspector extends DirInspector<DirState, Weird> {
+  constructor(events: InspectEvents) {
+    super(events, fresh);
+  }
 
-  constructor(private readonly events: InspectEvents) {}
-
-  onData(dir: Dir, bytes: Uint8Array): void {
-    const st = this.dirs[dir];
-    let off = 0;
-    while (off < bytes.length && st.state !== 'stopped') {
-      if (st.state === 'line') {
-        const used = st.line.read(bytes, off);
-        if (used < 0) {
-          this.weird('msnftp_line_too_long');
-          return this.stop(dir, false);
-        }
-        off += used;
-        if (st.line.line !== null) this.command(dir, latin1(st.line.line));
-      } else if (st.state === 'header') {
-        st.hdr.push(bytes[off++]);
-        if (st.hdr[0] !== 0x00 && st.hdr[0] !== 0x01) {
-          this.weird('msnftp_bad_block');
-          return this.stop(dir, false);
-        }
-        if (st.hdr.length === 3) this.header(dir);
-      } else {
-        const xfer = st.xfer!;
-        const n = Math.min(st.left, bytes.length - off);
-        this.events.fileData(this.start(dir), bytes.subarray(off, off + n));
-        xfer.got += n;
-        st.left -= n;
-        off += n;
-        if (st.left === 0) this.blockDone(dir);
+  protected consume(dir: Dir, st: DirState, bytes: Uint8Array, off: number): number {
+    if (st.state === 'line') {
+      const used = st.line.read(bytes, off);
+      if (used < 0) {
+        this.weird('msnftp_line_too_long');
+        return this.stop(dir, false), 0;
       }
+      if (st.line.line !== null) this.command(dir, latin1(st.line.line));
+      return used;
     }
+    if (st.state === 'header') {
+      st.hdr.push(bytes[off]);
+      if (st.hdr[0] !== 0x00 && st.hdr[0] !== 0x01) {
+        this.weird('msnftp_bad_block');
+        return this.stop(dir, false), 0;
+      }
+      if (st.hdr.length === 3) this.header(dir);
+      return 1;
+    }
+    const xfer = st.xfer!;
+    const n = Math.min(st.left, bytes.length - off);
+    this.events.fileData(this.start(dir), bytes.subarray(off, off + n));
+    xfer.got += n;
+    st.left -= n;
+    if (st.left === 0) this.blockDone(dir);
+    return n;
   }
 
-  onGap(dir: Dir, _len: number): void {
+  override onGap(dir: Dir, _len: number): void {
     this.stop(dir, false);
   }
 
-  onEnd(dir: Dir): void {
+  override onEnd(dir: Dir): void {
     this.stop(dir, false);
-  }
-
-  private weird(name: Weird): void {
-    this.events.weird(name);
   }
 
   /** Ends this direction's transfer (if any) and stops or returns to lines. */
