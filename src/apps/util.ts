@@ -287,11 +287,3 @@ export function looksRandom(b: Uint8Array): boolean {
   const { mean, sd } = distinctStats(n);
   return distinct >= mean - 5 * sd;
 }
-
-/**
- * Whether `b` starts with a TLS record header: content type 20–23, major version 3, minor 0–4
- * (RFC 8446 §5.1). Fewer than 3 bytes: false.
- */
-export function isTlsRecordStart(b: Uint8Array): boolean {
-  return b.length >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] === 3 && b[2] <= 4;
-}

@@ -25,6 +25,7 @@
 import type { Counters } from '../core/counters.js';
 import type { L4 } from '../core/types.js';
 import { DEFAULTS } from '../core/defaults.js';
+import { isSshIdentStart, isTlsRecordStart } from '../core/known-starts.js';
 import { CidrSet, parseCidr } from './cidr.js';
 
 /** What the heuristics need of a flow: its transport and 5-tuple (a `Flow` satisfies it). */
@@ -304,6 +305,5 @@ function groupAddress(a: string): boolean {
 
 /** A TLS record header (RFC 8446 §5.1) or an SSH identification string (RFC 4253 §4.2). */
 export function knownProtocolStart(b: Uint8Array): boolean {
-  if (b.length >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] === 3 && b[2] <= 4) return true;
-  return b.length >= 4 && b[0] === 0x53 && b[1] === 0x53 && b[2] === 0x48 && b[3] === 0x2d; // "SSH-"
+  return isTlsRecordStart(b) || isSshIdentStart(b);
 }

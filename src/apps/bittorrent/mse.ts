@@ -19,7 +19,8 @@
  * are decided one flight later, by the initiator's handshake (handshakeFlight).
  */
 import type { Flight } from '../../core/types.js';
-import { isTlsRecordStart, looksRandom } from '../util.js';
+import { looksRandom } from '../util.js';
+import { isTlsRecordStart } from '../../core/known-starts.js';
 
 /** Diffie-Hellman public key length (768-bit group), bytes. */
 export const MSE_KEY = 96;

@@ -30,7 +30,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Flight } from '../../core/types.js';
-import { isTlsRecordStart, looksRandom } from '../util.js';
+import { looksRandom } from '../util.js';
+import { isTlsRecordStart } from '../../core/known-starts.js';
 
 /** The magic value both sides send first under RC4 (MAGICVALUE_SYNC), as its 4 little-endian bytes. */
 const MAGIC_SYNC = Uint8Array.of(0xc4, 0x6f, 0x5e, 0x83);
