@@ -13,12 +13,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/tools/lab/netns.js';
 import { runGenClient, startGenServer } from '../../src/tools/lab/run.js';
 import { capture } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
-import { MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
+import { MAIN, startDaemon, stopDaemon, useLabDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('daemon');
 if (!env.ok) console.warn(`skipping live daemon tests: ${env.reason}`);
@@ -62,26 +62,19 @@ function ourRules(lab: Lab): string[] {
 }
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', () => {
-  let lab: Lab;
-  let daemon: Daemon | null = null;
-
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgl${process.pid % 10000}`, ipv6: false });
-  });
-  afterEach(async () => {
-    if (running(daemon)) await stop(daemon);
-    daemon = null;
-    spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'conntrack', '-F'], { stdio: 'ignore' });
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
+  const ctx = useLabDaemon({
+    name: `pgl${process.pid % 10000}`,
+    tmp,
+    lab: { ipv6: false },
+    stop: (d) => stop(d),
+    afterStop: (lab) => void spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'conntrack', '-F'], { stdio: 'ignore' }),
   });
 
   it('re-enacted BitTorrent flows from bittorrent.pcap end with connmark = BitTorrent mark', async () => {
     const flowLog = path.join(tmp, 'flowlog');
     const exportDir = path.join(tmp, 'export');
-    daemon = await start(lab, undefined, ['--trace-steps', '--flow-log', flowLog, '--export-pcap', exportDir]);
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab, undefined, ['--trace-steps', '--flow-log', flowLog, '--export-pcap', exportDir]));
     const src = ['--capture', capture('bittorrent.pcap'), '--base-port', '41000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 5000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 5000, concurrency: 8, sessions: 24 });
@@ -112,7 +105,8 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   });
 
   it('a blocked TCP application is reset and the receiver gets no data; blocked UDP is dropped', async () => {
-    daemon = await start(lab, writeConfig('block.yaml', 'apps:\n  bittorrent: {action: block}\n'));
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab, writeConfig('block.yaml', 'apps:\n  bittorrent: {action: block}\n')));
     const src = ['--apps', 'bittorrent.peerwire,bittorrent.dht,http.get', '--base-port', '42000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 2000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 2000, sessions: 3 });
@@ -131,7 +125,8 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   });
 
   it('200 MB of unclassified bulk passes byte-identical and only its first packets are queued', async () => {
-    daemon = await start(lab);
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab));
     const src = ['--apps', 'bulk.download', '--bulk-bytes', String(200 * 1024 * 1024), '--base-port', '43000'];
     const server = await startGenServer(lab, { source: src, timeoutMs: 120_000 });
     const client = await runGenClient(lab, { source: src, timeoutMs: 120_000, sessions: 1 });
@@ -149,12 +144,13 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
   }, 180_000);
 
   it('SIGTERM removes every rule; after SIGKILL traffic still passes and a restart leaves no duplicates', async () => {
-    daemon = await start(lab);
+    const { lab } = ctx;
+    let daemon = (ctx.daemon = await start(lab));
     expect(ourRules(lab).length).toBeGreaterThan(0);
     expect(await stop(daemon)).toBe(0);
     expect(ourRules(lab)).toEqual([]);
 
-    daemon = await start(lab);
+    daemon = ctx.daemon = await start(lab);
     const installed = ourRules(lab).sort();
     await stop(daemon, 'SIGKILL');
     expect(ourRules(lab).sort()).toEqual(installed); // a crash leaves the rules, queue-bypass keeps traffic flowing
@@ -164,7 +160,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('p2pgw run (live, NFQUEUE)', ()
     await server.stop();
     expect(client.results.map((r) => r.ok)).toEqual([true, true]);
 
-    daemon = await start(lab);
+    daemon = ctx.daemon = await start(lab);
     expect(ourRules(lab).sort()).toEqual(installed); // restart after the crash: no duplicate rules
     expect(await stop(daemon)).toBe(0);
     expect(ourRules(lab)).toEqual([]);

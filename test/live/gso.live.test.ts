@@ -11,12 +11,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/tools/lab/netns.js';
 import { ascii, prngBytes } from '../../src/apps/bytes.js';
 import { EICAR } from '../../src/content/virusdb.js';
 import { liveEnv } from './fixtures/netns.js';
-import { exchange, httpFile, MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
+import { exchange, httpFile, MAIN, startDaemon, stopDaemon, useLabDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('gso');
 if (!env.ok) console.warn(`skipping live GSO tests: ${env.reason}`);
@@ -39,23 +39,11 @@ async function stop(d: Daemon): Promise<{ counters: Record<string, number>; nfq:
 }
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('GSO through the inspected path (live, NFQUEUE)', () => {
-  let lab: Lab;
-  let daemon: Daemon | null = null;
-
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgg${process.pid % 10000}` });
-  });
-  afterEach(async () => {
-    if (running(daemon)) await stopDaemon(daemon);
-    daemon = null;
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const ctx = useLabDaemon({ name: `pgg${process.pid % 10000}`, tmp });
 
   it('a bulk download through the inspected path arrives byte-identical with GSO on', async () => {
-    daemon = await start(lab, 'bulk', 'apps:\n  http: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan, keygen]\nscan: {enabled: false}\n');
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab, 'bulk', 'apps:\n  http: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan, keygen]\nscan: {enabled: false}\n'));
     const body = prngBytes(21, 24 * MiB, 'gso-bulk');
     const [r] = (await exchange(lab, tmp, 'bulk', [httpFile(46100, 'bulk.bin', body)], 120_000)).client;
     expect(r, JSON.stringify(r)).toMatchObject({ ok: true, reset: false }); // ok: every byte compared
@@ -71,7 +59,8 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('GSO through the inspected path
   }, 180_000);
 
   it('EICAR inside a GSO super-packet is found and the connection reset', async () => {
-    daemon = await start(lab, 'eicar', 'apps:\n  http: {action: inspect}\n');
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab, 'eicar', 'apps:\n  http: {action: inspect}\n'));
     const body = prngBytes(22, 4 * MiB, 'gso-eicar');
     body.set(ascii(EICAR), MiB + 20_000); // in the middle of a scan buffer, far from any segment edge
     const [r] = (await exchange(lab, tmp, 'eicar', [httpFile(46200, 'eicar.bin', body)], 60_000)).client;

@@ -14,13 +14,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/tools/lab/netns.js';
 import { ascii, concat, prngBytes, utf8 } from '../../src/apps/bytes.js';
 import type { Session } from '../../src/apps/session-types.js';
 import { EICAR } from '../../src/content/virusdb.js';
 import { liveEnv } from './fixtures/netns.js';
-import { exchange as exchangeIn, httpFile, MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
+import { exchange as exchangeIn, httpFile, MAIN, startDaemon, stopDaemon, useLabDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('inspect');
 if (!env.ok) console.warn(`skipping live inspection tests: ${env.reason}`);
@@ -62,24 +62,12 @@ const exchange = (lab: Lab, name: string, sessions: Session[], timeoutMs = 30_00
 const readJsonl = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQUEUE)', () => {
-  let lab: Lab;
-  let daemon: Daemon | null = null;
-
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgi${process.pid % 10000}` });
-  });
-  afterEach(async () => {
-    if (running(daemon)) await stopDaemon(daemon);
-    daemon = null;
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const ctx = useLabDaemon({ name: `pgi${process.pid % 10000}`, tmp });
 
   it('20 MiB by HTTP and by Gnutella GET arrive byte-identical and the audit copies match', async () => {
     const audit = path.join(tmp, 'audit1');
-    daemon = await start(lab, config('a', `apps:\n  http: {action: inspect}\n  gnutella: {action: inspect}\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`));
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab, config('a', `apps:\n  http: {action: inspect}\n  gnutella: {action: inspect}\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`)));
     const body = prngBytes(7, 20 * MiB, 'big');
     const { client } = await exchange(lab, 'big', [httpFile(45100, 'big.bin', body), gnutellaGet(45101, 'song.mp3', body)], 120_000);
     for (const r of client) expect(r, r.name).toMatchObject({ ok: true, reset: false });
@@ -95,7 +83,8 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
   }, 180_000);
 
   it('EICAR across a 32 KiB buffer boundary resets the connection; the receiver never gets the whole file', async () => {
-    daemon = await start(lab, config('b', 'apps:\n  http: {action: inspect}\n'));
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab, config('b', 'apps:\n  http: {action: inspect}\n')));
     const body = prngBytes(8, 2 * MiB, 'eicar');
     body.set(ascii(EICAR), 32 * 1024 - 20); // body offset; the boundary is at 32 KiB of the body
     const { client } = await exchange(lab, 'eicar', [httpFile(45200, 'eicar.bin', body)]);
@@ -107,7 +96,8 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
 
   it('a banned keyword in an MSN message resets the connection; a clean message is audited', async () => {
     const audit = path.join(tmp, 'audit3');
-    daemon = await start(lab, config('c', `apps:\n  msn: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan]\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`));
+    const { lab } = ctx;
+    const daemon = (ctx.daemon = await start(lab, config('c', `apps:\n  msn: {action: inspect}\nkeywords:\n  lists:\n    banned: [secret plan]\naudit: {enabled: true, dir: ${audit}, min_free: 0}\n`)));
     const { client, server } = await exchange(lab, 'msn', [
       msnChat(45300, 'clean', ['hello there, Привет']),
       msnChat(45301, 'banned', ['hi', 'the SECRET PLAN is on', 'bye']),
@@ -127,7 +117,8 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('content management (live, NFQU
   }, 60_000);
 
   it('a connection held for a slow scan does not stop another inspected connection', async () => {
-    daemon = await start(lab, config('d', 'apps:\n  http: {action: inspect}\n  msn: {action: inspect}\nscan: {debug_delay_ms: 3000}\n'));
+    const { lab } = ctx;
+    ctx.daemon = await start(lab, config('d', 'apps:\n  http: {action: inspect}\n  msn: {action: inspect}\nscan: {debug_delay_ms: 3000}\n'));
     const body = prngBytes(9, 200 * 1024, 'slow');
     const texts = Array.from({ length: 300 }, (_, i) => `message number ${i} `.repeat(8));
     const { client } = await exchange(lab, 'slow', [httpFile(45400, 'slow.bin', body), msnChat(45401, 'flood', texts)], 60_000);

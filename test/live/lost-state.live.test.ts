@@ -86,7 +86,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('inspection state lost (live, N
   const daemons: Proc[] = [];
 
   beforeAll(async () => {
-    lab = await createLab({ name: `pgl${process.pid % 10000}` });
+    lab = await createLab({ name: `pgls${process.pid % 10000}` });
   });
   afterEach(async () => {
     for (const d of daemons.splice(0)) {

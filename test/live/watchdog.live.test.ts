@@ -10,13 +10,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
 import { onLines, parseJsonLine } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
-import { MAIN, running, startDaemon, stopDaemon, type Daemon } from './fixtures/daemon.js';
+import { MAIN, startDaemon, stopDaemon, useLabDaemon, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('watchdog');
 if (!env.ok) console.warn(`skipping live watchdog tests: ${env.reason}`);
@@ -41,38 +40,33 @@ function watchdogShells(pid: number): number[] {
 }
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () => {
-  let lab: Lab;
-  let daemon: Daemon | null = null;
   let stopped = false;
-
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgw${process.pid % 10000}` });
-    const server = lab.spawn('server', [process.execPath, NET_TOOL, 'server', String(PORT), lab.addr.server]);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('echo server not ready')), 10_000);
-      onLines(server.stdout, (l) => l.includes('"ready"') && (clearTimeout(t), resolve()));
-    });
-  });
-  afterEach(async () => {
-    if (daemon && stopped) daemon.proc.kill('SIGCONT');
-    stopped = false;
-    if (running(daemon)) await stopDaemon(daemon);
-    daemon = null;
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
+  const ctx = useLabDaemon({
+    name: `pgw${process.pid % 10000}`,
+    tmp,
+    afterCreate: async (lab) => {
+      const server = lab.spawn('server', [process.execPath, NET_TOOL, 'server', String(PORT), lab.addr.server]);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('echo server not ready')), 10_000);
+        onLines(server.stdout, (l) => l.includes('"ready"') && (clearTimeout(t), resolve()));
+      });
+    },
+    beforeStop: (daemon) => {
+      if (daemon && stopped) daemon.proc.kill('SIGCONT');
+      stopped = false;
+    },
   });
 
   /** Starts the daemon with config `yaml` and a status socket. */
   async function start(yaml: string): Promise<Daemon> {
     const config = path.join(tmp, `c-${Date.now()}.yaml`);
     fs.writeFileSync(config, yaml);
-    return startDaemon(lab, ['--config', config, '--status-socket', path.join(tmp, `st-${Date.now()}.sock`)]);
+    return startDaemon(ctx.lab, ['--config', config, '--status-socket', path.join(tmp, `st-${Date.now()}.sock`)]);
   }
 
   /** One TCP connection client → server through the gateway: its result and how long it took. */
   async function connect(timeoutMs = 10_000): Promise<{ ok: boolean; ms: number; localPort: number; code?: string }> {
+    const { lab } = ctx;
     const t0 = performance.now();
     const r = await lab.exec('client', [process.execPath, NET_TOOL, 'tcp', lab.addr.server, String(PORT), REQUEST, String(timeoutMs)], { timeoutMs: timeoutMs + 5000 });
     const j = parseJsonLine(r.stdout.trim().split('\n').at(-1) ?? '') as { ok: boolean; localPort: number; code?: string } | null;
@@ -80,17 +74,17 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
   }
 
   const bypassInPlace = async () => {
-    const r = await lab.exec('gw', ['iptables', '-w', '-t', 'mangle', '-S', 'P2PGW']);
+    const r = await ctx.lab.exec('gw', ['iptables', '-w', '-t', 'mangle', '-S', 'P2PGW']);
     return r.stdout.includes('--ctmark 0x0 -j RETURN') || /connmark --mark 0x0(\/0x[0-9a-f]+)? -j RETURN/.test(r.stdout);
   };
   const classified = (d: Daemon, port: number) => d.lines.some((l) => l.msg === 'classified' && l.sport === port);
 
   it('SIGSTOP: new connections pass within the timeout plus a SYN retransmission; SIGCONT: rules restored, classification resumes', async () => {
-    daemon = await start('watchdog: {timeout_ms: 1500}\n');
+    const daemon = (ctx.daemon = await start('watchdog: {timeout_ms: 1500}\n'));
     expect(watchdogShells(daemon.proc.pid!)).toHaveLength(1);
     const before = await connect();
     expect(before.ok).toBe(true);
-    await waitUntil(() => classified(daemon!, before.localPort), 5000, 'baseline connection classified');
+    await waitUntil(() => classified(daemon, before.localPort), 5000, 'baseline connection classified');
     expect(await bypassInPlace()).toBe(false);
 
     const stoppedAt = performance.now();
@@ -112,11 +106,11 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
       expect(c.ok).toBe(true);
       expect(c.ms).toBeLessThan(1500);
     }
-    expect(later.some((c) => classified(daemon!, c.localPort))).toBe(false);
+    expect(later.some((c) => classified(daemon, c.localPort))).toBe(false);
 
     process.kill(daemon.proc.pid!, 'SIGCONT');
     stopped = false;
-    await waitUntil(() => daemon!.lines.some((l) => String(l.msg).startsWith('watchdog: heartbeats again')), 5000, 'restored line');
+    await waitUntil(() => daemon.lines.some((l) => String(l.msg).startsWith('watchdog: heartbeats again')), 5000, 'restored line');
     await waitUntil(async () => !(await bypassInPlace()), 5000, 'bypass removed');
     const lifted = daemon.lines.filter((l) => String(l.msg).startsWith('watchdog: no heartbeat'));
     const restored = daemon.lines.filter((l) => String(l.msg).startsWith('watchdog: heartbeats again'));
@@ -125,7 +119,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
     expect(restored[0].stalled_ms as number).toBeGreaterThanOrEqual(stoppedFor - 1000);
     const after = await connect();
     expect(after.ok).toBe(true);
-    await waitUntil(() => classified(daemon!, after.localPort), 5000, 'a new connection is classified again');
+    await waitUntil(() => classified(daemon, after.localPort), 5000, 'a new connection is classified again');
     console.log(`[watchdog] after SIGCONT: connection ${after.ms} ms, classified; lines: ${JSON.stringify([lifted[0].msg, restored[0]])}`);
 
     expect(await stopDaemon(daemon)).toBe(true);
@@ -137,7 +131,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('watchdog (live, SIGSTOP)', () 
   }, 90_000);
 
   it('watchdog.timeout_ms 0: no watchdog, a stalled daemon holds new connections (control)', async () => {
-    daemon = await start('watchdog: {timeout_ms: 0}\n');
+    const daemon = (ctx.daemon = await start('watchdog: {timeout_ms: 0}\n'));
     process.kill(daemon.proc.pid!, 'SIGSTOP');
     stopped = true;
     const c = await connect(4000);
