@@ -34,7 +34,7 @@ export interface EffectiveConfig {
   flow: { maxFlows: number; tcpIdleSec: number; udpIdleSec: number };
   reassembly: { maxOooBytesPerDir: number; maxOooSegmentsPerDir: number };
   /** Endpoint knowledge: table size (0 = off), ttl in seconds, enabled sources, learning window in packets. */
-  endpoints: { size: number; ttlSec: number; sources: string[]; learnPackets: number };
+  endpoints: { size: number; ttlSec: number; sources: string[]; learnPackets: number; shareBacklog: number };
   /** DEFAULTS.hostHeuristics shape (src/flow/hosts.ts). */
   hostHeuristics: { enabled: boolean; localCidrs: string[] } & Omit<typeof DEFAULTS.hostHeuristics, 'enabled' | 'localCidrs'>;
   log: { level: string; dest: 'auto' | 'syslog' | 'stderr'; facility: string; syslogSocket: string };

@@ -87,6 +87,7 @@ export const MAPPED_SECTIONS = {
     ttl: opt('ttlSec', pos(7 * 86400)),
     sources: opt('sources', { type: 'array', uniqueItems: true, items: { enum: [...DEFAULTS.endpoints.sources] } }),
     learn_packets: opt('learnPackets', uint(1000)),
+    share_backlog: opt('shareBacklog', uint(1 << 20)),
   }),
   host_heuristics: mapped('hostHeuristics', {
     enabled: opt('enabled', { type: 'boolean' }),

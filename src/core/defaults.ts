@@ -60,6 +60,12 @@ export const DEFAULTS = Object.freeze({
      * (tracker and DHT replies follow the packet that classified the flow); 0 = none.
      */
     learnPackets: 16,
+    /**
+     * `--queues N`: endpoints learned by one queue worker and not yet sent to the others, and
+     * entries the supervisor has in flight to one worker; beyond it they are dropped (event
+     * `endpoint_share_dropped`); 0 = the workers do not share (src/runtime/endpoint-share.ts).
+     */
+    shareBacklog: 4096,
   }),
   /**
    * Host heuristics (issue 12; Karagiannis et al., IMC 2004; src/flow/hosts.ts): an inside host

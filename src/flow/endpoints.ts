@@ -122,6 +122,21 @@ export class EndpointTable {
    * one keeps the known key.
    */
   learn(ip: string, port: number, l4: L4, app: string, source: string, now: number, secret?: Uint8Array): boolean {
+    if (!this.put(ip, port, l4, app, source, now, secret)) return false;
+    this.learnedBy.set(source, (this.learnedBy.get(source) ?? 0) + 1);
+    this.counters?.inc(`endpoint_learned_${source}`);
+    return true;
+  }
+
+  /**
+   * Takes an endpoint another queue worker learned (src/runtime/endpoint-share.ts): as `learn`,
+   * with the same checks, but not counted as learned here (the learning worker counted it).
+   */
+  adopt(ip: string, port: number, l4: L4, app: string, source: string, now: number, secret?: Uint8Array): boolean {
+    return this.put(ip, port, l4, app, source, now, secret);
+  }
+
+  private put(ip: string, port: number, l4: L4, app: string, source: string, now: number, secret?: Uint8Array): boolean {
     if (!this.accepts(source) || !(port >= 1 && port <= 65535) || ip.length === 0) return false;
     const key = slot(port, l4);
     let inner = this.byIp.get(ip);
@@ -140,8 +155,6 @@ export class EndpointTable {
     e.expires = now + this.opts.ttlSec;
     if (secret && secret.length <= 64) e.key = secret.slice();
     this.pushBack(e);
-    this.learnedBy.set(source, (this.learnedBy.get(source) ?? 0) + 1);
-    this.counters?.inc(`endpoint_learned_${source}`);
     return true;
   }
 

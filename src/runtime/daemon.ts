@@ -36,6 +36,7 @@ import { Enforcement } from './enforcement.js';
 import { FailOpenMeter } from './fail-open.js';
 import { VerdictMarks } from './verdict-marks.js';
 import { Watchdog } from './watchdog.js';
+import { shareOverIpc, type EndpointShare } from './endpoint-share.js';
 import { boot, openStatus, restartNeeded, serveUntilStopped, type Boot, type RunOptions } from './boot.js';
 
 /** One live process's packet path: what it counts and writes, the pipeline, and its bound queue. */
@@ -59,6 +60,8 @@ interface Live extends Boot, PacketPath {
   resources: ResourceSampler;
   /** Lifts the queue rules while this process's main thread is stalled (src/runtime/watchdog.ts). */
   watchdog: Watchdog;
+  /** A queue worker's endpoint sharing with its siblings (endpoint-share.ts); null otherwise. */
+  share: EndpointShare | null;
 }
 
 /**
@@ -75,7 +78,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   if (!opts.worker) enforcement = await Enforcement.start(b.cfg, b.classifier, 1, b.logger).catch((err) => failStart(b, packets, err));
   const watchdog = new Watchdog(enforcement?.backend ?? null, b.logger, packets.counters);
   await watchdog.configure(b.cfg, b.classifier);
-  const d: Live = { ...b, ...packets, opts, enforcement, resources: new ResourceSampler(), watchdog };
+  const share = opts.worker ? shareOverIpc(packets.pipeline.endpoints, b.cfg.endpoints.shareBacklog, packets.counters) : null;
+  const d: Live = { ...b, ...packets, opts, enforcement, resources: new ResourceSampler(), watchdog, share };
   const socketPath = opts.statusSocket ?? (opts.worker ? `${b.cfg.status.socket}.${opts.worker.index}` : b.cfg.status.socket);
   const status = await openStatus(socketPath, () => statusDoc(d), b.logger);
   const tick = startTick(d);
@@ -255,6 +259,7 @@ async function reload(d: Live): Promise<void> {
   const later = restartNeeded(next, d.cfg);
   d.pipeline.setClassifier(built.classifier);
   d.pipeline.setEndpoints(next.endpoints);
+  d.share?.configure(next.endpoints.shareBacklog);
   shared.keywords = keywords;
   shared.keywordsOn = { chat: next.keywords.chat, filenames: next.keywords.filenames };
   setInspectLimits(next.parserLimits);

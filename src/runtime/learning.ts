@@ -37,8 +37,13 @@ export interface FlowLearning {
   readonly pos: [number, number];
 }
 
+/** Called with every endpoint this process learned (not adopted): queue workers share it (endpoint-share.ts). */
+export type OnLearned = (ip: string, port: number, l4: L4, app: string, source: string, now: number, key?: Uint8Array) => void;
+
 export class EndpointLearning {
   readonly table: EndpointTable;
+  /** Set by a queue worker to share what it learns with its siblings; null otherwise. */
+  onLearned: OnLearned | null = null;
   private learnPackets: number;
   private readonly hints: EndpointHint[] = [];
 
@@ -109,8 +114,8 @@ export class EndpointLearning {
     }
     if (c.method !== 'endpoint' && learner.peerFlow) {
       const app = c.app!.desc.name;
-      this.table.learn(flow.dst, flow.dport, flow.l4, app, 'flow', flow.tsEnd);
-      if (flow.l4 === 'udp') this.table.learn(flow.src, flow.sport, 'udp', app, 'flow', flow.tsEnd);
+      this.learn(flow.dst, flow.dport, flow.l4, app, 'flow', flow.tsEnd);
+      if (flow.l4 === 'udp') this.learn(flow.src, flow.sport, 'udp', app, 'flow', flow.tsEnd);
     }
     return fl;
   }
@@ -186,8 +191,13 @@ export class EndpointLearning {
       const ip = h.ip ?? senderIp;
       const port = h.port ?? senderPort;
       const l4s: readonly L4[] = h.l4 === 'both' ? ['tcp', 'udp'] : [h.l4];
-      for (const l4 of l4s) this.table.learn(ip, port, l4, app, h.source, flow.tsEnd, h.key);
+      for (const l4 of l4s) this.learn(ip, port, l4, app, h.source, flow.tsEnd, h.key);
     }
     out.length = 0;
+  }
+
+  /** Learns into the table and, when it took the endpoint, tells `onLearned`. */
+  private learn(ip: string, port: number, l4: L4, app: string, source: string, now: number, key?: Uint8Array): void {
+    if (this.table.learn(ip, port, l4, app, source, now, key)) this.onLearned?.(ip, port, l4, app, source, now, key);
   }
 }

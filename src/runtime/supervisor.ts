@@ -65,7 +65,7 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
   const b = boot(opts, 'supervisor');
   const counters = new Counters();
   const socket = opts.statusSocket ?? b.cfg.status.socket;
-  const pool = new WorkerPool(n, (i) => workerOptions(opts, i, socket), counters, b.logger);
+  const pool = new WorkerPool(n, (i) => workerOptions(opts, i, socket), counters, b.logger, { shareBacklog: b.cfg.endpoints.shareBacklog });
   pool.startAll();
   let enforcement: Enforcement;
   try {

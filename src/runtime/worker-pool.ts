@@ -2,16 +2,20 @@
  * The queue workers of `p2pgw run --queues N` (supervisor.ts): N processes of worker-main.js, each
  * a daemon bound to queue num+i with its own status socket `<socket>.i`. A worker that dies is
  * respawned after 500 ms, at most 5 times a minute; traffic bypasses its queue meanwhile
- * (`--queue-bypass`).
+ * (`--queue-bypass`). Each worker has an IPC channel: endpoints one worker learns are relayed to
+ * the others (endpoint-share.ts; at most `shareBacklog` entries in flight to one worker, beyond
+ * that dropped and counted `endpoint_share_dropped`; relayed entries counted `endpoint_share_relayed`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Counters } from '../core/counters.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { P2pgwError } from '../core/errors.js';
 import { readStatus } from '../observe/status.js';
 import type { RunOptions } from './boot.js';
+import { isShareMessage } from './endpoint-share.js';
 
 /** The queue worker entry script, next to this module (dist/runtime/worker-main.js). */
 export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -52,18 +56,24 @@ export class WorkerPool {
   stopping = false;
   /** Times (epoch ms) of the respawns in the last minute. */
   private readonly respawns: number[] = [];
+  /** Shared endpoints sent to each worker and not yet handed to its channel. */
+  private readonly inFlight: number[];
 
   /**
    * @param optionsOf the options of worker i (see `workerOptions`)
-   * @param counters counts `worker_died`
+   * @param counters counts `worker_died` and the endpoint relay's events
+   * @param o.shareBacklog most shared endpoints in flight to one worker (DEFAULTS.endpoints.shareBacklog)
+   * @param o.script the worker entry script (tests); default WORKER_MAIN
    */
   constructor(
     readonly size: number,
     private readonly optionsOf: (i: number) => RunOptions,
     private readonly counters: Counters,
     private readonly logger: Logger,
+    private readonly o: { shareBacklog?: number; script?: string } = {},
   ) {
     this.workers = new Array(size).fill(null);
+    this.inFlight = new Array(size).fill(0);
   }
 
   /** Starts every worker. */
@@ -125,8 +135,10 @@ export class WorkerPool {
 
   /** Starts worker `i` (stdout and stderr shared with the supervisor) and respawns it when it dies. */
   private start(i: number): void {
-    const w = spawn(process.execPath, workerArgv(this.optionsOf(i)), { stdio: ['ignore', 'inherit', 'inherit'] });
+    const w = spawn(process.execPath, workerArgv(this.optionsOf(i), this.o.script), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.workers[i] = w;
+    this.inFlight[i] = 0;
+    w.on('message', (m) => this.relay(i, m));
     w.on('exit', (code, sig) => {
       if (this.stopping) return;
       this.counters.inc('worker_died');
@@ -137,5 +149,29 @@ export class WorkerPool {
       if (this.respawns.length <= 5) setTimeout(() => !this.stopping && this.start(i), 500);
       else this.logger.error({ worker: i }, 'queue workers keep dying: not respawning any more');
     });
+  }
+
+  /** Relays a share message of worker `from` to every other worker whose channel has room. */
+  private relay(from: number, m: unknown): void {
+    if (!isShareMessage(m)) {
+      this.counters.inc('endpoint_share_bad');
+      return;
+    }
+    const n = m.e.length;
+    const cap = this.o.shareBacklog ?? DEFAULTS.endpoints.shareBacklog;
+    for (let j = 0; j < this.size; j++) {
+      const w = this.workers[j];
+      if (j === from || !w?.connected) continue;
+      if (this.inFlight[j] + n > cap) {
+        this.counters.inc('endpoint_share_dropped', n);
+        continue;
+      }
+      this.inFlight[j] += n;
+      w.send(m, (err) => {
+        if (this.workers[j] === w) this.inFlight[j] -= n;
+        if (err) this.counters.inc('endpoint_share_dropped', n);
+        else this.counters.inc('endpoint_share_relayed', n);
+      });
+    }
   }
 }

@@ -52,7 +52,7 @@ describe('config', () => {
 
   it('endpoints: defaults, the table off with size 0, and errors for bad values', () => {
     const d = parseConfig('', 'x.yaml', known).endpoints;
-    expect(d).toEqual({ size: 65536, ttlSec: 1800, sources: [...DEFAULTS.endpoints.sources], learnPackets: 16 });
+    expect(d).toEqual({ size: 65536, ttlSec: 1800, sources: [...DEFAULTS.endpoints.sources], learnPackets: 16, shareBacklog: 4096 });
     expect(parseConfig('endpoints: {size: 0, sources: []}\n', 'x.yaml', known).endpoints).toMatchObject({ size: 0, sources: [] });
     expect(bad('endpoints:\n  sources: [dht, gossip]\n')).toMatch(/^p2pgw\.yaml: endpoints\.sources\.1 \(line 2\): must be one of flow, listen-port, dht, tracker, udp-tracker, pex, lsd, ed2k-server, ed2k-serverlist, kad$/);
     expect(bad('endpoints: {sources: [dht, dht]}\n')).toMatch(/endpoints\.sources \(line 1\): must NOT have duplicate items/);

@@ -50,7 +50,7 @@ describe('config option table', () => {
       'classify: {packets: 6, bytes: 1024, unknown_mark: 7}',
       'flow: {max_flows: 10, tcp_idle: 5, udp_idle: 6}',
       'reassembly: {max_ooo_bytes: 9, max_ooo_segments: 3}',
-      'endpoints: {size: 100, ttl: 60, sources: [dht, pex], learn_packets: 4}',
+      'endpoints: {size: 100, ttl: 60, sources: [dht, pex], learn_packets: 4, share_backlog: 10}',
       'log: {level: debug, dest: stderr, facility: local3, socket: /run/log}',
       'iptables: {backend: nft, chain: FOO, mark_mask: 0xffff}',
       'inspect: {kill_mark: 3, max_held_per_flow: 4, max_held_total: 5, hold_timeout_ms: 6, scan_timeout_ms: 7, pre_buffer: 8, max_line: 100, max_pending_requests: 3, lost_state: pass}',
@@ -68,7 +68,7 @@ describe('config option table', () => {
     expect(c.classify).toEqual({ packets: 6, bytes: 1024, unknownMark: 7 });
     expect(c.flow).toEqual({ maxFlows: 10, tcpIdleSec: 5, udpIdleSec: 6 });
     expect(c.reassembly).toEqual({ maxOooBytesPerDir: 9, maxOooSegmentsPerDir: 3 });
-    expect(c.endpoints).toEqual({ size: 100, ttlSec: 60, sources: ['dht', 'pex'], learnPackets: 4 });
+    expect(c.endpoints).toEqual({ size: 100, ttlSec: 60, sources: ['dht', 'pex'], learnPackets: 4, shareBacklog: 10 });
     expect(c.log).toEqual({ level: 'debug', dest: 'stderr', facility: 'local3', syslogSocket: '/run/log' });
     expect(c.iptables).toEqual({ backend: 'nft', chain: 'FOO', markMask: 0xffff });
     expect(c.inspect).toEqual({ killMark: 3, maxHeldPerFlow: 4, maxHeldTotal: 5, holdTimeoutMs: 6, scanTimeoutMs: 7, preBufferBytes: 8, lostState: 'pass' });

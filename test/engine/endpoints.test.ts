@@ -17,32 +17,18 @@ import { Classifier } from '../../src/apps/classifier.js';
 import { Counters } from '../../src/core/counters.js';
 import { readCaptureFile } from '../../src/capture/pcap.js';
 import { flowRecord } from '../../src/observe/flowrecord.js';
-import { ascii, be16, bencode, concat, prngBytes } from '../../src/apps/bytes.js';
+import { ascii, bencode, concat, prngBytes } from '../../src/apps/bytes.js';
 import type { Verdict } from '../../src/core/types.js';
 import type { Flow } from '../../src/flow/flow.js';
 import { pcapOf, tcpSession, type Pkt } from '../helpers/packets.js';
+import { CLIENT, X, XPORT, compact, dhtThenPeer } from '../helpers/endpoint-flows.js';
 import { buildContent } from '../../src/content/setup.js';
 import { learningWindow } from '../../src/runtime/enforcement.js';
 import { mergeStatus } from '../../src/runtime/supervisor.js';
 import { renderEndpoints } from '../../src/cli/status.js';
 
-const CLIENT = '10.1.0.2';
-const X = '10.7.0.7';
-const XPORT = 51413;
-const compact = (ip: string, port: number) => concat(Uint8Array.from(ip.split('.').map(Number)), be16(port));
 /** The registry, with BitTorrent's learner attached if src/apps/bittorrent/detect.ts does not attach it yet. */
 const REGISTRY = APPS;
-
-function dhtThenPeer(): Pkt[] {
-  const query = bencode({ t: 'aa', y: 'q', q: 'get_peers', a: { id: 'n'.repeat(20), info_hash: 'h'.repeat(20) } });
-  const reply = bencode({ t: 'aa', y: 'r', r: { id: 'm'.repeat(20), token: 'tok', values: [compact(X, XPORT)] } });
-  const dht: Pkt[] = [
-    { src: CLIENT, sport: 6881, dst: '10.9.0.1', dport: 6881, l4: 'udp', payload: query },
-    { src: '10.9.0.1', sport: 6881, dst: CLIENT, dport: 6881, l4: 'udp', payload: reply },
-  ];
-  const peer = tcpSession(CLIENT, 40000, X, XPORT, [{ dir: 0, data: prngBytes(1, 300) }, { dir: 1, data: prngBytes(2, 300) }]);
-  return [...dht, ...peer];
-}
 
 function trackerThenPeer(): Pkt[] {
   const get = 'GET /announce?info_hash=%01%02%03%04%05%06%07%08%09%0a%0b%0c%0d%0e%0f%10%11%12%13%14&peer_id=-TR3000-abcdefghijkl&port=6881&left=0 HTTP/1.1\r\nHost: tracker\r\n\r\n';

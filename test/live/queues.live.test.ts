@@ -1,8 +1,9 @@
 /**
  * `p2pgw run --queues 2` live: the supervisor starts two queue workers, installs `--queue-balance`
  * rules, every scripted session (TCP and UDP, IPv4 and IPv6) is still classified and marked, the
- * status document merges both workers, a killed worker is respawned, and SIGTERM removes every
- * rule. Skipped, with the reason printed, only when not root or without `ip netns`.
+ * status document merges both workers, the workers share learned endpoints, a killed worker is
+ * respawned, and SIGTERM removes every rule. Skipped, with the reason printed, only when not root
+ * or without `ip netns`.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -98,6 +99,18 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('run --queues 2 (live)', () => 
     expect(st.counters.classified_bittorrent).toBe(4);
     expect(st.counters.classified_http).toBe(all.filter((l) => l.app === 'http').length);
     expect(st.nfq.received).toBe(st.nfq.accept + st.nfq.drop + st.nfq.repeat);
+
+    // Endpoints one worker learned (the BitTorrent and eDonkey peer flows) reach the other one: with
+    // two workers every entry sent out is adopted once, and the supervisor relayed each.
+    type Shares = { counters: Record<string, number>; supervisor: Record<string, number> };
+    const shares = (): Shares => JSON.parse(spawnSync(process.execPath, [MAIN, 'status', '--json', '--socket', sock], { encoding: 'utf8' }).stdout) as Shares;
+    const adopted = (s: Shares): boolean => s.counters.endpoint_share_out > 0 && s.counters.endpoint_share_in === s.counters.endpoint_share_out;
+    await waitUntil(() => adopted(shares()), 10_000, 'every shared endpoint adopted by the other worker', 100).catch(() => {});
+    const sh = shares();
+    expect(sh.counters.endpoint_share_out).toBeGreaterThan(0);
+    expect(sh.counters.endpoint_share_in).toBe(sh.counters.endpoint_share_out);
+    expect(sh.supervisor.endpoint_share_relayed).toBe(sh.counters.endpoint_share_out);
+    expect(sh.counters.endpoint_share_dropped ?? 0).toBe(0);
 
     // a worker that dies is respawned
     const victim = (st.workers as { pid: number }[])[0].pid;
