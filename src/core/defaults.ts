@@ -198,6 +198,8 @@ export const DEFAULTS = Object.freeze({
     maxSignatureBytes: 1024 * 1024 * 1024,
     /** One capture file given to `replay`, `profile` or `analyze` (held in memory while read; Node's own cap is 2 GiB − 1). */
     maxCaptureBytes: 2 * 1024 * 1024 * 1024 - 1,
+    /** One flow-record or collector export (JSON Lines, CSV, JSON) given to `profile` or `analyze` (read as one string). */
+    maxRecordBytes: 256 * 1024 * 1024,
   }),
   log: Object.freeze({
     /** pino level: trace, debug, info, warn, error, fatal. */

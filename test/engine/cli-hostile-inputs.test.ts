@@ -110,6 +110,11 @@ const CASES: Case[] = [
   { name: 'replay: a 3 GiB (sparse) capture', args: () => ['replay', at('big.pcap')], says: /big\.pcap: .*3 GiB, more than/ },
   { name: 'replay: --flows into a directory (EISDIR)', args: () => ['replay', capture('dns.pcap'), '--flows', at('dir')], says: /--flows .*EISDIR/ },
   { name: 'replay: --config that is a FIFO', args: () => ['replay', capture('dns.pcap'), '--config', at('fifo')], says: /FIFO/ },
+  { name: 'analyze: a FIFO as input does not hang', args: () => ['analyze', at('fifo'), '--local', '10.0.0.0/8'], says: /fifo: is a FIFO/ },
+  { name: 'analyze: a directory as input', args: () => ['analyze', at('dir'), '--local', '10.0.0.0/8'], says: /dir: is a directory, not a regular file/ },
+  { name: 'analyze: /dev/zero as input', args: () => ['analyze', '/dev/zero', '--local', '10.0.0.0/8'], says: /\/dev\/zero: is a character device/ },
+  { name: 'analyze: a 3 GiB (sparse) record file', args: () => ['analyze', at('big.pcap'), '--local', '10.0.0.0/8'], says: /big\.pcap: is 3 GiB, more than the 256 MiB allowed/ },
+  { name: 'profile: a FIFO as input does not hang', args: () => ['profile', at('fifo')], says: /fifo: is a FIFO/ },
   { name: 'compile-sigs: a FIFO as input', args: () => ['compile-sigs', at('fifo.ndb'), '-o', at('out.p2pgwdb')], says: /fifo\.ndb: .*FIFO/ },
   // A system call's error that reaches the top (here the output's open) is one line, not a stack.
   { name: 'compile-sigs: the output is a directory (EISDIR)', args: () => ['compile-sigs', at('sig.ndb'), '-o', at('dir')], says: /EISDIR/ },

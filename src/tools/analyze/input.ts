@@ -8,11 +8,15 @@
  *
  * Errors: a flow-record line that is not a JSON object with the schema's fields throws
  * P2pgwError('P2PGW_ERR_USAGE', '<file>:<line>: <reason>'); a file that is neither kind, or a list
- * mixing captures with records, throws P2pgwError('P2PGW_ERR_USAGE'); read errors (ENOENT, …)
- * propagate. Flow-record and collector files may be mixed (both are records).
+ * mixing captures with records, throws P2pgwError('P2PGW_ERR_USAGE'); so does a path that is not a
+ * regular file, cannot be read (ENOENT, EACCES, …) or is larger than DEFAULTS.files.maxRecordBytes
+ * (records) / maxCaptureBytes (captures): `<file>: <reason>`, checked before anything is read.
+ * Flow-record and collector files may be mixed (both are records).
  */
 import fs from 'node:fs';
+import { DEFAULTS } from '../../core/defaults.js';
 import { P2pgwError } from '../../core/errors.js';
+import { fsReason, readRegularFile, regularFileProblem } from '../../core/files.js';
 import { APPS } from '../../apps/registry.js';
 import { loadConfig, type EffectiveConfig } from '../../config/load.js';
 import { replayFiles } from '../../runtime/replay.js';
@@ -41,9 +45,25 @@ export function observeConfig(): EffectiveConfig {
   return cfg;
 }
 
-/** The first (up to 512) octets of a file. */
+/** The usage error of an input file that cannot be read: `<file>: <reason>`. */
+const unreadable = (file: string) => (why: string): P2pgwError => new P2pgwError('P2PGW_ERR_USAGE', `${file}: ${why}`);
+
+/** A record file's text (a regular file of at most DEFAULTS.files.maxRecordBytes). */
+const readText = (file: string): string => readRegularFile(file, DEFAULTS.files.maxRecordBytes, unreadable(file)).toString('utf8');
+
+/**
+ * The first (up to 512) octets of a file.
+ * @throws P2pgwError(P2PGW_ERR_USAGE) when it is not a regular file or cannot be opened (never blocks on a FIFO)
+ */
 function headOf(file: string): Buffer {
-  const fd = fs.openSync(file, 'r');
+  const problem = regularFileProblem(file, Infinity);
+  if (problem) throw unreadable(file)(problem);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (err) {
+    throw unreadable(file)(fsReason(err));
+  }
   try {
     const b = Buffer.alloc(512);
     return b.subarray(0, fs.readSync(fd, b, 0, 512, 0));
@@ -122,9 +142,9 @@ export function parseFlowRecords(text: string, file: string): FlowRecord[] {
   return out;
 }
 
-/** Reads a flow-record file (JSON Lines). Errors as parseFlowRecords. */
+/** Reads a flow-record file (JSON Lines). Errors as parseFlowRecords, and P2pgwError(P2PGW_ERR_USAGE) `<file>: <reason>` for a file that is not regular, unreadable or too large. */
 export function readFlowRecords(file: string): FlowRecord[] {
-  return parseFlowRecords(fs.readFileSync(file, 'utf8'), file);
+  return parseFlowRecords(readText(file), file);
 }
 
 /**
@@ -134,7 +154,7 @@ export function readFlowRecords(file: string): FlowRecord[] {
 export function readRecordFile(file: string): FlowRecord[] {
   const format = collectorFormat(headOf(file));
   if (!format) return readFlowRecords(file);
-  return readCollectorFile(file, format, format === 'nfcapd' ? '' : fs.readFileSync(file, 'utf8'));
+  return readCollectorFile(file, format, format === 'nfcapd' ? '' : readText(file));
 }
 
 /** Flows loaded from input files. */
