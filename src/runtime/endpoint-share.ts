@@ -8,6 +8,9 @@
  *
  * Message (one per event-loop turn with something learned):
  * `{ t: 'p2pgw.endpoints', e: [[ip, port, l4, app, source, now_s, key_hex | null], …] }`.
+ * A worker that starts (or is respawned) sends `{ t, e: [], sync: true }` once it listens: the
+ * supervisor then sends it the most recent `backlog` endpoints it relayed, so a respawned worker
+ * does not start with an empty table.
  * Caps: at most `backlog` entries wait in a worker (DEFAULTS.endpoints.shareBacklog, config
  * `endpoints.share_backlog`; 0 = no sharing), and the supervisor keeps at most `backlog` entries
  * in flight to one worker: beyond either, entries are dropped and counted `endpoint_share_dropped`.
@@ -22,7 +25,7 @@ import type { EndpointLearning } from './learning.js';
 /** Tag of the IPC messages that carry shared endpoints. */
 export const SHARE_TAG = 'p2pgw.endpoints';
 /** Most entries in one message (a larger batch is sent as several). */
-const MAX_ENTRIES = 1024;
+export const MAX_ENTRIES = 1024;
 
 /** One learned endpoint as it travels: ip, port, l4, app, source, time learned (s), key (hex) or null. */
 export type SharedEntry = [string, number, L4, string, string, number, string | null];
@@ -31,6 +34,8 @@ export type SharedEntry = [string, number, L4, string, string, number, string | 
 export interface ShareMessage {
   t: typeof SHARE_TAG;
   e: SharedEntry[];
+  /** Sent by a worker once it listens: asks for the recent endpoints (see the module comment). */
+  sync?: true;
 }
 
 /** Whether `m` is a share message (the tag and an entry array; entries are checked on adoption). */
@@ -146,5 +151,10 @@ export function shareOverIpc(learning: EndpointLearning | null, backlog: number,
   learning.onLearned = (ip, port, l4, app, source, now, key) => share.offer(ip, port, l4, app, source, now, key);
   proc.on('message', (m) => share.receive(m));
   proc.channel?.unref();
+  try {
+    send.call(proc, { t: SHARE_TAG, e: [], sync: true });
+  } catch {
+    // The channel is already closed (the supervisor is going away): there is nothing to catch up on.
+  }
   return share;
 }

@@ -5,6 +5,8 @@
  * (`--queue-bypass`). Each worker has an IPC channel: endpoints one worker learns are relayed to
  * the others (endpoint-share.ts; at most `shareBacklog` entries in flight to one worker, beyond
  * that dropped and counted `endpoint_share_dropped`; relayed entries counted `endpoint_share_relayed`).
+ * The pool keeps the most recent `shareBacklog` of them and sends them to a worker that starts
+ * (a respawned worker asks with a `sync` message; counted `endpoint_share_replayed`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -15,7 +17,7 @@ import { DEFAULTS } from '../core/defaults.js';
 import { P2pgwError } from '../core/errors.js';
 import { readStatus } from '../observe/status.js';
 import type { RunOptions } from './boot.js';
-import { isShareMessage } from './endpoint-share.js';
+import { isShareMessage, MAX_ENTRIES, SHARE_TAG, type SharedEntry, type ShareMessage } from './endpoint-share.js';
 
 /** The queue worker entry script, next to this module (dist/runtime/worker-main.js). */
 export const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -58,6 +60,8 @@ export class WorkerPool {
   private readonly respawns: number[] = [];
   /** Shared endpoints sent to each worker and not yet handed to its channel. */
   private readonly inFlight: number[];
+  /** The most recent shared endpoints by `ip|port|l4`, oldest first (sent to a worker that starts). */
+  private readonly recent = new Map<string, SharedEntry>();
 
   /**
    * @param optionsOf the options of worker i (see `workerOptions`)
@@ -151,27 +155,51 @@ export class WorkerPool {
     });
   }
 
-  /** Relays a share message of worker `from` to every other worker whose channel has room. */
+  /**
+   * Handles a share message of worker `from`: a `sync` gets the recent endpoints sent back, and
+   * entries are remembered (the most recent `shareBacklog`) and relayed to every other worker.
+   */
   private relay(from: number, m: unknown): void {
     if (!isShareMessage(m)) {
       this.counters.inc('endpoint_share_bad');
       return;
     }
-    const n = m.e.length;
     const cap = this.o.shareBacklog ?? DEFAULTS.endpoints.shareBacklog;
-    for (let j = 0; j < this.size; j++) {
-      const w = this.workers[j];
-      if (j === from || !w?.connected) continue;
-      if (this.inFlight[j] + n > cap) {
-        this.counters.inc('endpoint_share_dropped', n);
-        continue;
-      }
-      this.inFlight[j] += n;
-      w.send(m, (err) => {
-        if (this.workers[j] === w) this.inFlight[j] -= n;
-        if (err) this.counters.inc('endpoint_share_dropped', n);
-        else this.counters.inc('endpoint_share_relayed', n);
-      });
+    if (m.sync) this.replay(from, cap);
+    const n = m.e.length;
+    if (n === 0) return;
+    for (const x of m.e) this.remember(x, cap);
+    for (let j = 0; j < this.size; j++) if (j !== from) this.sendTo(j, m, cap, 'endpoint_share_relayed');
+  }
+
+  /** Sends a share message to worker `j` when its channel has room for it (at most `cap` entries in flight). */
+  private sendTo(j: number, m: ShareMessage, cap: number, counted: string): void {
+    const w = this.workers[j];
+    const n = m.e.length;
+    if (!w?.connected) return;
+    if (this.inFlight[j] + n > cap) {
+      this.counters.inc('endpoint_share_dropped', n);
+      return;
     }
+    this.inFlight[j] += n;
+    w.send(m, (err) => {
+      if (this.workers[j] === w) this.inFlight[j] -= n;
+      this.counters.inc(err ? 'endpoint_share_dropped' : counted, n);
+    });
+  }
+
+  /** Keeps `x` as the most recent shared endpoint (one per ip/port/l4), at most `cap` of them. */
+  private remember(x: unknown, cap: number): void {
+    if (!Array.isArray(x) || cap === 0) return;
+    const key = `${x[0]}|${x[1]}|${x[2]}`;
+    this.recent.delete(key);
+    this.recent.set(key, x as SharedEntry);
+    if (this.recent.size > cap) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  /** Sends worker `i` (just started) the recent shared endpoints, oldest first. */
+  private replay(i: number, cap: number): void {
+    const all = [...this.recent.values()];
+    for (let k = 0; k < all.length; k += MAX_ENTRIES) this.sendTo(i, { t: SHARE_TAG, e: all.slice(k, k + MAX_ENTRIES) }, cap, 'endpoint_share_replayed');
   }
 }

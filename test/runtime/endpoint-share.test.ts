@@ -144,8 +144,9 @@ describe('the supervisor relays shared endpoints between worker processes', () =
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-share-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('to every other worker, never back to the sender', async () => {
-    // A stand-in worker: writes each message it receives to <dir>/<index>.jsonl; worker 0 sends one.
+  it('to every other worker, never back to the sender; a respawned worker gets the recent ones', async () => {
+    // A stand-in worker: writes each message it receives to <dir>/<index>.jsonl, asks for the recent
+    // endpoints once it listens (as shareOverIpc does); worker 0 then sends one.
     const script = path.join(dir, 'worker.mjs');
     fs.writeFileSync(script, [
       "import fs from 'node:fs';",
@@ -153,18 +154,32 @@ describe('the supervisor relays shared endpoints between worker processes', () =
       "const out = `${o.dir}/${o.worker.index}.jsonl`;",
       "fs.writeFileSync(out, '');",
       "process.on('message', (m) => fs.appendFileSync(out, JSON.stringify(m) + '\\n'));",
+      `process.send({ t: '${SHARE_TAG}', e: [], sync: true });`,
       `if (o.worker.index === 0) process.send({ t: '${SHARE_TAG}', e: [['10.0.0.7', 6881, 'tcp', 'bittorrent', 'dht', 5, null]] });`,
       "process.on('SIGTERM', () => process.exit(0));",
     ].join('\n'));
     const counters = new Counters();
     const pool = new WorkerPool(3, (i) => ({ worker: { index: i }, dir }) as never, counters, pino({ level: 'silent' }), { script });
+    const entry = { t: SHARE_TAG, e: [['10.0.0.7', 6881, 'tcp', 'bittorrent', 'dht', 5, null]] };
     pool.startAll();
     try {
-      const got = (i: number): string[] => (fs.existsSync(path.join(dir, `${i}.jsonl`)) ? fs.readFileSync(path.join(dir, `${i}.jsonl`), 'utf8').split('\n').filter(Boolean) : []);
-      await waitUntil(() => got(1).length === 1 && got(2).length === 1, 10_000, 'workers 1 and 2 received the share');
-      for (const i of [1, 2]) expect(JSON.parse(got(i)[0])).toEqual({ t: SHARE_TAG, e: [['10.0.0.7', 6881, 'tcp', 'bittorrent', 'dht', 5, null]] });
+      const got = (i: number): unknown[] => (fs.existsSync(path.join(dir, `${i}.jsonl`)) ? fs.readFileSync(path.join(dir, `${i}.jsonl`), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+      // Workers 1 and 2 get the entry relayed, and again in the answer to their own sync when that
+      // came after it (adopting twice is harmless); worker 0 never gets its own entry back.
+      await waitUntil(() => got(1).length >= 1 && got(2).length >= 1, 10_000, 'workers 1 and 2 received the share');
       await waitUntil(() => counters.get('endpoint_share_relayed') === 2, 5_000, 'both sends completed');
+      for (const i of [1, 2]) for (const m of got(i)) expect(m).toEqual(entry);
       expect(got(0)).toEqual([]);
+      const replayed = counters.get('endpoint_share_replayed');
+
+      const old = pool.workers[2]!;
+      old.kill('SIGKILL');
+      await waitUntil(() => old.exitCode !== null || old.signalCode !== null, 5_000, 'worker 2 died');
+      fs.rmSync(path.join(dir, '2.jsonl'));
+      await waitUntil(() => counters.get('endpoint_share_replayed') === replayed + 1 && got(2).length === 1, 10_000, 'worker 2 respawned and caught up');
+      expect(got(2)).toEqual([entry]);
+      expect(counters.get('worker_died')).toBe(1);
+      expect(counters.get('endpoint_share_relayed')).toBe(2); // a sync is answered, never relayed
     } finally {
       await pool.stop();
     }
