@@ -62,6 +62,9 @@ export class WorkerPool {
   private readonly inFlight: number[];
   /** The most recent shared endpoints by `ip|port|l4`, oldest first (sent to a worker that starts). */
   private readonly recent = new Map<string, SharedEntry>();
+  /** `endpoints.share_backlog`: the cap of the endpoints kept and of those in flight to one worker (set again on reload). */
+  shareBacklog: number;
+  private readonly script: string | undefined;
 
   /**
    * @param optionsOf the options of worker i (see `workerOptions`)
@@ -74,10 +77,12 @@ export class WorkerPool {
     private readonly optionsOf: (i: number) => RunOptions,
     private readonly counters: Counters,
     private readonly logger: Logger,
-    private readonly o: { shareBacklog?: number; script?: string } = {},
+    o: { shareBacklog?: number; script?: string } = {},
   ) {
     this.workers = new Array(size).fill(null);
     this.inFlight = new Array(size).fill(0);
+    this.shareBacklog = o.shareBacklog ?? DEFAULTS.endpoints.shareBacklog;
+    this.script = o.script;
   }
 
   /** Starts every worker. */
@@ -139,7 +144,7 @@ export class WorkerPool {
 
   /** Starts worker `i` (stdout and stderr shared with the supervisor) and respawns it when it dies. */
   private start(i: number): void {
-    const w = spawn(process.execPath, workerArgv(this.optionsOf(i), this.o.script), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const w = spawn(process.execPath, workerArgv(this.optionsOf(i), this.script), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.workers[i] = w;
     this.inFlight[i] = 0;
     w.on('message', (m) => this.relay(i, m));
@@ -164,7 +169,8 @@ export class WorkerPool {
       this.counters.inc('endpoint_share_bad');
       return;
     }
-    const cap = this.o.shareBacklog ?? DEFAULTS.endpoints.shareBacklog;
+    const cap = this.shareBacklog;
+    while (this.recent.size > cap) this.recent.delete(this.recent.keys().next().value!); // a reload made it smaller
     if (m.sync) this.replay(from, cap);
     const n = m.e.length;
     if (n === 0) return;
