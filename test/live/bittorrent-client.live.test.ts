@@ -16,18 +16,17 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { prngBytes } from '../../src/apps/bytes.js';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import type { Lab } from '../../src/tools/lab/netns.js';
 import { waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
-import { watchLines, type Daemon } from './fixtures/daemon.js';
+import { MAIN, useLab, watchLines, type Daemon } from './fixtures/daemon.js';
 
 const PY = '/usr/bin/python3';
 const PEER = path.join(ROOT, 'test', 'live', 'fixtures', 'bt-peer.py');
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const SIZE = 16 * 1024 * 1024;
 const BT_MARK = 1;
 const SEED_PORT = 6881;
@@ -90,53 +89,52 @@ function conntrack(lab: Lab): { l4: string; sport: number; dport: number; mark: 
 }
 
 describe.skipIf(!!why)('a real BitTorrent client through p2pgw run (live)', () => {
-  let lab: Lab;
   let plainTorrent = '';
   let trackerTorrent = '';
   const running: ChildProcess[] = [];
 
+  const ctx = useLab({
+    name: `pgbt${process.pid % 10000}`,
+    tmp,
+    timeouts: { beforeAll: 120_000 },
+    afterCreate: (lab) => {
+      // nf_conntrack_acct: conntrack lists packets and bytes per entry (to tell peer connections apart).
+      spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1']);
+      const seedDir = path.join(tmp, 'seed');
+      fs.mkdirSync(seedDir);
+      const file = path.join(seedDir, 'file.bin');
+      fs.writeFileSync(file, prngBytes(12, SIZE, 'torrent'));
+      const made = (out: string, trackers: string[]) => {
+        const r = spawnSync(PY, [PEER, 'make', JSON.stringify({ file, out, trackers })], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`making ${out}: ${r.stderr}`);
+        return JSON.parse(r.stdout.trim().split('\n').pop()!) as { info_hash: string };
+      };
+      plainTorrent = path.join(tmp, 'plain.torrent');
+      trackerTorrent = path.join(tmp, 'tracker.torrent');
+      made(plainTorrent, []);
+      const { info_hash } = made(trackerTorrent, [`http://${lab.addr.server}:${TRACKER_PORT}/announce`]);
+      // Debian's opentracker only tracks listed torrents, and reads the list as user nobody.
+      fs.chmodSync(tmp, 0o755);
+      fs.writeFileSync(path.join(tmp, 'whitelist'), `${info_hash}\n`, { mode: 0o644 });
+    },
+    afterEach: async (lab) => {
+      for (const p of running.splice(0)) {
+        if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+        await waitExit(p, 10_000, true);
+      }
+      spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'conntrack', '-F'], { encoding: 'utf8' });
+    },
+    beforeDestroy: () => {
+      if (results.length) console.info(`real BitTorrent client results:\n${results.map((r) => JSON.stringify(r)).join('\n')}`);
+    },
+  });
+
   const spawnIn = (ns: 'client' | 'gw' | 'server', argv: string[], stream: 'stdout' | 'stderr' = 'stdout'): Proc => {
-    const p = watch(lab.spawn(ns, argv), stream);
+    const p = watch(ctx.lab.spawn(ns, argv), stream);
     running.push(p.proc);
     return p;
   };
   const py = (mode: string, o: Record<string, unknown>): string[] => [PY, PEER, mode, JSON.stringify(o)];
-
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgbt${process.pid % 10000}` });
-    // nf_conntrack_acct: conntrack lists packets and bytes per entry (to tell peer connections apart).
-    spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1']);
-    const seedDir = path.join(tmp, 'seed');
-    fs.mkdirSync(seedDir);
-    const file = path.join(seedDir, 'file.bin');
-    fs.writeFileSync(file, prngBytes(12, SIZE, 'torrent'));
-    const made = (out: string, trackers: string[]) => {
-      const r = spawnSync(PY, [PEER, 'make', JSON.stringify({ file, out, trackers })], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`making ${out}: ${r.stderr}`);
-      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { info_hash: string };
-    };
-    plainTorrent = path.join(tmp, 'plain.torrent');
-    trackerTorrent = path.join(tmp, 'tracker.torrent');
-    made(plainTorrent, []);
-    const { info_hash } = made(trackerTorrent, [`http://${lab.addr.server}:${TRACKER_PORT}/announce`]);
-    // Debian's opentracker only tracks listed torrents, and reads the list as user nobody.
-    fs.chmodSync(tmp, 0o755);
-    fs.writeFileSync(path.join(tmp, 'whitelist'), `${info_hash}\n`, { mode: 0o644 });
-  }, 120_000);
-
-  afterEach(async () => {
-    for (const p of running.splice(0)) {
-      if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-      await waitExit(p, 10_000, true);
-    }
-    spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'conntrack', '-F'], { encoding: 'utf8' });
-  });
-
-  afterAll(async () => {
-    if (results.length) console.info(`real BitTorrent client results:\n${results.map((r) => JSON.stringify(r)).join('\n')}`);
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
 
   /** Starts the daemon in the gateway with BitTorrent's `action`; resolves once it is ready. */
   async function daemon(action: 'allow' | 'block'): Promise<Proc> {
@@ -150,6 +148,7 @@ describe.skipIf(!!why)('a real BitTorrent client through p2pgw run (live)', () =
 
   /** One transfer: tracker (if any), seeder, leecher; resolves with the leecher's final line. */
   async function transfer(v: Variant, leechSeconds: number): Promise<{ final: Record<string, unknown>; done: boolean }> {
+    const { lab } = ctx;
     const torrent = v.find === 'tracker' ? trackerTorrent : plainTorrent;
     if (v.find === 'tracker') {
       const t = spawnIn('server', ['opentracker', '-i', lab.addr.server, '-p', String(TRACKER_PORT), '-P', String(TRACKER_PORT), '-w', path.join(tmp, 'whitelist')]);
@@ -175,6 +174,7 @@ describe.skipIf(!!why)('a real BitTorrent client through p2pgw run (live)', () =
 
   for (const v of VARIANTS) {
     it(`${v.name}: allowed, every connection carries BitTorrent's mark; blocked, < 1 % arrives`, async () => {
+      const { lab } = ctx;
       // allow: the download completes and every connection between the peers is marked BitTorrent.
       const a = await daemon('allow');
       const allowed = await transfer(v, 30);

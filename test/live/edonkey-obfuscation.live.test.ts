@@ -23,19 +23,18 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { prngBytes } from '../../src/apps/bytes.js';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import type { Lab } from '../../src/tools/lab/netns.js';
 import { waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
-import { watchLines, type Daemon } from './fixtures/daemon.js';
+import { MAIN, useLab, watchLines, type Daemon } from './fixtures/daemon.js';
 
 const FIX = path.join(ROOT, 'test', 'live', 'fixtures');
 const PEER = path.join(FIX, 'amule-peer.mjs');
 const SERVER = path.join(FIX, 'ed2k-server.mjs');
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const SIZE = 4 * 1024 * 1024;
 const EDK_MARK = 2;
 const SRV_PORT = 4661;
@@ -170,14 +169,43 @@ function wedgeWatch(lab: Lab): (pids: Map<number, Mode>) => Promise<Set<Mode>> {
 }
 
 describe.skipIf(!!why)('real aMule clients with protocol obfuscation through p2pgw run (live)', () => {
-  let lab: Lab;
   const running: ChildProcess[] = [];
   const seeders = new Map<Mode, Proc>();
   const allowMs = new Map<Mode, number>();
   let visible: Proc | undefined;
 
+  const ctx = useLab({
+    name: `pgek${process.pid % 10000}`,
+    tmp,
+    timeouts: { beforeAll: 120_000, afterAll: 60_000 },
+    afterCreate: async (lab) => {
+      spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1']);
+      for (const [i, v] of VARIANTS.entries()) {
+        v.file = path.join(tmp, `edk-${v.mode}.bin`);
+        fs.writeFileSync(v.file, prngBytes(16 + i, SIZE, 'edonkey'));
+        const r = spawnSync(process.execPath, [PEER, 'hash', v.file], { encoding: 'utf8' });
+        Object.assign(v, JSON.parse(r.stdout) as { hash: string; link: string });
+      }
+      visible = await server('server', lab.addr.server);
+      for (const v of VARIANTS) {
+        const o = { dir: path.join(tmp, `seed-${v.mode}`), port: v.seedPort, ecPort: v.seedPort + 100, server: [lab.addr.server, SRV_PORT], crypt: v.mode, userHash: v.userHash, file: v.file, seconds: 900, conf: SEED_CONF };
+        seeders.set(v.mode, spawnIn('server', [process.execPath, PEER, 'seed', JSON.stringify(o)]));
+      }
+      for (const [mode, s] of seeders) {
+        await waitUntil(() => count(s, 'shared') || s.proc.exitCode !== null, 60_000, `the ${mode} seeder shares its file`);
+        if (!count(s, 'shared')) throw new Error(`${mode} seeder: ${JSON.stringify(s.lines.slice(-5))} ${s.stderr.join('\n')}`);
+      }
+    },
+    beforeDestroy: () => {
+      if (summary.length) console.log(`aMule obfuscation results:\n${summary.map((r) => JSON.stringify(r)).join('\n')}`);
+      for (const p of running.splice(0)) {
+        if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+      }
+    },
+  });
+
   const spawnIn = (ns: 'client' | 'gw' | 'server', argv: string[], stream: 'stdout' | 'stderr' = 'stdout'): Proc => {
-    const p = watch(lab.spawn(ns, argv), stream);
+    const p = watch(ctx.lab.spawn(ns, argv), stream);
     running.push(p.proc);
     return p;
   };
@@ -190,7 +218,7 @@ describe.skipIf(!!why)('real aMule clients with protocol obfuscation through p2p
 
   /** Starts a stand-in eD2k server in `ns` listening on `ip`; resolves once it listens. */
   async function server(ns: 'client' | 'server', ip: string): Promise<Proc> {
-    const s = spawnIn(ns, [process.execPath, SERVER, ip, String(SRV_PORT), sources(lab.addr.server)]);
+    const s = spawnIn(ns, [process.execPath, SERVER, ip, String(SRV_PORT), sources(ctx.lab.addr.server)]);
     await waitUntil(() => count(s, 'listening') || s.proc.exitCode !== null, 10_000, `the stand-in server on ${ip} listens`);
     if (s.proc.exitCode !== null) throw new Error(`stand-in server exited: ${s.stderr.join('\n')}`);
     return s;
@@ -225,7 +253,7 @@ describe.skipIf(!!why)('real aMule clients with protocol obfuscation through p2p
     const kicks = new Map<Mode, number>(VARIANTS.map((v) => [v.mode, 0]));
     const seen = new Map<Mode, { done: unknown; at: number }>();
     const busy = new Set<Mode>();
-    const wedged = wedgeWatch(lab);
+    const wedged = wedgeWatch(ctx.lab);
     const pids = (): Map<number, Mode> => {
       const m = new Map<number, Mode>();
       for (const [mode, p] of [...seeders, ...ls]) for (const l of p.lines) if (l.event === 'started') m.set(Number(l.pid), mode);
@@ -266,7 +294,7 @@ describe.skipIf(!!why)('real aMule clients with protocol obfuscation through p2p
   /** Per-variant record: connections between leecher and seeder, the leecher's server connection and UDP. */
   function record(v: Variant, flows: Flow[], d: Proc, l: Proc, kicks: number, srv?: Proc): Record<string, unknown> & { peers: Flow[]; logins: Flow[]; final: Record<string, unknown> } {
     const ports = [v.seedPort, v.leechPort];
-    const peers = flows.filter((f) => f.l4 === 'tcp' && (f.dport === v.seedPort || (f.src === lab.addr.server && f.dport === v.leechPort)));
+    const peers = flows.filter((f) => f.l4 === 'tcp' && (f.dport === v.seedPort || (f.src === ctx.lab.addr.server && f.dport === v.leechPort)));
     const udp = flows.filter((f) => f.l4 === 'udp' && [f.sport, f.dport].some((p) => ports.some((q) => p >= q && p <= q + 10)));
     // The leecher's server connections: the stand-in server's logins from the leecher's listen port.
     const loginPorts = new Set((srv?.lines ?? []).filter((x) => x.event === 'login' && x.port === v.leechPort).map((x) => Number(String(x.peer).split(':').pop())));
@@ -291,38 +319,10 @@ describe.skipIf(!!why)('real aMule clients with protocol obfuscation through p2p
     };
   }
 
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgek${process.pid % 10000}` });
-    spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1']);
-    for (const [i, v] of VARIANTS.entries()) {
-      v.file = path.join(tmp, `edk-${v.mode}.bin`);
-      fs.writeFileSync(v.file, prngBytes(16 + i, SIZE, 'edonkey'));
-      const r = spawnSync(process.execPath, [PEER, 'hash', v.file], { encoding: 'utf8' });
-      Object.assign(v, JSON.parse(r.stdout) as { hash: string; link: string });
-    }
-    visible = await server('server', lab.addr.server);
-    for (const v of VARIANTS) {
-      const o = { dir: path.join(tmp, `seed-${v.mode}`), port: v.seedPort, ecPort: v.seedPort + 100, server: [lab.addr.server, SRV_PORT], crypt: v.mode, userHash: v.userHash, file: v.file, seconds: 900, conf: SEED_CONF };
-      seeders.set(v.mode, spawnIn('server', [process.execPath, PEER, 'seed', JSON.stringify(o)]));
-    }
-    for (const [mode, s] of seeders) {
-      await waitUntil(() => count(s, 'shared') || s.proc.exitCode !== null, 60_000, `the ${mode} seeder shares its file`);
-      if (!count(s, 'shared')) throw new Error(`${mode} seeder: ${JSON.stringify(s.lines.slice(-5))} ${s.stderr.join('\n')}`);
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    if (summary.length) console.log(`aMule obfuscation results:\n${summary.map((r) => JSON.stringify(r)).join('\n')}`);
-    for (const p of running.splice(0)) {
-      if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-    }
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }, 60_000);
-
   describe('edonkey: {action: allow}', () => {
     const results = new Map<Mode, ReturnType<typeof record>>();
     beforeAll(async () => {
+      const { lab } = ctx;
       const d = await daemon('allow');
       const ct = conntrackLog(lab);
       const ls = leechers('allow', lab.addr.server, ALLOW_MAX_MS);
@@ -355,6 +355,7 @@ describe.skipIf(!!why)('real aMule clients with protocol obfuscation through p2p
   describe('edonkey: {action: block}', () => {
     const results = new Map<Mode, ReturnType<typeof record>>();
     beforeAll(async () => {
+      const { lab } = ctx;
       // Fresh seeders (and no connection left over from the allow phase).
       const before = new Map([...seeders].map(([mode, s]) => [mode, count(s, 'restarted')]));
       for (const s of seeders.values()) s.proc.stdin!.write('restart\n');

@@ -12,15 +12,14 @@ import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { APPS } from '../../src/apps/registry.js';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
 import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, useLab } from './fixtures/daemon.js';
 
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const PEER = path.join(ROOT, 'test', 'live', 'fixtures', 'fp-peer.mjs');
 const P2P = new Set(APPS.filter((a) => a.category === 'p2p').map((a) => a.name));
 const env = liveEnv('fp');
@@ -36,35 +35,35 @@ const run = (argv: string[]) => {
 };
 
 describe.skipIf(!!why)('high-entropy protocols that are not P2P (live)', () => {
-  let lab: Lab;
   const daemonLines: Record<string, unknown>[] = [];
   const daemonErr: string[] = [];
 
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgfp${process.pid % 10000}` });
-    const cfg = path.join(tmp, 'p2pgw.yaml');
-    fs.writeFileSync(cfg, 'apps: {}\n');
-    const d = lab.spawn('gw', [process.execPath, MAIN, 'run', '--log-dest', 'stderr', '--config', cfg, '--status-socket', path.join(tmp, 's.sock')]);
-    onLines(d.stderr, (l) => {
-      const j = parseJsonLine(l);
-      if (j) daemonLines.push(j);
-      else daemonErr.push(l);
-    });
-    await waitUntil(() => daemonLines.some((l) => l.msg === 'ready') || d.exitCode !== null, 20_000, 'the daemon is ready');
-    if (d.exitCode !== null) throw new Error(`daemon exited: ${daemonErr.join('\n')}`);
-  }, 60_000);
-
-  afterAll(async () => {
-    const classified = daemonLines.filter((l) => l.msg === 'classified').map((l) => `${l.app}/${l.method} ${l.src}:${l.sport} → ${l.dst}:${l.dport}`);
-    console.info(`false-positive live: classified lines: ${classified.length ? classified.join('; ') : 'none'}`);
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
+  const ctx = useLab({
+    name: `pgfp${process.pid % 10000}`,
+    tmp,
+    timeouts: { beforeAll: 60_000 },
+    afterCreate: async (lab) => {
+      const cfg = path.join(tmp, 'p2pgw.yaml');
+      fs.writeFileSync(cfg, 'apps: {}\n');
+      const d = lab.spawn('gw', [process.execPath, MAIN, 'run', '--log-dest', 'stderr', '--config', cfg, '--status-socket', path.join(tmp, 's.sock')]);
+      onLines(d.stderr, (l) => {
+        const j = parseJsonLine(l);
+        if (j) daemonLines.push(j);
+        else daemonErr.push(l);
+      });
+      await waitUntil(() => daemonLines.some((l) => l.msg === 'ready') || d.exitCode !== null, 20_000, 'the daemon is ready');
+      if (d.exitCode !== null) throw new Error(`daemon exited: ${daemonErr.join('\n')}`);
+    },
+    beforeDestroy: () => {
+      const classified = daemonLines.filter((l) => l.msg === 'classified').map((l) => `${l.app}/${l.method} ${l.src}:${l.sport} → ${l.dst}:${l.dport}`);
+      console.info(`false-positive live: classified lines: ${classified.length ? classified.join('; ') : 'none'}`);
+    },
   });
 
   /** Verdict lines of the daemon for connections to `port`, and the gateway's conntrack marks for them. */
   function labels(port: number): { apps: unknown[]; marks: number[] } {
     const apps = daemonLines.filter((l) => l.msg === 'classified' && l.dport === port).map((l) => l.app);
-    const ct = spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'conntrack', '-L', '-p', 'tcp', '--dport', String(port)], { encoding: 'utf8' }).stdout;
+    const ct = spawnSync('ip', ['netns', 'exec', ctx.lab.ns.gw, 'conntrack', '-L', '-p', 'tcp', '--dport', String(port)], { encoding: 'utf8' }).stdout;
     const marks = [...ct.matchAll(/mark=(\d+)/g)].map((m) => Number(m[1]));
     return { apps, marks };
   }
@@ -78,6 +77,7 @@ describe.skipIf(!!why)('high-entropy protocols that are not P2P (live)', () => {
   }
 
   it('scp of 50 MB over OpenSSH', async () => {
+    const { lab } = ctx;
     fs.mkdirSync('/run/sshd', { recursive: true });
     const key = path.join(tmp, 'id');
     const host = path.join(tmp, 'host');
@@ -105,6 +105,7 @@ describe.skipIf(!!why)('high-entropy protocols that are not P2P (live)', () => {
   }, 180_000);
 
   it('TLS 1.3 bulk (20 MB)', async () => {
+    const { lab } = ctx;
     const cert = path.join(tmp, 'cert.pem');
     const key = path.join(tmp, 'key.pem');
     run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=p2pgw-test']);
@@ -119,6 +120,7 @@ describe.skipIf(!!why)('high-entropy protocols that are not P2P (live)', () => {
   }, 180_000);
 
   it('a random-bytes TCP stream that does not follow MSE/PE', async () => {
+    const { lab } = ctx;
     const server = lab.spawn('server', [process.execPath, PEER, 'rand-server', '9000']);
     const lines: Record<string, unknown>[] = [];
     onLines(server.stdout, (l) => (parseJsonLine(l) ? lines.push(parseJsonLine(l)!) : undefined));

@@ -14,16 +14,16 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/tools/lab/netns.js';
 import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, useLabDaemon } from './fixtures/daemon.js';
 
 const env = liveEnv('lost');
 if (!env.ok) console.warn(`skipping live lost-state tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const TOOL = path.join(ROOT, 'test', 'live', 'fixtures', 'pause-transfer.mjs');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-lost-'));
 const TOTAL = 256 * 1024;
@@ -82,34 +82,17 @@ async function startDownload(lab: Lab, port: number) {
 }
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('inspection state lost (live, NFQUEUE)', () => {
-  let lab: Lab;
-  const daemons: Proc[] = [];
-
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgls${process.pid % 10000}` });
-  });
-  afterEach(async () => {
-    for (const d of daemons.splice(0)) {
-      if (d.proc.exitCode === null && d.proc.signalCode === null) {
-        d.proc.kill('SIGTERM');
-        await waitExit(d.proc, 15_000, true);
-      }
-    }
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  // One daemon runs at a time: afterEach stops the test's last one if it still runs.
+  const ctx = useLabDaemon<Proc>({ name: `pgls${process.pid % 10000}`, tmp });
 
   async function restartMidTransfer(name: string, yaml: string, port: number) {
+    const { lab } = ctx;
     const file = config(name, yaml);
-    const a = await startDaemon(lab, file);
-    daemons.push(a);
+    const a = (ctx.daemon = await startDaemon(lab, file));
     const dl = await startDownload(lab, port);
     const before = await stopDaemon(a);
     expect(before.inspected_flows).toBe(1);
-    const b = await startDaemon(lab, file);
-    daemons.push(b);
+    const b = (ctx.daemon = await startDaemon(lab, file));
     const end = await dl.resume();
     const counters = await stopDaemon(b);
     const lost = b.lines.filter((l) => l.msg === 'lost state');
@@ -118,6 +101,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('inspection state lost (live, N
   }
 
   it('daemon restarted mid-transfer, default policy: the download is reset, EICAR never arrives; counted and logged once', async () => {
+    const { lab } = ctx;
     const { end, counters, lost } = await restartMidTransfer('reset', 'apps:\n  http: {action: inspect}\n', 46100);
     expect(end.end).toBe('reset');
     expect(end.eicar).toBe(false);
@@ -131,6 +115,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('inspection state lost (live, N
   }, 90_000);
 
   it('daemon restarted mid-transfer, lost_state: pass: the download completes uninspected, counted and logged once', async () => {
+    const { lab } = ctx;
     const { end, counters, lost } = await restartMidTransfer('pass', 'apps:\n  http: {action: inspect}\ninspect: {lost_state: pass}\n', 46101);
     expect(end.end).toBe('eof');
     expect(end.got).toBeGreaterThan(TOTAL);
@@ -141,8 +126,8 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('inspection state lost (live, N
   }, 90_000);
 
   it('a SYN flood at the flow cap does not evict the idle inspected download: EICAR is still found and the download reset', async () => {
-    const d = await startDaemon(lab, config('flood', 'apps:\n  http: {action: inspect}\nflow: {max_flows: 64}\n'));
-    daemons.push(d);
+    const { lab } = ctx;
+    const d = (ctx.daemon = await startDaemon(lab, config('flood', 'apps:\n  http: {action: inspect}\nflow: {max_flows: 64}\n')));
     const dl = await startDownload(lab, 46102);
     const flood = collect(lab.spawn('client', [process.execPath, TOOL, 'flood', lab.addr.server, '46199', '600']), 'stdout');
     await line(flood, (l) => typeof l.flood === 'number', 60_000, 'flood done');

@@ -9,31 +9,24 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addClientAddresses, createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import { addClientAddresses } from '../../src/tools/lab/netns.js';
 import { writeScenario } from '../../src/tools/lab/scenario.js';
 import { buildScenario } from '../../src/tools/lab/sessions.js';
 import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
-import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, useLab } from './fixtures/daemon.js';
 
 const env = liveEnv('queues');
 if (!env.ok) console.warn(`skipping live multi-queue tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-queues-'));
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('run --queues 2 (live)', () => {
-  let lab: Lab;
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgq${process.pid % 10000}`, ipv6: true });
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const block = useLab({ name: `pgq${process.pid % 10000}`, tmp, lab: { ipv6: true } });
 
   it('two workers share the traffic by flow; sessions are classified; status merges; stop removes the rules', async () => {
+    const { lab } = block;
     const sock = path.join(tmp, 'st.sock');
     const d: ChildProcess = lab.spawn('gw', [process.execPath, MAIN, 'run', '--queues', '2', '--log-dest', 'stderr', '--status-socket', sock]);
     const lines: Record<string, unknown>[] = [];

@@ -8,15 +8,14 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
 import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, useLab } from './fixtures/daemon.js';
 
 const env = liveEnv('reload');
 if (!env.ok) console.warn(`skipping live reload tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const PEER = path.join(ROOT, 'test', 'live', 'fixtures', 'chat-peer.mjs');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-reload-'));
 
@@ -45,16 +44,10 @@ function watch(proc: ChildProcess, stream: 'stdout' | 'stderr') {
 }
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('SIGHUP reload (live)', () => {
-  let lab: Lab;
-  beforeAll(async () => {
-    lab = await createLab({ name: `pgr${process.pid % 10000}` });
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const ctx = useLab({ name: `pgr${process.pid % 10000}`, tmp });
 
   it('a new keyword applies to the next message without resetting the connection; a broken config is refused', async () => {
+    const { lab } = ctx;
     const cfg = path.join(tmp, 'p2pgw.yaml');
     const write = (words: string[]) => fs.writeFileSync(cfg, `apps:\n  msn: {action: inspect}\nkeywords:\n  lists:\n    banned: [${words.join(', ')}]\n`);
     write(['alpha']);

@@ -8,31 +8,24 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
 import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, useLab } from './fixtures/daemon.js';
 
 const env = liveEnv('shapecfg');
 if (!env.ok) console.warn(`skipping live shaping-config tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const STREAM = path.join(ROOT, 'test', 'live', 'fixtures', 'shape-stream.mjs');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-shapecfg-'));
 const MBIT = 1e6;
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('shaping from the config (live)', () => {
-  let lab: Lab;
-  beforeAll(async () => {
-    lab = await createLab({ name: `psc${process.pid % 10000}`, ipv6: false });
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const ctx = useLab({ name: `psc${process.pid % 10000}`, tmp, lab: { ipv6: false } });
 
   it('the daemon shapes BitTorrent to its cap, reports class usage, and removes the tree on stop', async () => {
+    const { lab } = ctx;
     const cfg = path.join(tmp, 'p2pgw.yaml');
     fs.writeFileSync(cfg, [
       'shaping:',

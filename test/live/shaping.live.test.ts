@@ -14,8 +14,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
 import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { detectBackend, type Backend } from '../../src/enforce/backend.js';
 import { listOurRules } from '../../src/enforce/iptables.js';
@@ -25,10 +24,10 @@ import {
 } from '../../src/enforce/tc.js';
 import { ROOT } from '../helpers/paths.js';
 import { liveEnv } from './fixtures/netns.js';
+import { MAIN, startDaemon, useLab, type Daemon } from './fixtures/daemon.js';
 
 const env = liveEnv('shaping');
 if (!env.ok) console.warn(`skipping live shaping tests: ${env.reason}`);
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const STREAM = path.join(ROOT, 'test', 'live', 'fixtures', 'shape-stream.mjs');
 if (env.ok && !fs.existsSync(MAIN)) console.warn(`skipping live shaping tests: ${MAIN} missing (npm run build:ts)`);
 
@@ -56,49 +55,38 @@ const apps = (btShape?: ShapedApp['shape']): ShapedApp[] => [
 ];
 
 describe.skipIf(!env.ok || !fs.existsSync(MAIN))('per-application shaping (live, HTB + CLASSIFY)', () => {
-  let lab: Lab;
-  let daemon: ChildProcess;
-  const daemonLines: Record<string, unknown>[] = [];
+  let daemon: Daemon | undefined;
   let server: ChildProcess;
   let backend: Backend;
   let support: TcSupport;
 
-  beforeAll(async () => {
-    lab = await createLab({ name: `psh${process.pid % 10000}`, ipv6: false });
-    daemon = lab.spawn('gw', [process.execPath, MAIN, 'run', '--log-dest', 'stderr']);
-    const stderr: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`daemon not ready in 20 s:\n${stderr.join('\n')}`)), 20_000);
-      onLines(daemon.stderr, (l) => {
-        stderr.push(l);
-        const j = parseJsonLine(l);
-        if (j) daemonLines.push(j);
-        if (j?.msg === 'ready') (clearTimeout(t), resolve());
+  const ctx = useLab({
+    name: `psh${process.pid % 10000}`,
+    lab: { ipv6: false },
+    afterCreate: async (lab) => {
+      daemon = await startDaemon(lab, []);
+      server = lab.spawn('server', [process.execPath, STREAM, 'server', lab.addr.server, String(PORT.bt), String(PORT.plain)]);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('stream server not ready in 5 s')), 5000);
+        onLines(server.stdout, (l) => parseJsonLine(l)?.ready && (clearTimeout(t), resolve()));
       });
-      daemon.once('exit', (c) => (clearTimeout(t), reject(new Error(`daemon exited (${c}):\n${stderr.join('\n')}`))));
-    });
-    server = lab.spawn('server', [process.execPath, STREAM, 'server', lab.addr.server, String(PORT.bt), String(PORT.plain)]);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('stream server not ready in 5 s')), 5000);
-      onLines(server.stdout, (l) => parseJsonLine(l)?.ready && (clearTimeout(t), resolve()));
-    });
-    backend = await detectBackend('auto', { netns: lab.ns.gw });
-    support = await detectQdiscSupport({ backend });
-    console.info(`tc support (${support.method}): ${describeSupport(support).join('; ') || 'everything'}`);
-  });
-
-  afterAll(async () => {
-    if (lab) await removeShaping({ devs: ['lan0', 'wan0'], netns: lab.ns.gw, backend }).catch(() => undefined);
-    if (daemon && daemon.exitCode === null) {
-      daemon.kill('SIGTERM');
-      await waitExit(daemon, 10_000);
-    }
-    await lab?.destroy();
+      backend = await detectBackend('auto', { netns: lab.ns.gw });
+      support = await detectQdiscSupport({ backend });
+      console.info(`tc support (${support.method}): ${describeSupport(support).join('; ') || 'everything'}`);
+    },
+    beforeDestroy: async (lab) => {
+      await removeShaping({ devs: ['lan0', 'wan0'], netns: lab.ns.gw, backend }).catch(() => undefined);
+      if (daemon && daemon.proc.exitCode === null) {
+        daemon.proc.kill('SIGTERM');
+        await waitExit(daemon.proc, 10_000);
+      }
+    },
   });
 
   /** Runs the client with `flows` downloading at once; returns one result per flow. */
   async function download(...kinds: ('bt' | 'plain')[]): Promise<Record<string, Flow>> {
     const specs = kinds.map((k) => `${PORT[k]}:${k}`);
+    const { lab } = ctx;
     const r = await lab.exec('client', [process.execPath, STREAM, 'client', lab.addr.server, String(WARMUP_MS), String(MEASURE_MS), ...specs], {
       timeoutMs: WARMUP_MS + MEASURE_MS + 10_000,
     });
@@ -111,13 +99,13 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('per-application shaping (live,
 
   /** conntrack mark of the gateway's connection from the client's `localPort`. */
   function connmark(localPort: number): number | null {
-    const r = spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'conntrack', '-L', '-p', 'tcp', '--sport', String(localPort)], { encoding: 'utf8' });
+    const r = spawnSync('ip', ['netns', 'exec', ctx.lab.ns.gw, 'conntrack', '-L', '-p', 'tcp', '--sport', String(localPort)], { encoding: 'utf8' });
     const m = /mark=(\d+)/.exec(r.stdout);
     return m ? Number(m[1]) : null;
   }
 
   const tcShow = (what: string, dev: string): string =>
-    spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'tc', what, 'show', 'dev', dev], { encoding: 'utf8' }).stdout;
+    spawnSync('ip', ['netns', 'exec', ctx.lab.ns.gw, 'tc', what, 'show', 'dev', dev], { encoding: 'utf8' }).stdout;
 
   it('the kernel has what shaping needs (HTB, a FIFO, CLASSIFY or fw)', () => {
     expect(support.qdiscs.htb).toBe(true);
@@ -126,6 +114,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('per-application shaping (live,
   });
 
   it('BitTorrent capped at 5 Mbit/s gets 5 Mbit/s ± 15 %; the unclassified flow ≥ 80 % of the other 15 Mbit/s', async () => {
+    const { lab } = ctx;
     const plan = planShaping({ shaping: shaping(), apps: apps({ rate: '5mbit', ceil: '5mbit' }) }, support);
     const notices = await applyShaping(plan, { netns: lab.ns.gw, backend });
     expect(notices).toEqual([]); // veths start with noqueue: nothing foreign replaced
@@ -151,6 +140,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('per-application shaping (live,
   }, 40_000);
 
   it('re-applying is idempotent; a new plan prunes the BitTorrent class', async () => {
+    const { lab } = ctx;
     const plan = planShaping({ shaping: shaping(), apps: apps({ rate: '5mbit', ceil: '5mbit' }) }, support);
     const before = { rules: (await listOurRules(backend, { netns: lab.ns.gw, chain: 'P2PGW_TC' })).sort(), classes: tcShow('class', 'lan0') };
     await applyShaping(plan, { netns: lab.ns.gw, backend });
@@ -172,10 +162,11 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('per-application shaping (live,
   }, 30_000);
 
   it('removal leaves no rule and no qdisc of ours, and is idempotent', async () => {
+    const { lab } = ctx;
     await removeShaping({ devs: ['lan0', 'wan0'], netns: lab.ns.gw, backend });
     await removeShaping({ devs: ['lan0', 'wan0', 'nosuchdev'], netns: lab.ns.gw, backend });
     expect(await listOurRules(backend, { netns: lab.ns.gw, chain: 'P2PGW_TC' })).toEqual([]);
     for (const dev of ['lan0', 'wan0']) expect(tcShow('qdisc', dev)).not.toMatch(/htb/);
-    expect(daemon.exitCode).toBeNull(); // the daemon's own rules are untouched
+    expect(daemon!.proc.exitCode).toBeNull(); // the daemon's own rules are untouched
   });
 });

@@ -20,8 +20,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../../src/tools/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/tools/lab/netns.js';
 import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { sessionsFromCapture } from '../../src/tools/lab/reenact.js';
 import { buildClassifier } from '../../src/runtime/setup.js';
@@ -35,6 +35,7 @@ import { Counters } from '../../src/core/counters.js';
 import { capture, ROOT, TSC } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv, sh } from './fixtures/netns.js';
+import { useLab } from './fixtures/daemon.js';
 import { rng } from '../helpers/rng.js';
 
 const env = liveEnv('sink');
@@ -119,11 +120,33 @@ function sinkRules(lab: Lab): string[] {
 }
 
 describe.skipIf(!env.ok)('p2pgw sink (live, DNAT + conntrack)', () => {
-  let lab: Lab;
   let build = '';
+  const block = useLab({
+    name: `psk${process.pid % 10000}`,
+    tmp,
+    lab: { ipv6: false },
+    afterCreate: () => {
+      // Compile the sink on its own (and what it imports), so the test does not depend on the CLI wiring.
+      build = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-sink-build-'));
+      // tsc emits even when a file it pulls in has type errors (work in progress elsewhere): only a
+      // missing output fails the build.
+      const tsc = spawnSync(TSC, [
+        '--ignoreConfig', '--outDir', path.join(build, 'dist'), '--rootDir', path.join(ROOT, 'src'),
+        '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck',
+        '--types', 'node', path.join(ROOT, 'src', 'cli', 'sink.ts'),
+      ], { encoding: 'utf8' });
+      if (!fs.existsSync(path.join(build, 'dist', 'cli', 'sink.js'))) throw new Error(`compiling src/cli/sink.ts failed:\n${tsc.stdout}${tsc.stderr}`);
+      if (tsc.status !== 0) console.warn(`tsc reported type errors while compiling the sink (output used anyway):\n${tsc.stdout}`);
+      fs.writeFileSync(path.join(build, 'package.json'), '{"type":"module"}\n');
+      for (const d of ['node_modules', 'rules', 'asm']) fs.symlinkSync(path.join(ROOT, d), path.join(build, d));
+    },
+    beforeDestroy: () => {
+      if (build) fs.rmSync(build, { recursive: true, force: true });
+    },
+  });
 
   async function startSink(args: string[]): Promise<Running> {
-    const proc = lab.spawn('gw', [process.execPath, path.join(FIX, 'sink-run.mjs'), build, '--wan', 'wan0', '--idle', String(IDLE_S), ...args]);
+    const proc = block.lab.spawn('gw', [process.execPath, path.join(FIX, 'sink-run.mjs'), build, '--wan', 'wan0', '--idle', String(IDLE_S), ...args]);
     const s: Running = { proc, stdout: [], stderr: [], lines: [] };
     onLines(proc.stdout, (l) => s.stdout.push(l));
     await new Promise<void>((resolve, reject) => {
@@ -142,33 +165,13 @@ describe.skipIf(!env.ok)('p2pgw sink (live, DNAT + conntrack)', () => {
   function send(jobs: Pick<Job, 'id' | 'l4' | 'port' | 'data'>[], waitMs: number): SendResult[] {
     const file = path.join(tmp, `jobs-${Date.now()}.json`);
     fs.writeFileSync(file, JSON.stringify(jobs));
+    const { lab } = block;
     const out = sh('ip', ['netns', 'exec', lab.ns.server, process.execPath, path.join(FIX, 'sink-sender.mjs'), file, lab.addr.gwWan, String(waitMs)]);
     return out.trim().split('\n').map((l) => JSON.parse(l) as SendResult);
   }
 
-  beforeAll(async () => {
-    lab = await createLab({ name: `psk${process.pid % 10000}`, ipv6: false });
-    // Compile the sink on its own (and what it imports), so the test does not depend on the CLI wiring.
-    build = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pgw-sink-build-'));
-    // tsc emits even when a file it pulls in has type errors (work in progress elsewhere): only a
-    // missing output fails the build.
-    const tsc = spawnSync(TSC, [
-      '--ignoreConfig', '--outDir', path.join(build, 'dist'), '--rootDir', path.join(ROOT, 'src'),
-      '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck',
-      '--types', 'node', path.join(ROOT, 'src', 'cli', 'sink.ts'),
-    ], { encoding: 'utf8' });
-    if (!fs.existsSync(path.join(build, 'dist', 'cli', 'sink.js'))) throw new Error(`compiling src/cli/sink.ts failed:\n${tsc.stdout}${tsc.stderr}`);
-    if (tsc.status !== 0) console.warn(`tsc reported type errors while compiling the sink (output used anyway):\n${tsc.stdout}`);
-    fs.writeFileSync(path.join(build, 'package.json'), '{"type":"module"}\n');
-    for (const d of ['node_modules', 'rules', 'asm']) fs.symlinkSync(path.join(ROOT, d), path.join(build, d));
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (build) fs.rmSync(build, { recursive: true, force: true });
-  });
-
   it('counts capture requests per protocol with their original destination ports, never answers, removes its rules', async () => {
+    const { lab } = block;
     const seed = Number(process.env.P2PGW_SINK_SEED ?? 20_261_203); // fixed: the same junk every run
     const jobs = buildJobs(seed);
     const ctx = `seed ${seed}`;
@@ -236,6 +239,7 @@ describe.skipIf(!env.ok)('p2pgw sink (live, DNAT + conntrack)', () => {
   }, 90_000);
 
   it('a restart after SIGKILL leaves no duplicate rules; --except ports are left alone; SIGTERM removes everything', async () => {
+    const { lab } = block;
     const args = ['--except', '2222', '--tcp-port', '7998', '--udp-port', '7998'];
     let sink = await startSink(args);
     const installed = sinkRules(lab).sort();
