@@ -5,8 +5,8 @@
  * status socket, and CPU profiles (.cpuprofile → top frames by self time).
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { readStatus as readStatusDoc } from '../../dist/observe/status.js';
 
 const CLK_TCK = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK)); /proc times are in these ticks.
 
@@ -119,23 +119,12 @@ export async function clientRxBytes(lab) {
   return all.reduce((a, r) => a + Number(r.stdout.trim() || 0), 0);
 }
 
-/** Same request as `p2pgw status --json --socket S`, without starting a node process each time. */
+/**
+ * The daemon's status document (src/observe/status.ts readStatus, as `p2pgw status --json --socket S`
+ * without starting a node process each time); null when no daemon answers within `timeoutMs`.
+ */
 export function readStatus(socketPath, timeoutMs = 2000) {
-  return new Promise((resolve) => {
-    let buf = '';
-    const c = net.connect(socketPath);
-    const t = setTimeout(() => (c.destroy(), resolve(null)), timeoutMs);
-    c.on('data', (d) => (buf += d));
-    c.on('end', () => {
-      clearTimeout(t);
-      try {
-        resolve(JSON.parse(buf));
-      } catch {
-        resolve(null);
-      }
-    });
-    c.on('error', () => (clearTimeout(t), resolve(null)));
-  });
+  return readStatusDoc(socketPath, timeoutMs).catch(() => null);
 }
 
 /**

@@ -9,10 +9,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { P2pgwError } from '../../src/core/errors.js';
 import { loadClamav, loadSigFiles } from '../../src/sigscan/clamav.js';
 import { SigDatabase } from '../../src/sigscan/sigdb.js';
 import { FileHasher, HashSigs } from '../../src/sigscan/hash.js';
+import { errorOf } from '../helpers/errors.js';
 
 let dir: string;
 beforeAll(() => {
@@ -24,15 +24,6 @@ const put = (name: string, text: string | Uint8Array): string => {
   const p = join(dir, name);
   writeFileSync(p, text);
   return p;
-};
-const errorOf = (f: () => unknown): P2pgwError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(P2pgwError);
-    return e as P2pgwError;
-  }
-  throw new Error('expected an error');
 };
 /** Signature names that hit `data` (whole-stream scan, EOF and hashes included). */
 const namesHit = (db: SigDatabase, data: Uint8Array): string[] => {

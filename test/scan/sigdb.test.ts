@@ -13,6 +13,7 @@ import { P2pgwError } from '../../src/core/errors.js';
 import { SigDatabase } from '../../src/sigscan/sigdb.js';
 import type { SigSource } from '../../src/sigscan/compile.js';
 import { compileSigsMain } from '../../src/cli/compile-sigs.js';
+import { errorOf } from '../helpers/errors.js';
 
 type Hit = [name: string, start: number, end: number];
 const B = (s: string): Uint8Array => Buffer.from(s, 'latin1');
@@ -21,15 +22,6 @@ function hitsOf(db: SigDatabase, input: Uint8Array | string): Hit[] {
   db.scan(typeof input === 'string' ? B(input) : input, (id, s, e) => hits.push([db.sigName(id), s, e]));
   return hits.sort((a, b) => a[2] - b[2] || a[0].localeCompare(b[0]) || a[1] - b[1]);
 }
-const errorOf = (f: () => unknown): P2pgwError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(P2pgwError);
-    return e as P2pgwError;
-  }
-  throw new Error('expected an error');
-};
 
 let dir: string;
 beforeAll(() => {
