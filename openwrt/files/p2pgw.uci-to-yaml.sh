@@ -32,6 +32,11 @@
 #   p2pgw_tcp_idle / p2pgw_udp_idle      flow.tcp_idle / flow.udp_idle (seconds)
 #   p2pgw_max_ooo_bytes                  reassembly.max_ooo_bytes
 #   p2pgw_max_ooo_segments               reassembly.max_ooo_segments
+#   p2pgw_endpoints                      endpoints.size (0 = no endpoint learning)
+#   p2pgw_endpoints_ttl                  endpoints.ttl (seconds)
+#   p2pgw_learn_packets                  endpoints.learn_packets
+#   p2pgw_share_backlog                  endpoints.share_backlog (run --queues N)
+#   p2pgw_host_heuristics (bool)         host_heuristics.enabled
 #   p2pgw_log_level                      log.level
 #   p2pgw_log_dest                       log.dest
 #   p2pgw_facility                       log.facility
@@ -56,7 +61,7 @@ KNOWN_OPTIONS="p2pgw_enabled p2pgw_yaml p2pgw_flows p2pgw_max_heap p2pgw_queue p
 	p2pgw_fail_open p2pgw_rcvbuf p2pgw_packets p2pgw_bytes p2pgw_unknown_mark p2pgw_block p2pgw_allow
 	p2pgw_inspect p2pgw_mark p2pgw_shape p2pgw_wan_dev p2pgw_wan_rate p2pgw_lan_dev p2pgw_lan_rate
 	p2pgw_default_rate p2pgw_default_ceil p2pgw_shape_leaf p2pgw_shape_classifier p2pgw_max_flows p2pgw_tcp_idle p2pgw_udp_idle p2pgw_max_ooo_bytes
-	p2pgw_max_ooo_segments p2pgw_log_level p2pgw_log_dest p2pgw_facility p2pgw_log_socket p2pgw_backend
+	p2pgw_max_ooo_segments p2pgw_endpoints p2pgw_endpoints_ttl p2pgw_learn_packets p2pgw_share_backlog p2pgw_host_heuristics p2pgw_log_level p2pgw_log_dest p2pgw_facility p2pgw_log_socket p2pgw_backend
 	p2pgw_chain p2pgw_mark_mask p2pgw_rules_dir p2pgw_lost_state p2pgw_watchdog_ms"
 
 die() {
@@ -260,6 +265,15 @@ flush flow
 add_int max_ooo_bytes p2pgw_max_ooo_bytes
 add_int max_ooo_segments p2pgw_max_ooo_segments
 flush reassembly
+
+add_int size p2pgw_endpoints
+add_int ttl p2pgw_endpoints_ttl
+add_int learn_packets p2pgw_learn_packets
+add_int share_backlog p2pgw_share_backlog
+flush endpoints
+
+add_bool enabled p2pgw_host_heuristics
+flush host_heuristics
 
 add_str level p2pgw_log_level
 add_str dest p2pgw_log_dest

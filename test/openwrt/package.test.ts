@@ -642,6 +642,8 @@ describe('openwrt UCI → YAML (p2pgw-uci-to-yaml)', () => {
     });
     expect(c.flow).toEqual({ maxFlows: 10000, tcpIdleSec: 600, udpIdleSec: 90 });
     expect(c.reassembly).toEqual({ maxOooBytesPerDir: 32768, maxOooSegmentsPerDir: 32 });
+    expect(c.endpoints).toMatchObject({ size: 4096, ttlSec: 600, learnPackets: 24, shareBacklog: 512 });
+    expect(c.hostHeuristics.enabled).toBe(false);
     expect(c.log).toEqual({ level: 'debug', dest: 'syslog', facility: 'local3', syslogSocket: '/dev/log' });
     expect(c.iptables).toEqual({ backend: 'nft', chain: 'P2PGW_WAN', markMask: 0x1ff });
     expect(c.rulesDir).toBe('/etc/p2pgw/rules.d');
