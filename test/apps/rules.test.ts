@@ -6,6 +6,7 @@ import { DEFAULT_RULES_DIR, loadRules, parseRules, type KnownApp } from '../../s
 import { APPS, appByName } from '../../src/apps/registry.js';
 import { RulesError, ErrorCodes } from '../../src/core/errors.js';
 import { ROOT } from '../helpers/paths.js';
+import { errorOf } from '../helpers/errors.js';
 
 const F = 'test.rules';
 
@@ -18,15 +19,7 @@ const HEURISTIC_ONLY = ['p2p'];
  */
 
 /** The RulesError thrown by `fn` (fails the test if none). */
-function rulesError(fn: () => unknown): RulesError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RulesError);
-    return err as RulesError;
-  }
-  throw new Error('expected a RulesError');
-}
+const rulesError = (fn: () => unknown): RulesError => errorOf(fn, RulesError);
 
 const parseErr = (text: string): string => rulesError(() => parseRules(text, F)).message;
 
