@@ -13,10 +13,10 @@ import { describe, expect, it } from 'vitest';
 import { addClientAddresses } from '../../src/tools/lab/netns.js';
 import { writeScenario } from '../../src/tools/lab/scenario.js';
 import { buildScenario } from '../../src/tools/lab/sessions.js';
-import { onLines, parseJsonLine, runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
+import { runGenClient, startGenServer, waitExit } from '../../src/tools/lab/run.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
-import { MAIN, useLab } from './fixtures/daemon.js';
+import { awaitReady, MAIN, useLab } from './fixtures/daemon.js';
 
 const env = liveEnv('queues');
 if (!env.ok) console.warn(`skipping live multi-queue tests: ${env.reason}`);
@@ -30,15 +30,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('run --queues 2 (live)', () => 
     const sock = path.join(tmp, 'st.sock');
     const d: ChildProcess = lab.spawn('gw', [process.execPath, MAIN, 'run', '--queues', '2', '--log-dest', 'stderr', '--status-socket', sock]);
     const lines: Record<string, unknown>[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`not ready: ${JSON.stringify(lines)}`)), 30_000);
-      onLines(d.stderr, (l) => {
-        const j = parseJsonLine(l);
-        if (j) lines.push(j);
-        if (j?.msg === 'ready' && j.queues) (clearTimeout(t), resolve());
-      });
-      d.once('exit', (c) => (clearTimeout(t), reject(new Error(`exited ${c}: ${JSON.stringify(lines)}`))));
-    });
+    await awaitReady(d, { stderr: [], lines }, 'supervisor', 30_000, (j) => j.msg === 'ready' && !!j.queues);
     const rules = spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'iptables-save', '-t', 'mangle'], { encoding: 'utf8' }).stdout;
     expect(rules).toMatch(/--queue-balance 0:1/);
 

@@ -13,7 +13,7 @@ import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
 import { ROOT } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv } from './fixtures/netns.js';
-import { MAIN, useLab } from './fixtures/daemon.js';
+import { awaitReady, MAIN, useLab } from './fixtures/daemon.js';
 
 const env = liveEnv('shapecfg');
 if (!env.ok) console.warn(`skipping live shaping-config tests: ${env.reason}`);
@@ -38,15 +38,7 @@ describe.skipIf(!env.ok || !fs.existsSync(MAIN))('shaping from the config (live)
     const sock = path.join(tmp, 'status.sock');
     const daemon = lab.spawn('gw', [process.execPath, MAIN, 'run', '--log-dest', 'stderr', '--config', cfg, '--status-socket', sock]);
     const lines: Record<string, unknown>[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`daemon not ready: ${JSON.stringify(lines)}`)), 20_000);
-      onLines(daemon.stderr, (l) => {
-        const j = parseJsonLine(l);
-        if (j) lines.push(j);
-        if (j?.msg === 'ready') (clearTimeout(t), resolve());
-      });
-      daemon.once('exit', (c) => (clearTimeout(t), reject(new Error(`daemon exited ${c}: ${JSON.stringify(lines)}`))));
-    });
+    await awaitReady(daemon, { stderr: [], lines }, 'daemon');
     const tc = (dev: string) => spawnSync('ip', ['netns', 'exec', lab.ns.gw, 'tc', 'qdisc', 'show', 'dev', dev], { encoding: 'utf8' }).stdout;
     expect(tc('lan0')).toMatch(/qdisc htb 1: root/);
     expect(tc('wan0')).toMatch(/qdisc htb 1: root/);

@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/tools/lab/netns.js';
-import { onLines, parseJsonLine, waitExit } from '../../src/tools/lab/run.js';
+import { onLines, waitExit } from '../../src/tools/lab/run.js';
 import { sessionsFromCapture } from '../../src/tools/lab/reenact.js';
 import { buildClassifier } from '../../src/runtime/setup.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -35,7 +35,7 @@ import { Counters } from '../../src/core/counters.js';
 import { capture, ROOT, TSC } from '../helpers/paths.js';
 import { waitUntil } from '../helpers/wait.js';
 import { liveEnv, sh } from './fixtures/netns.js';
-import { useLab } from './fixtures/daemon.js';
+import { awaitReady, useLab } from './fixtures/daemon.js';
 import { rng } from '../helpers/rng.js';
 
 const env = liveEnv('sink');
@@ -149,16 +149,7 @@ describe.skipIf(!env.ok)('p2pgw sink (live, DNAT + conntrack)', () => {
     const proc = block.lab.spawn('gw', [process.execPath, path.join(FIX, 'sink-run.mjs'), build, '--wan', 'wan0', '--idle', String(IDLE_S), ...args]);
     const s: Running = { proc, stdout: [], stderr: [], lines: [] };
     onLines(proc.stdout, (l) => s.stdout.push(l));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`sink not ready in 20 s:\n${s.stderr.join('\n')}`)), 20_000);
-      onLines(proc.stderr, (l) => {
-        s.stderr.push(l);
-        const j = parseJsonLine(l);
-        if (j) s.lines.push(j);
-        if (j?.msg === 'ready') (clearTimeout(t), resolve());
-      });
-      proc.once('exit', (c) => (clearTimeout(t), reject(new Error(`sink exited (${c}):\n${s.stderr.join('\n')}`))));
-    });
+    await awaitReady(proc, s, 'sink');
     return s;
   }
 
