@@ -121,7 +121,7 @@ async function reload(s: Supervisor): Promise<void> {
   const r = loadForReload(s.opts.config, s.logger, s.counters, s.cfg.file);
   if (!r) return;
   await s.enforcement.reload(r.next, r.built.classifier);
-  s.pool.shareBacklog = r.next.endpoints.shareBacklog;
+  s.pool.setShareBacklog(r.next.endpoints.shareBacklog);
   s.pool.signal('SIGHUP');
   s.logger.info({ config: r.next.file }, 'reloaded (forwarded to the queue workers)');
 }

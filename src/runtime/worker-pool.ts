@@ -62,8 +62,8 @@ export class WorkerPool {
   private readonly inFlight: number[];
   /** The most recent shared endpoints by `ip|port|l4`, oldest first (sent to a worker that starts). */
   private readonly recent = new Map<string, SharedEntry>();
-  /** `endpoints.share_backlog`: the cap of the endpoints kept and of those in flight to one worker (set again on reload). */
-  shareBacklog: number;
+  /** `endpoints.share_backlog`: the cap of the endpoints kept and of those in flight to one worker (setShareBacklog). */
+  private shareBacklog: number;
   private readonly script: string | undefined;
 
   /**
@@ -170,7 +170,6 @@ export class WorkerPool {
       return;
     }
     const cap = this.shareBacklog;
-    while (this.recent.size > cap) this.recent.delete(this.recent.keys().next().value!); // a reload made it smaller
     if (m.sync) this.replay(from, cap);
     const n = m.e.length;
     if (n === 0) return;
@@ -200,7 +199,18 @@ export class WorkerPool {
     const key = `${x[0]}|${x[1]}|${x[2]}`;
     this.recent.delete(key);
     this.recent.set(key, x as SharedEntry);
-    if (this.recent.size > cap) this.recent.delete(this.recent.keys().next().value!);
+    this.trimRecent(cap);
+  }
+
+  /** Forgets the oldest kept endpoints beyond `cap`. */
+  private trimRecent(cap: number): void {
+    while (this.recent.size > cap) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  /** Applies a reloaded `endpoints.share_backlog` (a smaller one forgets the oldest kept endpoints now). */
+  setShareBacklog(n: number): void {
+    this.shareBacklog = n;
+    this.trimRecent(n);
   }
 
   /** Sends worker `i` (just started) the recent shared endpoints, oldest first. */
